@@ -1,0 +1,3 @@
+from portledger.cli import main
+
+raise SystemExit(main())

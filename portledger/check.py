@@ -1,0 +1,60 @@
+"""``portledger check``: the ledger's rules, then every compose project it names."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from portledger import ledger as ledger_mod
+from portledger.findings import Finding
+from portledger.ledger import Ledger
+from portledger.ledger_rules import LEDGER_CHECKS
+
+
+@dataclass
+class Result:
+    findings: list[Finding] = field(default_factory=list)
+    files: int = 0
+    ledger: Ledger | None = None
+
+
+def display_path(path: str | Path) -> str:
+    """A path as users see it: relative to the current folder when below it."""
+    p = Path(path)
+    try:
+        rel = os.path.relpath(p.resolve(), Path.cwd().resolve())
+    except ValueError:  # another drive (Windows)
+        return str(p)
+    return str(p) if rel.startswith("..") else rel
+
+
+def run(
+    mapping: Path,
+    paths: Sequence[str] = (),
+    *,
+    select: set[str] | None = None,
+    ignore: set[str] = frozenset(),  # type: ignore[assignment]
+    compose: bool = True,
+) -> Result:
+    """Check the ledger at ``mapping`` (and compose projects); return sorted findings."""
+    result = Result()
+    ledger, findings = ledger_mod.load(display_path(mapping))
+    result.files = 1
+    result.ledger = ledger
+    if ledger is not None:
+        for check in LEDGER_CHECKS:
+            findings.extend(check(ledger))
+        if compose:
+            from portledger import compose_check
+
+            more, files = compose_check.run(ledger, paths)
+            findings.extend(more)
+            result.files += files
+
+    def wanted(f: Finding) -> bool:
+        return (select is None or f.code in select) and f.code not in ignore
+
+    result.findings = sorted({f for f in findings if wanted(f)})
+    return result

@@ -1,0 +1,167 @@
+"""The ``portledger`` command line: a thin shell over plain functions.
+
+Exit codes (documented in the README): 0 clean, 1 findings at the fail level (or, for
+``who``, a free port), 2 usage or configuration error. No input, however broken, reaches
+the user as a traceback: :class:`FatalError` prints one line; anything unexpected is
+reported as an internal error on one line, also with exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from portledger import __version__
+from portledger.errors import FatalError
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_FATAL = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise FatalError(f"{self.prog}: {message}")
+
+
+def _add_mapping(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--mapping",
+        metavar="FILE",
+        help="the ledger (default: port-mapping.yml in this folder or the nearest above)",
+    )
+
+
+def _mapping(args: argparse.Namespace) -> Path:
+    from portledger.ledger import LEDGER_NAME, find_ledger
+
+    if args.mapping:
+        return Path(args.mapping)
+    found = find_ledger()
+    if found is None:
+        raise FatalError(
+            f"no {LEDGER_NAME} in this folder or above it (pass --mapping FILE)"
+        )
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="portledger",
+        description="One ledger for every host port: checks port-mapping.yml and "
+        "docker-compose files against each other.",
+    )
+    parser.add_argument("--version", action="version", version=f"portledger {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    check = sub.add_parser("check", help="validate the ledger and the compose projects it names")
+    _add_mapping(check)
+    check.add_argument("paths", nargs="*", metavar="PATH",
+                       help="compose files or folders to check instead of the ledger's globs")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--select", action="append", default=[], metavar="RULES",
+                       help="only these rules (codes, code prefixes or names; comma-separated)")
+    check.add_argument("--ignore", action="append", default=[], metavar="RULES",
+                       help="leave out these rules (codes, code prefixes or names)")
+    check.add_argument("--fail-level", choices=("error", "warning", "notice"), default="error",
+                       help="lowest severity that makes the exit code 1 (default: error)")
+    check.add_argument("--no-compose", action="store_true",
+                       help="check the ledger alone, not the compose projects")
+
+    who = sub.add_parser("who", help="who owns a port, and what range it falls in")
+    _add_mapping(who)
+    who.add_argument("port", metavar="PORT", help="a port number, optionally with /udp or /sctp")
+    who.add_argument("--format", choices=("text", "json"), default="text")
+
+    ports = sub.add_parser(
+        "ports", help="the published ports of one compose project, as Docker Compose resolves them"
+    )
+    ports.add_argument("-f", "--file", action="append", dest="files", metavar="FILE")
+    ports.add_argument("--project-directory", metavar="DIR")
+    ports.add_argument("--env-file", action="append", dest="env_files", metavar="FILE")
+    ports.add_argument("--profile", action="append", dest="profiles", metavar="PROFILE")
+    ports.add_argument("--format", choices=("json", "text"), default="json")
+
+    rules = sub.add_parser("rules", help="list the rules")
+    rules.add_argument("--format", choices=("text", "json"), default="text")
+    return parser
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from portledger import check, reporters, rules
+    from portledger.findings import Severity
+
+    select = rules.resolve(args.select) if args.select else None
+    ignore = rules.resolve(args.ignore)
+    result = check.run(_mapping(args), args.paths, select=select, ignore=ignore,
+                       compose=not args.no_compose)
+    reporters.report(args.format, result.findings, result.files, sys.stdout)
+    threshold = Severity(args.fail_level).rank
+    failed = any(f.severity.rank >= threshold for f in result.findings)
+    return EXIT_FINDINGS if failed else EXIT_CLEAN
+
+
+def cmd_who(args: argparse.Namespace) -> int:
+    from portledger import who
+
+    return who.main(_mapping(args), args.port, args.format, sys.stdout)
+
+
+def cmd_ports(args: argparse.Namespace) -> int:
+    from portledger.compose import cli as compose_cli
+
+    argv: list[str] = []
+    for f in args.files or []:
+        argv += ["-f", f]
+    if args.project_directory:
+        argv += ["--project-directory", args.project_directory]
+    for e in args.env_files or []:
+        argv += ["--env-file", e]
+    for p in args.profiles or []:
+        argv += ["--profile", p]
+    argv += ["--format", args.format]
+    return compose_cli.run_ports(argv)
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from portledger.rules import RULES
+
+    if args.format == "json":
+        json.dump([{"code": r.code, "name": r.name, "severity": r.severity.value,
+                    "summary": r.summary} for r in RULES], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for r in RULES:
+            sys.stdout.write(f"{r.code}  {r.name:<28} {r.severity.value:<8} {r.summary}\n")
+    return EXIT_CLEAN
+
+
+COMMANDS = {"check": cmd_check, "who": cmd_who, "ports": cmd_ports, "rules": cmd_rules}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help(sys.stderr)
+            return EXIT_FATAL
+        return COMMANDS[args.command](args)
+    except FatalError as e:
+        sys.stderr.write(f"portledger: {e}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("portledger: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_CLEAN
+    except Exception as e:  # noqa: BLE001 - the promise is: never a traceback
+        sys.stderr.write(
+            f"portledger: internal error: {type(e).__name__}: {e} "
+            "(please report it with the input that caused it)\n"
+        )
+        return EXIT_FATAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

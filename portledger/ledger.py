@@ -1,0 +1,406 @@
+"""The port ledger (``port-mapping.yml``): loading, schema validation, and its model."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from portledger import yamlio
+from portledger.errors import FatalError
+from portledger.findings import Finding, make, rule
+
+LEDGER_NAME = "port-mapping.yml"
+DEFAULT_EPHEMERAL = (32768, 60999)
+DEFAULT_COMPOSE_FILES = ("**/compose*.y*ml", "**/docker-compose*.y*ml")
+
+
+
+@dataclass(frozen=True)
+class Range:
+    name: str
+    start: int
+    end: int
+    description: str
+    reserved: bool
+    span: yamlio.Span
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """One named port (or port range) of a ledger service."""
+
+    service: str
+    name: str
+    start: int
+    end: int
+    protocol: str
+    host_ip: str | None
+    target: int | None
+    health: str | None
+    exception: str | None
+    span: yamlio.Span
+    """Where the ``port:`` value stands."""
+
+    @property
+    def label(self) -> str:
+        return str(self.start) if self.start == self.end else f"{self.start}-{self.end}"
+
+    def binding(self) -> tuple[int, int, str, str | None]:
+        return (self.start, self.end, self.protocol, self.host_ip)
+
+
+@dataclass
+class Service:
+    name: str
+    category: str
+    description: str
+    owner: str | None
+    status: str
+    priority: int | None
+    depends_on: list[str]
+    compose: list[str]
+    ports: list[Allocation]
+    span: yamlio.Span
+
+
+@dataclass
+class Ledger:
+    path: str
+    doc: yamlio.Document
+    ranges: dict[str, Range] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
+    ephemeral: tuple[int, int] = DEFAULT_EPHEMERAL
+    compose_files: tuple[str, ...] = DEFAULT_COMPOSE_FILES
+    compose_exclude: tuple[str, ...] = ()
+
+    @property
+    def root(self) -> Path:
+        return Path(self.path).resolve().parent
+
+    def allocations(self) -> Iterator[Allocation]:
+        for service in self.services.values():
+            yield from service.ports
+
+    def range_of(self, port: int) -> Range | None:
+        for r in self.ranges.values():
+            if r.start <= port <= r.end:
+                return r
+        return None
+
+    def service_for_compose_name(self, name: str) -> Service | None:
+        """The ledger service a compose service name stands for (its name or an alias)."""
+        return self._aliases().get(name)
+
+    def _aliases(self) -> dict[str, Service]:
+        cached: dict[str, Service] | None = getattr(self, "_alias_cache", None)
+        if cached is None:
+            cached = {}
+            for s in self.services.values():
+                cached.setdefault(s.name, s)
+            for s in self.services.values():
+                for alias in s.compose:
+                    cached.setdefault(alias, s)
+            self._alias_cache = cached
+        return cached
+
+
+def find_ledger(start: Path | None = None) -> Path | None:
+    """``port-mapping.yml`` in ``start`` or the nearest folder above it."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / LEDGER_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def schema_path() -> Path:
+    """The shipped JSON Schema of the ledger."""
+    return _schema_dir() / "port-mapping.schema.json"
+
+
+def _schema_dir() -> Path:
+    from importlib.resources import files
+
+    return Path(str(files("portledger.schemas")))
+
+
+@lru_cache(maxsize=None)
+def _validator() -> Any:
+    import jsonschema  # heavy: imported only when a ledger is validated
+
+    schema = json.loads(schema_path().read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in path) if path else "top level"
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return {dict: "mapping", list: "list", str: "string", int: "integer", float: "number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _schema_message(error: Any) -> tuple[tuple[Any, ...], bool, str]:
+    """A readable message for one jsonschema error: (path, point at key?, message)."""
+    path = tuple(error.absolute_path)
+    where = _dotted(path)
+    kind = error.validator
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in allowed]
+        key = extra[0] if extra else ""
+        hint = difflib.get_close_matches(str(key), allowed, n=1)
+        did = f"; did you mean {hint[0]!r}?" if hint else f" (allowed: {', '.join(allowed)})"
+        return path + (key,), True, f"{where}: unknown key {key!r}{did}"
+    if kind == "required":
+        return path, True, f"{where}: {error.message.replace(' property', ' key')}"
+    if kind == "type":
+        expected = error.validator_value
+        if isinstance(expected, list):
+            expected = " or ".join(expected)
+        expected = {"object": "mapping", "array": "list"}.get(str(expected), expected)
+        got = _type_name(error.instance)
+        shown = f" {error.instance!r}" if not isinstance(error.instance, (dict, list)) else ""
+        return path, False, f"{where}: expected {expected}, got {got}{shown}"
+    if kind == "propertyNames":
+        return path, True, f"{where}: {error.message}"
+    if kind == "enum":
+        options = ", ".join(str(v) for v in error.validator_value)
+        return path, False, f"{where}: {error.instance!r} is not one of: {options}"
+    return path, False, f"{where}: {error.message}"
+
+
+@rule("PL100", "schema", "error", "ledger does not match the JSON Schema (located by line)")
+def validate(doc: yamlio.Document) -> list[Finding]:
+    """The ledger does not match its JSON Schema (``schemas/port-mapping.schema.json``).
+
+    Unknown keys are errors, not silently ignored: a typo such as ``protcol`` would
+    otherwise leave the default in force. Each error names its YAML path and points at
+    the offending key or value; of several explanations for one error, the clearest is
+    shown (jsonschema's ``best_match``). The ledger's other rules run only on a ledger
+    that matches the schema.
+
+    Failing:
+
+        services:
+          pcs-api:
+            category: user-facing
+            ports: {http: {port: 8002, protcol: udp}}
+
+    Passing:
+
+        services:
+          pcs-api:
+            category: user-facing
+            ports: {http: {port: 8002, protocol: udp}}
+    """
+    from jsonschema.exceptions import best_match
+
+    if doc.data is None:
+        return [make(SCHEMA_RULE, doc.path, 1, 1, "the ledger is empty; expected a mapping")]
+    findings: list[Finding] = []
+    seen: set[tuple[Any, ...]] = set()
+    for error in _validator().iter_errors(doc.data):
+        best = best_match([error])
+        # propertyNames errors describe the key itself; point there.
+        path, at_key, message = _schema_message(best)
+        if best.validator in ("pattern",) and tuple(best.absolute_path) != tuple(
+            error.absolute_path
+        ):
+            path, at_key = tuple(error.absolute_path), True
+        if best.validator == "pattern" and error.validator == "propertyNames":
+            key = best.instance
+            path = tuple(error.absolute_path) + (key,)
+            message = (
+                f"{_dotted(tuple(error.absolute_path))}: name {key!r} must be lower-case "
+                "letters, digits, '-', '_' or '.'"
+            )
+            at_key = True
+        if (path, message) in seen:
+            continue
+        seen.add((path, message))
+        span = doc.key_span(path) if at_key else doc.span(path)
+        findings.append(
+            make(SCHEMA_RULE, doc.path, span.line, span.column, message,
+                 end_line=span.end_line, end_column=span.end_column)
+        )
+    return sorted(findings)
+
+
+SCHEMA_RULE = validate.rule  # type: ignore[attr-defined]
+
+
+def _port_span(text: Any) -> tuple[int, int] | None:
+    if isinstance(text, int) and not isinstance(text, bool):
+        return (text, text)
+    if isinstance(text, str) and "-" in text:
+        a, b = text.split("-", 1)
+        return (int(a), int(b))
+    return None
+
+
+def build(doc: yamlio.Document) -> tuple[Ledger, list[Finding]]:
+    """The model of a schema-valid ledger document, and PL100 findings for what the
+    schema cannot say (a port range written backwards or beyond 65535)."""
+    data = doc.data
+    ledger = Ledger(doc.path, doc)
+    findings: list[Finding] = []
+    settings = data.get("settings") or {}
+    if "ephemeral" in settings:
+        e = settings["ephemeral"]
+        ledger.ephemeral = (e["start"], e["end"])
+    compose = data.get("compose") or {}
+    if "files" in compose:
+        ledger.compose_files = tuple(compose["files"])
+    ledger.compose_exclude = tuple(compose.get("exclude", ()))
+    for name, r in data["ranges"].items():
+        span = doc.key_span(("ranges", name))
+        if r["start"] > r["end"]:
+            s = doc.span(("ranges", name, "end"))
+            findings.append(make(SCHEMA_RULE, doc.path, s.line, s.column,
+                                 f"ranges.{name}: end {r['end']} is below start {r['start']}"))
+        ledger.ranges[name] = Range(
+            name, r["start"], r["end"], r.get("description", ""), bool(r.get("reserved")), span
+        )
+    for name, s in data["services"].items():
+        allocations = []
+        for pname, p in (s.get("ports") or {}).items():
+            ppath = ("services", name, "ports", pname, "port")
+            pspan = doc.span(ppath)
+            bounds = _port_span(p["port"])
+            assert bounds is not None  # the schema allows only these two forms
+            start, end = bounds
+            if not (1 <= start <= 65535 and 1 <= end <= 65535) or start > end:
+                findings.append(make(SCHEMA_RULE, doc.path, pspan.line, pspan.column,
+                                     f"services.{name}.ports.{pname}.port: {p['port']!r} is not "
+                                     "a range of ports from 1 to 65535, low to high"))
+                continue
+            allocations.append(
+                Allocation(
+                    service=name,
+                    name=pname,
+                    start=start,
+                    end=end,
+                    protocol=p.get("protocol", "tcp"),
+                    host_ip=p.get("host_ip"),
+                    target=p.get("target"),
+                    health=p.get("health"),
+                    exception=p.get("exception"),
+                    span=pspan,
+                )
+            )
+        ledger.services[name] = Service(
+            name=name,
+            category=s["category"],
+            description=s.get("description", ""),
+            owner=s.get("owner"),
+            status=s.get("status", "active"),
+            priority=s.get("priority"),
+            depends_on=list(s.get("depends_on", [])),
+            compose=list(s.get("compose", [])),
+            ports=allocations,
+            span=doc.key_span(("services", name)),
+        )
+    return ledger, findings
+
+
+@rule("PL101", "yaml-syntax", "error", "a file is not parseable YAML (ledger or compose)")
+def yaml_syntax(error: yamlio.YamlError) -> Finding:
+    """A file cannot be read as YAML.
+
+    Besides syntax errors this covers what portledger refuses to read: invalid UTF-8
+    (the byte offset is given), a file over 8 MiB, more than one document, tags other
+    than YAML's standard ones (``!!python/object`` is never executed), and aliases that
+    would expand a small file into millions of nodes ("billion laughs").
+
+    Failing:
+
+        services:
+          pcs-api: {category: user-facing, ports: {http: {port: 8002}}
+
+    Passing:
+
+        services:
+          pcs-api: {category: user-facing, ports: {http: {port: 8002}}}
+    """
+    return make(yaml_syntax.rule, error.path, error.line, error.column,  # type: ignore[attr-defined]
+                error.message)
+
+
+@rule("PL102", "duplicate-key", "error",
+      "a mapping key repeated (YAML loaders silently keep the last)")
+def duplicate_keys(doc: yamlio.Document) -> list[Finding]:
+    """A mapping has the same key twice.
+
+    Most YAML loaders keep the last value without a word, so a service written twice
+    silently loses its first ports. Docker Compose refuses such a file.
+
+    Failing:
+
+        services:
+          pcs-api:
+            category: user-facing
+            ports: {http: {port: 8002}}
+          pcs-api:
+            category: user-facing
+            ports: {http: {port: 8003}}
+
+    Passing:
+
+        services:
+          pcs-api:
+            category: user-facing
+            ports: {http: {port: 8002}, admin: {port: 8003}}
+    """
+    this = duplicate_keys.rule  # type: ignore[attr-defined]
+    seen: set[yamlio.Span] = set()
+    findings = []
+    for d in doc.duplicates:
+        if d.span in seen:  # a key met again through a merge (<<) of its mapping
+            continue
+        seen.add(d.span)
+        findings.append(
+            make(this, doc.path, d.span.line, d.span.column,
+                 f"{_dotted(d.path)}: key {d.key!r} repeats the one on line {d.first.line}; "
+                 "YAML loaders silently keep only the last",
+                 end_line=d.span.end_line, end_column=d.span.end_column)
+        )
+    return findings
+
+
+def load(path: str | Path) -> tuple[Ledger | None, list[Finding]]:
+    """Read, validate and model the ledger at ``path``.
+
+    Returns the ledger (None when it is not valid enough to model) and the PL100-PL102
+    findings met on the way. A missing ledger is a :class:`FatalError` (exit 2).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FatalError(f"{path}: no such file (create one, or pass --mapping FILE)")
+    if p.is_dir():
+        raise FatalError(f"{path}: is a directory; --mapping takes a file")
+    try:
+        doc = yamlio.load(p)
+    except yamlio.YamlError as e:
+        return None, [yaml_syntax(e)]
+    findings = duplicate_keys(doc)
+    schema_findings = validate(doc)
+    findings.extend(schema_findings)
+    if schema_findings:
+        return None, findings
+    ledger, more = build(doc)
+    findings.extend(more)
+    return ledger, findings

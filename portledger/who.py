@@ -1,0 +1,90 @@
+"""``portledger who PORT``: who owns a port, and what range and reservations it is in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from portledger import ledger as ledger_mod
+from portledger import wellknown
+from portledger.check import display_path
+from portledger.errors import FatalError
+
+
+def parse_port(text: str) -> tuple[int, str]:
+    """``8000``, ``8000/udp`` -> (port, protocol); a usage error otherwise."""
+    number, _, proto = text.partition("/")
+    proto = (proto or "tcp").lower()
+    if not number.isdigit() or not 1 <= int(number) <= 65535:
+        raise FatalError(f"who: {text!r} is not a port number from 1 to 65535")
+    if proto not in ("tcp", "udp", "sctp"):
+        raise FatalError(f"who: protocol {proto!r} is not tcp, udp or sctp")
+    return int(number), proto
+
+
+def describe(ledger: ledger_mod.Ledger, port: int, protocol: str) -> dict[str, Any]:
+    owners = [
+        {
+            "service": a.service,
+            "name": a.name,
+            "port": a.label,
+            "protocol": a.protocol,
+            "host_ip": a.host_ip,
+            "status": ledger.services[a.service].status,
+            "line": a.span.line,
+        }
+        for a in ledger.allocations()
+        if a.start <= port <= a.end and a.protocol == protocol
+    ]
+    r = ledger.range_of(port)
+    registered = wellknown.owner(port, protocol)
+    lo, hi = ledger.ephemeral
+    return {
+        "port": port,
+        "protocol": protocol,
+        "owners": owners,
+        "range": (
+            {"name": r.name, "start": r.start, "end": r.end, "reserved": r.reserved}
+            if r else None
+        ),
+        "system": port < 1024,
+        "ephemeral": lo <= port <= hi,
+        "well_known": registered[0] if registered else None,
+    }
+
+
+def main(mapping: Path, port_text: str, fmt: str, out: TextIO) -> int:
+    port, protocol = parse_port(port_text)
+    ledger, findings = ledger_mod.load(display_path(mapping))
+    if ledger is None:
+        first = findings[0]
+        raise FatalError(
+            f"{first.file}:{first.line}:{first.column}: {first.code} {first.message} "
+            "(run `portledger check`)"
+        )
+    info = describe(ledger, port, protocol)
+    if fmt == "json":
+        json.dump(info, out, indent=2)
+        out.write("\n")
+    else:
+        where = display_path(mapping)
+        for o in info["owners"]:
+            addr = f" on {o['host_ip']}" if o["host_ip"] else ""
+            out.write(f"{port}/{protocol}: {o['service']}.{o['name']} ({o['port']}{addr}, "
+                      f"{o['status']}) {where}:{o['line']}\n")
+        if not info["owners"]:
+            out.write(f"{port}/{protocol}: free in {where}\n")
+        r = info["range"]
+        if r:
+            reserved = ", reserved" if r["reserved"] else ""
+            out.write(f"  range: {r['name']} ({r['start']}-{r['end']}{reserved})\n")
+        else:
+            out.write("  range: none\n")
+        if info["system"]:
+            out.write("  system port (below 1024)\n")
+        if info["ephemeral"]:
+            out.write(f"  in the ephemeral range {ledger.ephemeral[0]}-{ledger.ephemeral[1]}\n")
+        if info["well_known"]:
+            out.write(f"  registered to {info['well_known']} (/etc/services)\n")
+    return 0 if info["owners"] else 1

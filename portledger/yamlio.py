@@ -1,0 +1,439 @@
+"""The one YAML module: every file portledger reads goes through :func:`load`.
+
+Why not ``yaml.safe_load``: PyYAML resolves scalars by YAML 1.1 (``22:22`` becomes the
+base-60 integer 1342, ``yes`` becomes ``True``), silently keeps the last of two equal
+mapping keys, expands aliases without bound and forgets where each value came from.
+Docker Compose v2 reads YAML with go-yaml v3, which is YAML 1.2 for these cases. So this
+module uses PyYAML only to *compose* the node graph (libyaml's C parser when present) and
+builds the Python values itself:
+
+* scalars resolved by the YAML 1.2 core schema (or, with ``compat="goyaml"``, exactly as
+  go-yaml v3 resolves them: ``0022`` is octal there, ``1_000`` an integer);
+* only the standard tags (``!!str``, ``!!int``, ...) plus the local tags a caller allows
+  (Compose's ``!reset`` and ``!override``); anything else is an error, never code;
+* a :class:`Span` (1-based line and column) for every value and every mapping key, keyed
+  by the value's path, so any check can point at the exact place;
+* duplicate keys collected (not silently dropped), merge keys (``<<``) honoured;
+* alias expansion measured before building: a "billion laughs" file fails at once;
+* a size bound, BOM and CRLF handled, invalid UTF-8 reported with its byte offset.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_BYTES = 8 * 1024 * 1024
+"""Input files larger than this are refused (a port ledger or compose file is kilobytes)."""
+
+MAX_DEPTH = 200
+"""Deeper nesting is refused (libyaml itself stops at 1000 levels)."""
+
+MAX_EXPANSION = 100_000
+"""Aliases may expand a document to this many nodes, or ten times its own size if more."""
+
+KeyPath = tuple[Any, ...]
+
+STR = "tag:yaml.org,2002:str"
+INT = "tag:yaml.org,2002:int"
+FLOAT = "tag:yaml.org,2002:float"
+BOOL = "tag:yaml.org,2002:bool"
+NULL = "tag:yaml.org,2002:null"
+MAP = "tag:yaml.org,2002:map"
+SEQ = "tag:yaml.org,2002:seq"
+MERGE = "tag:yaml.org,2002:merge"
+_STANDARD = {STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE}
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where a node stands: 1-based line and column of its start and end."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+class YamlError(Exception):
+    """A file that cannot be read as YAML; carries the place to report."""
+
+    def __init__(self, path: str, line: int, column: int, message: str) -> None:
+        super().__init__(f"{path}:{line}:{column}: {message}")
+        self.path = path
+        self.line = line
+        self.column = column
+        self.message = message
+
+
+@dataclass(frozen=True)
+class DuplicateKey:
+    """A mapping key written twice; ``first`` is where it stood before."""
+
+    key: str
+    path: KeyPath
+    span: Span
+    first: Span
+
+
+@dataclass
+class Document:
+    """A loaded YAML file: plain Python data plus where each piece came from."""
+
+    path: str
+    data: Any
+    spans: dict[KeyPath, Span] = field(default_factory=dict)
+    key_spans: dict[KeyPath, Span] = field(default_factory=dict)
+    tags: dict[KeyPath, str] = field(default_factory=dict)
+    plain: dict[KeyPath, str] = field(default_factory=dict)
+    """Plain (unquoted) scalars by path, with their text as written."""
+    duplicates: list[DuplicateKey] = field(default_factory=list)
+    text: str = ""
+
+    def span(self, path: KeyPath) -> Span:
+        """The span of the value at ``path``, or of its nearest ancestor that has one."""
+        p = tuple(path)
+        while p:
+            s = self.spans.get(p)
+            if s is not None:
+                return s
+            p = p[:-1]
+        return self.spans.get((), Span(1, 1, 1, 1))
+
+    def key_span(self, path: KeyPath) -> Span:
+        """The span of the mapping key that leads to ``path`` (or of the value)."""
+        return self.key_spans.get(tuple(path)) or self.span(path)
+
+
+def _core_resolver() -> type[yaml.resolver.BaseResolver]:
+    class Core12Resolver(yaml.resolver.BaseResolver):
+        """Implicit tags of the YAML 1.2 core schema, plus the merge key."""
+
+    add = Core12Resolver.add_implicit_resolver
+    add(BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    add(
+        INT,
+        re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+        list("-+0123456789"),
+    )
+    add(
+        FLOAT,
+        re.compile(
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ),
+        list("-+.0123456789"),
+    )
+    add(NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+    add(MERGE, re.compile(r"^<<$"), ["<"])
+    return Core12Resolver
+
+
+_Resolver = _core_resolver()
+
+try:  # libyaml's C parser when PyYAML was built with it
+    from yaml import CParser as _Parser
+
+    class _Composer(_Parser, _Resolver):  # type: ignore[valid-type,misc]
+        def __init__(self, stream: str) -> None:
+            _Parser.__init__(self, stream)
+            _Resolver.__init__(self)
+
+    WITH_LIBYAML = True
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+
+    class _Composer(  # type: ignore[no-redef]
+        yaml.reader.Reader,
+        yaml.scanner.Scanner,
+        yaml.parser.Parser,
+        yaml.composer.Composer,
+        _Resolver,  # type: ignore[valid-type,misc]
+    ):
+        def __init__(self, stream: str) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            _Resolver.__init__(self)
+
+    WITH_LIBYAML = False
+
+
+_GO_INT = re.compile(r"^[-+]?(?:0b[01_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)$")
+
+
+def _go_int(text: str) -> int | None:
+    """go-yaml v3's integer reading (Go's ``strconv.ParseInt(s, 0, 64)`` after dropping
+    underscores): ``0022`` is octal 18, ``0b101`` binary, ``1_000`` a thousand."""
+    if not _GO_INT.match(text):
+        return None
+    s = text.replace("_", "")
+    sign = -1 if s[0] == "-" else 1
+    s = s.lstrip("+-")
+    try:
+        if s.startswith("0b"):
+            return sign * int(s[2:], 2)
+        if s.startswith("0o"):
+            return sign * int(s[2:], 8)
+        if s.startswith("0x"):
+            return sign * int(s[2:], 16)
+        if len(s) > 1 and s.startswith("0"):
+            return sign * int(s, 8)
+        return sign * int(s, 10)
+    except ValueError:  # e.g. "09": not octal, and Go refuses it as an integer
+        return None
+
+
+def read_text(path: str | Path, data: bytes | None = None) -> str:
+    """Read a file as text: size bound, BOM stripped, UTF-8 checked (offset reported)."""
+    name = str(path)
+    if data is None:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_BYTES + 1)
+        except FileNotFoundError:
+            raise YamlError(name, 1, 1, "no such file") from None
+        except IsADirectoryError:
+            raise YamlError(name, 1, 1, "is a directory, not a file") from None
+        except OSError as e:
+            raise YamlError(name, 1, 1, f"cannot read: {e.strerror or e}") from None
+    if len(data) > MAX_BYTES:
+        raise YamlError(
+            name, 1, 1, f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to read it"
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        before = data[: e.start]
+        line = before.count(b"\n") + 1
+        column = e.start - (before.rfind(b"\n") + 1) + 1
+        raise YamlError(
+            name, line, column, f"invalid {encoding.split('-')[0].upper()}-{encoding.split('-')[1]} "
+            f"at byte offset {e.start} (byte 0x{data[e.start]:02x})"
+        ) from None
+
+
+def _mark(node: yaml.Node) -> Span:
+    s, e = node.start_mark, node.end_mark
+    return Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
+
+
+class _Builder:
+    def __init__(self, name: str, compat: str, local_tags: frozenset[str]) -> None:
+        self.name = name
+        self.compat = compat
+        self.local_tags = local_tags
+        self.doc = Document(name, None)
+
+    def fail(self, node: yaml.Node, message: str) -> YamlError:
+        message = message.replace("tag:yaml.org,2002:", "!!")
+        sp = _mark(node)
+        return YamlError(self.name, sp.line, sp.column, message)
+
+    # -- alias bound --------------------------------------------------------------
+    def measure(self, root: yaml.Node) -> None:
+        sizes: dict[int, int] = {}
+        active: set[int] = set()
+        distinct = 0
+
+        def size(node: yaml.Node, depth: int = 0) -> int:
+            nonlocal distinct
+            if depth > MAX_DEPTH:
+                raise self.fail(node, f"nesting deeper than {MAX_DEPTH} levels")
+            key = id(node)
+            if key in sizes:
+                return sizes[key]
+            if key in active:
+                raise self.fail(node, "recursive alias: a node contains itself")
+            distinct += 1
+            total = 1
+            if isinstance(node, yaml.SequenceNode):
+                active.add(key)
+                for child in node.value:
+                    total += size(child, depth + 1)
+                active.discard(key)
+            elif isinstance(node, yaml.MappingNode):
+                active.add(key)
+                for k, v in node.value:
+                    total += size(k, depth + 1) + size(v, depth + 1)
+                active.discard(key)
+            sizes[key] = total
+            return total
+
+        total = size(root)
+        if total > max(MAX_EXPANSION, 10 * distinct):
+            raise self.fail(
+                root,
+                f"aliases expand this document to {total} nodes from {distinct} "
+                f"(limit {max(MAX_EXPANSION, 10 * distinct)}); refusing to expand it",
+            )
+
+    # -- construction -------------------------------------------------------------
+    def scalar(self, node: yaml.ScalarNode, path: KeyPath) -> Any:
+        tag = node.tag
+        text = node.value
+        if node.style is None:
+            self.doc.plain[path] = text
+        if tag not in _STANDARD:
+            if tag in self.local_tags:
+                self.doc.tags[path] = tag
+                return text
+            raise self.fail(node, f"unsupported tag {tag!r}")
+        if tag == STR:
+            return text
+        if tag == NULL:
+            if text in ("", "~", "null", "Null", "NULL"):
+                return None
+            raise self.fail(node, f"cannot read {text!r} as null")
+        if tag == BOOL:
+            if text in ("true", "True", "TRUE"):
+                return True
+            if text in ("false", "False", "FALSE"):
+                return False
+            raise self.fail(node, f"cannot read {text!r} as a boolean")
+        if tag == INT:
+            value = self._int(text)
+            if value is None:
+                raise self.fail(node, f"cannot read {text!r} as an integer")
+            return value
+        if tag == FLOAT:
+            return self._float(node, text)
+        raise self.fail(node, f"tag {tag!r} is not allowed on a scalar")
+
+    def _int(self, text: str) -> int | None:
+        if self.compat == "goyaml":
+            return _go_int(text)
+        s = text
+        try:
+            if s.startswith("0o"):
+                return int(s[2:], 8)
+            if s.startswith("0x"):
+                return int(s[2:], 16)
+            return int(s, 10)
+        except ValueError:
+            return None
+
+    def _float(self, node: yaml.ScalarNode, text: str) -> float | int:
+        low = text.lower().lstrip("+")
+        if low in (".inf",):
+            return math.inf
+        if low == "-.inf":
+            return -math.inf
+        if low == ".nan":
+            return math.nan
+        if self.compat == "goyaml" and node.style is None and node.tag == FLOAT:
+            as_int = _go_int(text)
+            if as_int is not None:
+                return as_int
+        try:
+            return float(text.replace("_", "") if self.compat == "goyaml" else text)
+        except ValueError:
+            raise self.fail(node, f"cannot read {text!r} as a number") from None
+
+    def build(self, node: yaml.Node, path: KeyPath, depth: int = 0) -> Any:
+        if depth > MAX_DEPTH:
+            raise self.fail(node, f"nesting deeper than {MAX_DEPTH} levels")
+        self.doc.spans[path] = _mark(node)
+        if isinstance(node, yaml.ScalarNode):
+            if self.compat == "goyaml" and node.style is None and node.tag == STR:
+                # go-yaml reads integers the Core schema leaves as strings (0b1, 1_000).
+                as_int = _go_int(node.value)
+                if as_int is not None:
+                    self.doc.plain[path] = node.value
+                    return as_int
+            return self.scalar(node, path)
+        if node.tag not in _STANDARD:
+            if node.tag in self.local_tags:
+                self.doc.tags[path] = node.tag
+            else:
+                raise self.fail(node, f"unsupported tag {node.tag!r}")
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag not in (SEQ,) and node.tag not in self.local_tags:
+                raise self.fail(node, f"tag {node.tag!r} is not allowed on a sequence")
+            return [self.build(child, path + (i,), depth + 1) for i, child in enumerate(node.value)]
+        if node.tag not in (MAP,) and node.tag not in self.local_tags:
+            raise self.fail(node, f"tag {node.tag!r} is not allowed on a mapping")
+        return self.mapping(node, path, depth)
+
+    def mapping(self, node: yaml.MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        # Merge keys first, so that explicit keys then overwrite both values and spans;
+        # among merged mappings the earlier one wins, as in go-yaml and PyYAML.
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == MERGE:
+                if isinstance(value_node, yaml.SequenceNode):
+                    sources = list(value_node.value)
+                else:
+                    sources = [value_node]
+                for source in reversed(sources):
+                    if not isinstance(source, yaml.MappingNode):
+                        raise self.fail(
+                            source, "a merge key (<<) takes a mapping or a list of mappings"
+                        )
+                    result.update(self.mapping(source, path, depth + 1))
+        seen: dict[str, Span] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == MERGE:
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.fail(key_node, "a mapping key must be a scalar, not a collection")
+            key = key_node.value
+            ksp = _mark(key_node)
+            if key in seen:
+                self.doc.duplicates.append(DuplicateKey(key, path + (key,), ksp, seen[key]))
+            seen[key] = ksp
+            self.doc.key_spans[path + (key,)] = ksp
+            result.pop(key, None)
+            result[key] = self.build(value_node, path + (key,), depth + 1)
+        return result
+
+
+def load(
+    path: str | Path,
+    *,
+    data: bytes | None = None,
+    compat: str = "core",
+    local_tags: frozenset[str] = frozenset(),
+) -> Document:
+    """Load one YAML document from ``path`` (or from ``data``, reported as ``path``).
+
+    Raises :class:`YamlError` with file, line and column for anything that is not a
+    readable, bounded, single YAML document. Duplicate keys do not raise: they are in
+    :attr:`Document.duplicates` for the caller to report.
+    """
+    name = str(path)
+    text = read_text(path, data)
+    composer = _Composer(text)
+    try:
+        root = composer.get_single_node()
+    except RecursionError:  # only the pure-Python parser recurses in Python
+        raise YamlError(name, 1, 1, "nesting too deep to read") from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = e.problem or e.context or "invalid YAML"
+        if e.context and e.problem and "found" in (e.problem or ""):
+            problem = f"{e.context}: {e.problem}"
+        raise YamlError(name, line, col, str(problem).strip()) from None
+    except yaml.YAMLError as e:  # e.g. a reader error without a mark
+        raise YamlError(name, 1, 1, str(e).splitlines()[0]) from None
+    finally:
+        dispose = getattr(composer, "dispose", None)
+        if dispose:
+            dispose()
+    builder = _Builder(name, compat, local_tags)
+    builder.doc.text = text
+    if root is None:
+        return builder.doc
+    builder.measure(root)
+    builder.doc.data = builder.build(root, ())
+    return builder.doc
