@@ -215,20 +215,21 @@ def validate(doc: yamlio.Document) -> list[Finding]:
     seen: set[tuple[Any, ...]] = set()
     for error in _validator().iter_errors(doc.data):
         best = best_match([error])
-        # propertyNames errors describe the key itself; point there.
         path, at_key, message = _schema_message(best)
-        if best.validator in ("pattern",) and tuple(best.absolute_path) != tuple(
-            error.absolute_path
-        ):
-            path, at_key = tuple(error.absolute_path), True
-        if best.validator == "pattern" and error.validator == "propertyNames":
+        if "propertyNames" in best.schema_path:
+            # jsonschema reports a bad key at its mapping; point at the key itself.
             key = best.instance
-            path = tuple(error.absolute_path) + (key,)
+            path = tuple(best.absolute_path) + (key,)
             message = (
-                f"{_dotted(tuple(error.absolute_path))}: name {key!r} must be lower-case "
-                "letters, digits, '-', '_' or '.'"
+                f"{_dotted(tuple(best.absolute_path))}: name {key!r} must be lower-case "
+                "letters, digits, '-', '_' or '.', starting with a letter or digit"
             )
             at_key = True
+        elif best.validator in ("pattern", "anyOf", "oneOf", "format"):
+            description = error.schema.get("description") if isinstance(error.schema, dict) else ""
+            if description:
+                description = description[0].lower() + description[1:].rstrip(".")
+                message = f"{_dotted(path)}: {best.instance!r} is not valid; expected {description}"
         if (path, message) in seen:
             continue
         seen.add((path, message))
