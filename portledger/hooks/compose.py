@@ -1,0 +1,21 @@
+"""pre-commit hook ``portledger-compose``: every compose project against the ledger.
+
+Duplicates span files, and pre-commit splits file lists into parallel batches, so this
+hook takes no file names (``pass_filenames: false``): it loads the ledger found from the
+repository root and every compose project the ledger names, whatever changed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from portledger.cli import main as cli_main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli_main(["check", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,33 @@
+"""pre-commit hook ``portledger-mapping``: each staged ledger file passes its own rules.
+
+pre-commit passes the ledger files that changed; each is checked alone (schema,
+PL100-PL110), so this hook is safe to run in parallel batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from portledger.cli import main as cli_main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="portledger-mapping-hook")
+    parser.add_argument("filenames", nargs="*", help="ledger files to check")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--select", action="append", default=[])
+    parser.add_argument("--ignore", action="append", default=[])
+    parser.add_argument("--fail-level", choices=("error", "warning", "notice"), default="error")
+    args = parser.parse_args(argv)
+    options = ["--format", args.format, "--fail-level", args.fail_level]
+    options += [f"--select={s}" for s in args.select] + [f"--ignore={s}" for s in args.ignore]
+    status = 0
+    for name in args.filenames:
+        status = max(status, cli_main(["check", "--mapping", name, "--no-compose", *options]))
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,80 @@
+"""The hooks as users run them: the real ``pre-commit`` command on a real git repository.
+
+``pre-commit try-repo`` builds the hook's virtual environment from this checkout (pip
+installs portledger into it), so these tests also prove that the package installs and
+finds its JSON Schema from an installed wheel.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRE_COMMIT = shutil.which("pre-commit") or str(Path(sys.executable).parent / "pre-commit")
+
+GOOD = (ROOT / "port-mapping.yml").read_text(encoding="utf-8").split("\ncompose:")[0] + "\n"
+
+BAD = GOOD.replace("port: 8002", "port: 8000")
+
+
+@pytest.fixture(scope="module")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def make_repo(path: Path, files: dict[str, str]) -> Path:
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "dev@example.com")
+    git(path, "config", "user.name", "Dev")
+    for name, text in files.items():
+        target = path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    git(path, "add", "-A")
+    return path
+
+
+def try_repo(repo: Path, hook: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never"}
+    env.pop("GITHUB_ACTIONS", None)
+    return subprocess.run(
+        [PRE_COMMIT, "try-repo", str(ROOT), hook, "--all-files", "--verbose"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_mapping_hook_passes_a_good_ledger(tmp_path: Path, pre_commit_home: Path) -> None:
+    repo = make_repo(tmp_path / "good", {"port-mapping.yml": GOOD})
+    result = try_repo(repo, "portledger-mapping", pre_commit_home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "portledger ledger" in result.stdout
+    assert "Passed" in result.stdout
+
+
+def test_mapping_hook_fails_a_broken_ledger(tmp_path: Path, pre_commit_home: Path) -> None:
+    repo = make_repo(tmp_path / "bad", {"port-mapping.yml": BAD})
+    result = try_repo(repo, "portledger-mapping", pre_commit_home)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Failed" in result.stdout
+    line = next(i for i, t in enumerate(BAD.splitlines(), 1) if "port: 8000" in t
+                and i > BAD.splitlines().index("  pcs-api:"))
+    assert f"port-mapping.yml:{line}:15: PL104 duplicate-allocation" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_mapping_hook_skips_when_no_ledger_changed(tmp_path: Path, pre_commit_home: Path) -> None:
+    repo = make_repo(tmp_path / "none", {"README.md": "no ports here\n"})
+    result = try_repo(repo, "portledger-mapping", pre_commit_home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(no files to check)Skipped" in result.stdout.replace(".", "")
