@@ -87,6 +87,14 @@ def rule(code: str, name: str, severity: str, summary: str) -> Callable[[F], F]:
     return attach
 
 
+def rule_of(func: Callable[..., Any]) -> Rule:
+    """The :class:`Rule` that :func:`rule` attached to ``func``."""
+    found = getattr(func, "rule", None)
+    if not isinstance(found, Rule):
+        raise TypeError(f"{func!r} carries no rule")
+    return found
+
+
 def make(
     rule_: Rule,
     file: str,

@@ -6,7 +6,7 @@ import difflib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +130,7 @@ def _schema_dir() -> Path:
     return Path(str(files("portledger.schemas")))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator() -> Any:
     import jsonschema  # heavy: imported only when a ledger is validated
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from portledger import ledger, ledger_rules
 from portledger.errors import FatalError
-from portledger.findings import Rule
+from portledger.findings import Rule, rule_of
 
 DOCUMENTED: tuple[Callable[..., Any], ...] = (
     ledger.validate,
@@ -17,7 +17,7 @@ DOCUMENTED: tuple[Callable[..., Any], ...] = (
 )
 """Every function that carries a rule, in code order; its docstring documents the rule."""
 
-RULES: tuple[Rule, ...] = tuple(sorted((f.rule for f in DOCUMENTED), key=lambda r: r.code))
+RULES: tuple[Rule, ...] = tuple(sorted((rule_of(f) for f in DOCUMENTED), key=lambda r: r.code))
 
 BY_CODE = {r.code: r for r in RULES}
 BY_NAME = {r.name: r for r in RULES}

@@ -136,32 +136,40 @@ def _core_resolver() -> type[yaml.resolver.BaseResolver]:
 
 _Resolver = _core_resolver()
 
-try:  # libyaml's C parser when PyYAML was built with it
-    from yaml import CParser as _Parser
+class _PyComposer(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    yaml.composer.Composer,
+    _Resolver,  # type: ignore[valid-type,misc]
+):
+    """PyYAML's pure-Python parser and composer, with the YAML 1.2 resolver."""
 
-    class _Composer(_Parser, _Resolver):  # type: ignore[valid-type,misc]
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        _Resolver.__init__(self)
+
+
+_Composer: type[Any] = _PyComposer
+WITH_LIBYAML = False
+try:  # libyaml's C parser when PyYAML was built with it
+    # CParser lives in yaml._yaml; the `yaml` package itself exports only the C loaders.
+    from yaml._yaml import CParser as _CParser
+
+    class _CComposer(_CParser, _Resolver):  # type: ignore[valid-type,misc]
+        """libyaml's parser and composer, with the YAML 1.2 resolver."""
+
         def __init__(self, stream: str) -> None:
-            _Parser.__init__(self, stream)
+            _CParser.__init__(self, stream)
             _Resolver.__init__(self)
 
+    _Composer = _CComposer
     WITH_LIBYAML = True
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-
-    class _Composer(  # type: ignore[no-redef]
-        yaml.reader.Reader,
-        yaml.scanner.Scanner,
-        yaml.parser.Parser,
-        yaml.composer.Composer,
-        _Resolver,  # type: ignore[valid-type,misc]
-    ):
-        def __init__(self, stream: str) -> None:
-            yaml.reader.Reader.__init__(self, stream)
-            yaml.scanner.Scanner.__init__(self)
-            yaml.parser.Parser.__init__(self)
-            yaml.composer.Composer.__init__(self)
-            _Resolver.__init__(self)
-
-    WITH_LIBYAML = False
+    pass
 
 
 _GO_INT = re.compile(r"^[-+]?(?:0b[01_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)$")
@@ -207,18 +215,22 @@ def read_text(path: str | Path, data: bytes | None = None) -> str:
             name, 1, 1, f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to read it"
         )
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"
+        encoding, label, skip = "utf-16", "UTF-16", 0  # the codec consumes the BOM itself
     else:
-        encoding = "utf-8-sig"
+        encoding, label = "utf-8", "UTF-8"
+        skip = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
-        return data.decode(encoding)
+        return data[skip:].decode(encoding)
     except UnicodeDecodeError as e:
-        before = data[: e.start]
-        line = before.count(b"\n") + 1
-        column = e.start - (before.rfind(b"\n") + 1) + 1
+        # Offsets count bytes of the file as it is on disk (the BOM included); line and
+        # column count characters, as every other location does.
+        offset = skip + e.start
+        prefix = data[skip:offset].decode(encoding, errors="replace")
+        line = prefix.count("\n") + 1
+        column = len(prefix) - (prefix.rfind("\n") + 1) + 1
+        bad = f" (byte 0x{data[offset]:02x})" if offset < len(data) else ""
         raise YamlError(
-            name, line, column, f"invalid {encoding.split('-')[0].upper()}-{encoding.split('-')[1]} "
-            f"at byte offset {e.start} (byte 0x{data[e.start]:02x})"
+            name, line, column, f"invalid {label} at byte offset {offset}{bad}"
         ) from None
 
 
@@ -362,6 +374,7 @@ class _Builder:
             return [self.build(child, path + (i,), depth + 1) for i, child in enumerate(node.value)]
         if node.tag not in (MAP,) and node.tag not in self.local_tags:
             raise self.fail(node, f"tag {node.tag!r} is not allowed on a mapping")
+        assert isinstance(node, yaml.MappingNode)
         return self.mapping(node, path, depth)
 
     def mapping(self, node: yaml.MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
@@ -412,8 +425,10 @@ def load(
     """
     name = str(path)
     text = read_text(path, data)
-    composer = _Composer(text)
+    composer = None
     try:
+        # The pure-Python reader already rejects unprintable characters here.
+        composer = _Composer(text)
         root = composer.get_single_node()
     except RecursionError:  # only the pure-Python parser recurses in Python
         raise YamlError(name, 1, 1, "nesting too deep to read") from None
@@ -427,7 +442,7 @@ def load(
     except yaml.YAMLError as e:  # e.g. a reader error without a mark
         raise YamlError(name, 1, 1, str(e).splitlines()[0]) from None
     finally:
-        dispose = getattr(composer, "dispose", None)
+        dispose = getattr(composer, "dispose", None) if composer is not None else None
         if dispose:
             dispose()
     builder = _Builder(name, compat, local_tags)
