@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from portledger import ledger, ledger_rules
+from portledger import compose_check, ledger, ledger_rules
 from portledger.errors import FatalError
 from portledger.findings import Rule, rule_of
 
@@ -14,6 +14,7 @@ DOCUMENTED: tuple[Callable[..., Any], ...] = (
     ledger.yaml_syntax,
     ledger.duplicate_keys,
     *ledger_rules.LEDGER_CHECKS,
+    *compose_check.COMPOSE_RULES,
 )
 """Every function that carries a rule, in code order; its docstring documents the rule."""
 

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Benchmark: `portledger check` over a synthetic monorepo, and its correctness.
+
+Generates a repository with ../shared/bench/gen_monorepo.py (N compose files x M
+services, K injected conflicts), converts the generator's provisional ledger into
+portledger's format, runs the real CLI in a subprocess (best wall time of --repeat runs,
+peak RSS of the child), and checks the findings against the generator's answer key:
+every injected conflict found, and nothing else.
+
+    python bench/bench_check.py --files 1000 --services-per-file 10 --conflicts 20
+
+The synthetic ports lie in 10000-59999, inside Linux's ephemeral range, and some of
+them are registered in /etc/services; the converted ledger declares the hosts'
+ephemeral range as 61000-65535 and the run uses an empty well-known list, so that
+PL108/PL109 (true, but not what the generator injects) do not count as false positives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATOR = ROOT.parent / "shared" / "bench" / "gen_monorepo.py"
+
+sys.path.insert(0, str(ROOT))
+from portledger import yamlio  # noqa: E402
+
+
+def convert(generated: Path) -> None:
+    """Rewrite the generator's ledger (ports as a list) in portledger's format (by name)."""
+    doc = yamlio.load(generated).data
+    services = {}
+    for name, s in doc["services"].items():
+        ports = {}
+        for p in s["ports"]:
+            ports[p["name"]] = {"port": p["port"], "protocol": p["protocol"]}
+        services[name] = {"category": s["category"], "ports": ports}
+    ledger = {
+        "version": 1,
+        "settings": {"ephemeral": {"start": 61000, "end": 65535}},
+        "ranges": doc["ranges"],
+        "services": services,
+    }
+    # JSON is YAML: the converted ledger is written as JSON text.
+    generated.write_text(json.dumps(ledger, indent=1) + "\n", encoding="utf-8")
+
+
+def run_check(repo: Path) -> tuple[float, dict, int]:
+    empty = repo / ".services-empty"
+    empty.write_text("", encoding="utf-8")
+    env = {**os.environ, "PORTLEDGER_SERVICES_FILE": str(empty)}
+    env.pop("GITHUB_ACTIONS", None)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "portledger", "check", "--format", "json"],
+        cwd=repo, env=env, capture_output=True, text=True,
+    )
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"check failed ({proc.returncode}): {proc.stderr.strip()}")
+    return elapsed, json.loads(proc.stdout), max(peak, before)
+
+
+def verify(repo: Path, result: dict) -> tuple[int, list[str], list[str]]:
+    """(found, missed conflicts, false positives) against expected-conflicts.json."""
+    expected = json.loads((repo / "expected-conflicts.json").read_text())["conflicts"]
+    findings = result["findings"]
+    matched: set[int] = set()
+    missed = []
+    for c in expected:
+        places = {(c["file"], c["port"])}
+        if c.get("other_file"):
+            places.add((c["other_file"], c["port"]))
+        hits = [i for i, f in enumerate(findings) if (f["file"], f["port"]) in places]
+        if hits:
+            matched.update(hits)
+        else:
+            missed.append(f"{c['kind']} {c['port']} in {c['file']}")
+    extra = [f"{f['file']}:{f['line']}: {f['code']} {f['message']}"
+             for i, f in enumerate(findings) if i not in matched]
+    return len(expected) - len(missed), missed, extra
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--services-per-file", type=int, default=10)
+    parser.add_argument("--conflicts", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    if not GENERATOR.is_file():
+        raise SystemExit(f"generator not found: {GENERATOR} (../shared must be beside the repo)")
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "monorepo"
+        subprocess.run(
+            [sys.executable, str(GENERATOR), "--files", str(args.files),
+             "--services-per-file", str(args.services_per_file),
+             "--conflicts", str(args.conflicts), "-q", str(repo)],
+            check=True,
+        )
+        convert(repo / "port-mapping.yml")
+        times = []
+        result: dict = {}
+        peak = 0
+        for _ in range(args.repeat):
+            elapsed, result, peak = run_check(repo)
+            times.append(elapsed)
+        found, missed, extra = verify(repo, result)
+        total = found + len(missed)
+        print(f"files={args.files} services/file={args.services_per_file} "
+              f"conflicts={total} compose files read={result['summary']['files'] - 1}")
+        print(f"check wall time: best {min(times):.2f} s, runs "
+              + ", ".join(f"{t:.2f}" for t in times))
+        print(f"peak RSS of the check process: {peak / 1024:.0f} MiB")
+        print(f"conflicts found: {found}/{total}; false positives: {len(extra)}")
+        for m in missed:
+            print(f"  MISSED {m}")
+        for e in extra[:20]:
+            print(f"  EXTRA  {e}")
+        return 0 if not missed and not extra else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
