@@ -401,11 +401,13 @@ def _compare(p: Published, ledger: Ledger,
         for a in index.get((p.protocol, port), ())
         if overlap.collide(a.binding(), p.binding())
     }
-    if service is not None and any(a.service == service.name for a in candidates.values()):
-        return
+    # Another service's allocation comes first: publishing on every address takes
+    # 127.0.0.1 from whoever owns it there, even when the service owns 127.0.0.2.
     others = [a for a in candidates.values() if service is None or a.service != service.name]
     if others:
         yield owner_mismatch(p, others[0], ledger)
+        return
+    if candidates:
         return
     if service is not None and service.ports:
         same_target = [a for a in service.ports if a.target == p.target
@@ -421,7 +423,7 @@ def _compare(p: Published, ledger: Ledger,
 
 def run(ledger: Ledger, paths: Sequence[str] = ()) -> tuple[list[Finding], int]:
     """Findings PL201-PL207 for the ledger's compose projects (or for ``paths``)."""
-    from portledger.compose import loader
+    from portledger import compose as loader
 
     if paths:
         files: list[Path] = []

@@ -1,0 +1,680 @@
+"""Load a compose project the way Docker Compose v2.40 (compose-go v2.9) loads it, as far
+as published ports depend on it.
+
+Pipeline, per file and in ``-f`` order (as compose-go's ``loadYamlFile``):
+
+1. read the YAML (go-yaml v3 compatible: ``0022`` is octal, duplicate keys are errors),
+   note ``!reset`` / ``!override`` tags and drop the ``!reset`` values;
+2. interpolate every string from the environment (OS environment over ``.env`` /
+   ``--env-file``), remembering the unset variables each value read;
+3. validate against the compose-spec JSON Schema;
+4. ``include``: load each included project with its own project directory and ``.env``
+   (the including project's variables win), import its services;
+5. apply the tags to what earlier files built (``!reset`` and ``!override`` both remove
+   the earlier value), resolve ``extends`` (same file or another file);
+6. merge into the project (mappings merged, sequences appended, scalars replaced), drop
+   repeated port entries by compose-go's key (a later entry replaces an earlier one in
+   place), expand short syntax into canonical records, drop repeats again.
+
+Then services whose ``profiles`` are not enabled are left out.
+
+Deliberate differences from Compose (each stricter or simpler, never laxer):
+
+* long-syntax ports are checked (see :mod:`portledger.compose.ports`);
+* schema errors are reported per file, before merging, where the line is known; the
+  ``uniqueItems`` rule is not applied (Compose applies it after removing repeats by its
+  own key, and only rejects exotic lists such as ``published: 7002`` next to
+  ``published: "7002"`` in the same service);
+* an invalid ``.env`` line is an error (python-dotenv's parser is used, not compose-go's;
+  they differ only on malformed or exotic lines);
+* remote resources (git or OCI ``include``/``extends``) are not fetched: an error.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from portledger import yamlio
+from portledger.compose import ports as portspec
+from portledger.compose.interpolate import Interpolator, TemplateError
+
+LOCAL_TAGS = frozenset({"!reset", "!override"})
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+OVERRIDE_FILES = (
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+)
+
+
+class ComposeError(Exception):
+    """A project Compose would refuse to load; carries where and why.
+
+    ``code`` is ``PL101`` (unreadable YAML, invalid template, schema or structure error),
+    ``PL102`` (a repeated mapping key: go-yaml refuses those), ``PL205`` (an invalid port
+    entry) or ``PL206`` (a required variable is missing).
+    """
+
+    def __init__(self, file: str, line: int, column: int, message: str, code: str) -> None:
+        super().__init__(f"{file}:{line}:{column}: {code} {message}")
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a port entry was written, and what it read."""
+
+    file: str
+    span: yamlio.Span
+    raw: str | None
+    plain: bool
+    variables: tuple[str, ...]
+
+
+@dataclass
+class RawPort:
+    """A port entry as written (after interpolation), not yet made canonical."""
+
+    value: Any
+    origin: Origin
+
+
+@dataclass
+class CanonicalPort:
+    """One canonical port record (compose-go's map) with where it came from."""
+
+    fields: dict[str, Any]
+    origin: Origin
+
+
+@dataclass
+class UnsetVariable:
+    """A variable read while unset (Compose warns and substitutes "")."""
+
+    name: str
+    file: str
+    line: int
+    column: int
+    path: tuple[Any, ...]
+
+
+@dataclass
+class _Context:
+    environ: dict[str, str]
+    unset: list[UnsetVariable] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    include_stack: tuple[str, ...] = ()
+
+
+# -- files and environment ------------------------------------------------------------
+
+
+def _error_at(doc: yamlio.Document, path: tuple[Any, ...], message: str, code: str) -> ComposeError:
+    sp = doc.span(path)
+    return ComposeError(doc.path, sp.line, sp.column, message, code)
+
+
+def read_env_file(path: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """Read a ``.env`` file as Compose does: ``${VAR}`` in unquoted and double-quoted
+    values expands from the environment first, then from earlier lines; single-quoted
+    values are literal; a bare ``NAME`` takes its value from the environment."""
+    from dotenv.parser import parse_stream
+
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
+    except OSError as e:
+        raise ComposeError(
+            path, 1, 1, f"cannot read env file: {e.strerror or e}", "PL101"
+        ) from None
+    import io
+
+    values: dict[str, str] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise ComposeError(
+                path, binding.original.line, 1, "cannot parse this line of the env file", "PL101"
+            )
+        if binding.key is None:
+            continue
+        if binding.value is None:
+            if binding.key in environ:
+                values[binding.key] = environ[binding.key]
+            continue
+        _, _, after = binding.original.string.partition("=")
+        if after.lstrip().startswith("'"):
+            values[binding.key] = binding.value
+            continue
+        lookup = {**values, **environ}
+        try:
+            values[binding.key] = Interpolator(lookup).substitute(binding.value)
+        except TemplateError as e:
+            raise ComposeError(path, binding.original.line, 1, e.message, "PL101") from None
+    return values
+
+
+def _find_default_files(start: str) -> list[str]:
+    """compose.yaml & co in ``start`` or the nearest parent folder that has one, plus the
+    first override file found beside it (Compose picks it whatever the base's name)."""
+    here = os.path.abspath(start)
+    rel = start
+    while True:
+        for name in DEFAULT_FILES:
+            candidate = os.path.join(here, name)
+            if os.path.isfile(candidate):
+                base = os.path.normpath(os.path.join(rel, name))
+                found = [base]
+                for over in OVERRIDE_FILES:
+                    if os.path.isfile(os.path.join(here, over)):
+                        found.append(os.path.normpath(os.path.join(rel, over)))
+                        break
+                return found
+        parent = os.path.dirname(here)
+        if parent == here:
+            return []
+        here = parent
+        rel = os.path.join(rel, "..")
+
+
+# -- one file -----------------------------------------------------------------------
+
+
+def _delete_path(data: Any, path: tuple[Any, ...]) -> None:
+    node = data
+    for key in path[:-1]:
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            node = node[key]
+        else:
+            return
+    last = path[-1]
+    if isinstance(node, dict):
+        node.pop(last, None)
+    elif isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
+        del node[last]
+
+
+def _interpolate(
+    value: Any,
+    path: tuple[Any, ...],
+    doc: yamlio.Document,
+    ctx: _Context,
+    environ: Mapping[str, str],
+    unset_by_path: dict[tuple[Any, ...], list[str]],
+) -> Any:
+    if isinstance(value, str):
+        interp = Interpolator(environ)
+        try:
+            result = interp.substitute(value)
+        except TemplateError as e:
+            if e.variable is not None:
+                raise _error_at(doc, path, e.message, "PL206") from None
+            where = ".".join(str(p) for p in path)
+            raise _error_at(
+                doc, path, f"{e.message} in {where} (write $$ for a literal $)", "PL101"
+            ) from None
+        if interp.unset:
+            unset_by_path[path] = interp.unset
+            sp = doc.span(path)
+            for name in interp.unset:
+                ctx.unset.append(UnsetVariable(name, doc.path, sp.line, sp.column, path))
+        return result
+    if isinstance(value, dict):
+        return {
+            k: _interpolate(v, path + (k,), doc, ctx, environ, unset_by_path)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _interpolate(v, path + (i,), doc, ctx, environ, unset_by_path)
+            for i, v in enumerate(value)
+        ]
+    return value
+
+
+@dataclass
+class _File:
+    doc: yamlio.Document
+    cfg: dict[str, Any]
+    tagged: list[tuple[Any, ...]]
+
+
+def _read_file(path: str, ctx: _Context, environ: Mapping[str, str], *, validate: bool) -> _File:
+    try:
+        doc = yamlio.load(path, compat="goyaml", local_tags=LOCAL_TAGS)
+    except yamlio.YamlError as e:
+        raise ComposeError(e.path, e.line, e.column, e.message, "PL101") from None
+    if path not in ctx.files:
+        ctx.files.append(path)
+    if doc.duplicates:
+        dup = doc.duplicates[0]
+        raise ComposeError(
+            path,
+            dup.span.line,
+            dup.span.column,
+            f'mapping key "{dup.key}" already defined at line {dup.first.line}',
+            "PL102",
+        )
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise _error_at(doc, (), "a compose file must be a mapping at the top level", "PL101")
+    tagged = sorted(doc.tags, key=len)
+    for p in sorted(
+        (p for p, t in doc.tags.items() if t == "!reset"), key=lambda p: (len(p), p), reverse=True
+    ):
+        _delete_path(data, p)
+    unset_by_path: dict[tuple[Any, ...], list[str]] = {}
+    cfg = _interpolate(data, (), doc, ctx, environ, unset_by_path)
+    if validate:
+        from portledger.compose.schema import first_error
+
+        err = first_error(cfg)
+        if err is not None:
+            epath, message = err
+            code = (
+                "PL205"
+                if len(epath) >= 3 and epath[0] == "services" and epath[2] == "ports"
+                else "PL101"
+            )
+            raise _error_at(
+                doc, epath, f"does not match the compose specification: {message}", code
+            )
+    _wrap_ports(cfg, doc, unset_by_path)
+    return _File(doc, cfg, tagged)
+
+
+def _wrap_ports(
+    cfg: dict[str, Any], doc: yamlio.Document, unset_by_path: dict[tuple[Any, ...], list[str]]
+) -> None:
+    services = cfg.get("services")
+    if not isinstance(services, dict):
+        return
+    for name, service in services.items():
+        if not isinstance(service, dict) or not isinstance(service.get("ports"), list):
+            continue
+        wrapped = []
+        for i, item in enumerate(service["ports"]):
+            path = ("services", name, "ports", i)
+            variables: list[str] = []
+            for p, names in unset_by_path.items():
+                if p[: len(path)] == path:
+                    variables.extend(n for n in names if n not in variables)
+            raw: str | None = None
+            if isinstance(item, dict) and isinstance(item.get("target"), str):
+                # compose-go casts an interpolated target to an integer (strconv.Atoi)
+                # before it merges, so "81" and 81 are the same entry to it.
+                try:
+                    item = {**item, "target": int(item["target"], 10)}
+                except ValueError:
+                    sp = doc.span(path + ("target",))
+                    raise ComposeError(
+                        doc.path,
+                        sp.line,
+                        sp.column,
+                        f"invalid port: target {item['target']!r} is not an integer",
+                        "PL205",
+                    ) from None
+            if not isinstance(item, dict):
+                raw = doc.plain.get(path)
+                if raw is None:
+                    raw = _source_value(doc, path, item)
+            origin = Origin(doc.path, doc.span(path), raw, path in doc.plain, tuple(variables))
+            wrapped.append(RawPort(item, origin))
+        service["ports"] = wrapped
+
+
+def _source_value(doc: yamlio.Document, path: tuple[Any, ...], value: Any) -> str | None:
+    # The entry as written, before interpolation: read back from the document's data.
+    node: Any = doc.data
+    for key in path:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return str(value) if value is not None else None
+    return node if isinstance(node, str) else (str(node) if node is not None else None)
+
+
+# -- canonical ports and repeats ------------------------------------------------------
+
+
+def _canonical_ports(dict_: dict[str, Any]) -> None:
+    services = dict_.get("services")
+    if not isinstance(services, dict):
+        return
+    for service in services.values():
+        if not isinstance(service, dict) or not isinstance(service.get("ports"), list):
+            continue
+        result: list[Any] = []
+        for item in service["ports"]:
+            if isinstance(item, CanonicalPort):
+                result.append(item)
+                continue
+            assert isinstance(item, RawPort)
+            result.extend(_canonical(item))
+        service["ports"] = result
+
+
+def _port_error(origin: Origin, message: str) -> ComposeError:
+    return ComposeError(
+        origin.file, origin.span.line, origin.span.column, f"invalid port: {message}", "PL205"
+    )
+
+
+def _canonical(item: RawPort) -> list[CanonicalPort]:
+    value = item.value
+    origin = item.origin
+    if isinstance(value, bool) or value is None:
+        raise _port_error(origin, f"{value!r} is not a port entry")
+    if isinstance(value, int):
+        if not 1 <= value <= 65535:
+            raise _port_error(origin, f"{value} is outside 1-65535")
+        return [CanonicalPort({"target": value}, origin)]
+    if isinstance(value, str):
+        try:
+            return [CanonicalPort(f, origin) for f in portspec.parse_short(value)]
+        except portspec.PortSpecError as e:
+            raise _port_error(origin, f"{value!r}: {e}") from None
+    if isinstance(value, dict):
+        try:
+            portspec.check_long(value)
+        except portspec.PortSpecError as e:
+            raise _port_error(origin, str(e)) from None
+        return [CanonicalPort(value, origin)]
+    raise _port_error(origin, f"{value!r} is not a port number, string or mapping")
+
+
+def _enforce_unicity(dict_: dict[str, Any]) -> None:
+    services = dict_.get("services")
+    if not isinstance(services, dict):
+        return
+    for service in services.values():
+        if not isinstance(service, dict) or not isinstance(service.get("ports"), list):
+            continue
+        seq: list[Any] = []
+        keys: dict[str, int] = {}
+        for entry in service["ports"]:
+            value = entry.fields if isinstance(entry, CanonicalPort) else entry.value
+            key = portspec.unicity_key(value)
+            if key is None:
+                raise _port_error(entry.origin, "long-syntax port has no target")
+            if key in keys:
+                seq[keys[key]] = entry
+            else:
+                keys[key] = len(seq)
+                seq.append(entry)
+        service["ports"] = seq
+
+
+def _unique_items(dict_: dict[str, Any]) -> None:
+    # Compose validates the merged model after removing repeats by its own key; the
+    # schema's uniqueItems then refuses entries its key tells apart but its validator
+    # holds equal (published 8081 and "8081").
+    services = dict_.get("services")
+    if not isinstance(services, dict):
+        return
+    for service in services.values():
+        if not isinstance(service, dict) or not isinstance(service.get("ports"), list):
+            continue
+        seen: set[Any] = set()
+        for entry in service["ports"]:
+            value = entry.fields if isinstance(entry, CanonicalPort) else entry.value
+            key = portspec.loose(value)
+            if key in seen:
+                raise _port_error(entry.origin, "the same port entry is written twice")
+            seen.add(key)
+
+
+# -- merging --------------------------------------------------------------------------
+
+
+def _merge(base: Any, over: Any) -> Any:
+    """compose-go ``override.Merge`` for what ports depend on: mappings merged key by key
+    (``x-`` keys replaced), sequences appended, anything else replaced."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        for k, v in over.items():
+            if k in base and not str(k).startswith("x-"):
+                base[k] = _merge(base[k], v)
+            else:
+                base[k] = v
+        return base
+    if isinstance(base, list) and isinstance(over, list):
+        return base + over
+    return over
+
+
+def _apply_tags(target: dict[str, Any], tagged: list[tuple[Any, ...]]) -> None:
+    for path in tagged:
+        _delete_path(target, path)
+
+
+# -- extends --------------------------------------------------------------------------
+
+
+def _extends(
+    name: str,
+    services: dict[str, Any],
+    file: _File,
+    base_dir: str,
+    ctx: _Context,
+    environ: Mapping[str, str],
+    stack: tuple[tuple[str, str], ...],
+) -> Any:
+    service = services.get(name)
+    if not isinstance(service, dict) or "extends" not in service:
+        return service
+    spec = service["extends"]
+    doc = file.doc
+    here = ("services", name, "extends")
+    if isinstance(spec, str):
+        ref, other = spec, None
+    elif isinstance(spec, dict) and isinstance(spec.get("service"), str):
+        ref, other = spec["service"], spec.get("file")
+    else:
+        raise _error_at(doc, here, f"extends of service {name!r} needs a service name", "PL101")
+    key = (doc.path, name)
+    if key in stack:
+        raise _error_at(doc, here, f"extends of service {name!r} is circular", "PL101")
+    if other is not None:
+        if not isinstance(other, str) or "://" in other or other.startswith("git@"):
+            raise _error_at(doc, here, f"extends file {other!r} cannot be read locally", "PL101")
+        path = os.path.normpath(os.path.join(base_dir, other))
+        if not os.path.isfile(path):
+            raise _error_at(doc, here, f"extends file {other!r} not found", "PL101")
+        base_file = _read_file(path, ctx, environ, validate=False)
+        _canonical_ports(base_file.cfg)
+        _enforce_unicity(base_file.cfg)
+        base_services = base_file.cfg.get("services")
+        if not isinstance(base_services, dict) or ref not in base_services:
+            raise _error_at(
+                doc, here, f"service {ref!r} not found in extends file {other!r}", "PL101"
+            )
+        base = _extends(
+            ref,
+            base_services,
+            base_file,
+            os.path.dirname(path) or ".",
+            ctx,
+            environ,
+            stack + (key,),
+        )
+    else:
+        if ref not in services:
+            raise _error_at(
+                doc, here, f"cannot extend service {name!r}: {ref!r} not found", "PL101"
+            )
+        base = _extends(ref, services, file, base_dir, ctx, environ, stack + (key,))
+    if base is None:
+        return service
+    source = copy.deepcopy(base)
+    if not isinstance(source, dict):
+        raise _error_at(doc, here, f"service {ref!r} is not a mapping", "PL101")
+    prefix = ("services", name)
+    _apply_tags({"services": {name: source}}, [p for p in file.tagged if p[:2] == prefix])
+    merged = _merge(source, {k: v for k, v in service.items()})
+    merged.pop("extends", None)
+    services[name] = merged
+    return merged
+
+
+# -- include --------------------------------------------------------------------------
+
+
+def _include(file: _File, working_dir: str, ctx: _Context, environ: Mapping[str, str]) -> None:
+    entries = file.cfg.pop("include", None)
+    if entries is None:
+        return
+    doc = file.doc
+    if not isinstance(entries, list):
+        raise _error_at(doc, ("include",), "include must be a list", "PL101")
+    for i, entry in enumerate(entries):
+        here = ("include", i)
+        if isinstance(entry, str):
+            entry = {"path": entry}
+        paths = entry.get("path")
+        paths = [paths] if isinstance(paths, str) else list(paths or [])
+        if not paths:
+            raise _error_at(doc, here, "include entry has no path", "PL101")
+        files = []
+        for p in paths:
+            if "://" in p or p.startswith("git@") or p.startswith("oci:"):
+                raise _error_at(doc, here, f"remote include {p!r} is not supported", "PL101")
+            files.append(os.path.normpath(os.path.join(working_dir, p)))
+        for f in files:
+            if not os.path.isfile(f):
+                raise _error_at(doc, here, f"included file {f!r} not found", "PL101")
+        if files[0] in ctx.include_stack:
+            raise _error_at(doc, here, f"include cycle through {files[0]!r}", "PL101")
+        project_dir = entry.get("project_directory")
+        if not project_dir:
+            sub_dir = os.path.dirname(files[0]) or "."
+        else:
+            sub_dir = os.path.normpath(os.path.join(working_dir, project_dir))
+        env_files = entry.get("env_file")
+        if env_files is None:
+            default = os.path.join(sub_dir, ".env")
+            env_list = [default] if os.path.isfile(default) else []
+        else:
+            env_list = [env_files] if isinstance(env_files, str) else list(env_files)
+            env_list = [os.path.normpath(os.path.join(working_dir, e)) for e in env_list]
+        from_files: dict[str, str] = {}
+        for env_file in env_list:
+            from_files.update(read_env_file(env_file, {**from_files, **environ}))
+        sub_env = {**from_files, **environ}  # the including project's variables win
+        sub_ctx = _Context(sub_env, ctx.unset, ctx.files, ctx.include_stack + (files[0],))
+        imported = _load_files(files, sub_dir, sub_ctx)
+        services = file.cfg.setdefault("services", {})
+        for name, service in (imported.get("services") or {}).items():
+            if name in services and services[name] != service:
+                raise _error_at(
+                    doc, here, f"service {name!r} conflicts with an included service", "PL101"
+                )
+            services[name] = service
+
+
+# -- project --------------------------------------------------------------------------
+
+
+def _load_files(files: list[str], working_dir: str, ctx: _Context) -> dict[str, Any]:
+    dict_: dict[str, Any] = {}
+    for path in files:
+        file = _read_file(path, ctx, ctx.environ, validate=True)
+        _include(file, working_dir, ctx, ctx.environ)
+        _apply_tags(dict_, file.tagged)
+        services = file.cfg.get("services")
+        if isinstance(services, dict):
+            for name in list(services):
+                _extends(name, services, file, working_dir, ctx, ctx.environ, ())
+        dict_ = _merge(dict_, file.cfg)
+        _enforce_unicity(dict_)
+        _unique_items(dict_)
+        _canonical_ports(dict_)
+        _enforce_unicity(dict_)
+    return dict_
+
+
+@dataclass
+class LoadedProject:
+    """The merged model plus what loading it noticed."""
+
+    model: dict[str, Any]
+    files: list[str]
+    unset: list[UnsetVariable]
+    environ: dict[str, str]
+    profiles: list[str]
+    working_dir: str
+
+
+def load(
+    files: list[str] | None = None,
+    project_directory: str | None = None,
+    env_files: list[str] | None = None,
+    profiles: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedProject:
+    """Load and merge a compose project; raise :class:`ComposeError` where Compose fails."""
+    os_env = dict(os.environ if environ is None else environ)
+    if project_directory is not None:
+        working_dir = project_directory
+    elif files:
+        working_dir = os.path.dirname(files[0]) or "."
+    else:
+        working_dir = "."
+    if env_files:
+        env_list = list(env_files)
+    else:
+        default = os.path.join(working_dir, ".env")
+        env_list = [default] if os.path.isfile(default) else []
+    from_files: dict[str, str] = {}
+    for env_file in env_list:
+        if not os.path.isfile(env_file):
+            raise ComposeError(env_file, 1, 1, "env file not found", "PL101")
+        from_files.update(read_env_file(env_file, {**from_files, **os_env}))
+    env = {**from_files, **os_env}
+    if not files:
+        compose_file = env.get("COMPOSE_FILE")
+        if compose_file:
+            sep = env.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
+            files = [
+                os.path.normpath(os.path.join(working_dir, f)) for f in compose_file.split(sep) if f
+            ]
+        else:
+            files = _find_default_files(working_dir)
+            if not files:
+                raise ComposeError(
+                    working_dir,
+                    1,
+                    1,
+                    "no compose file found (compose.yaml, compose.yml, docker-compose.yml, "
+                    "docker-compose.yaml)",
+                    "PL101",
+                )
+            if project_directory is None:
+                working_dir = os.path.dirname(files[0]) or "."
+    for f in files:
+        if not os.path.isfile(f):
+            raise ComposeError(f, 1, 1, "no such compose file", "PL101")
+    if profiles:
+        active = list(profiles)
+    else:
+        active = [p.strip() for p in env.get("COMPOSE_PROFILES", "").split(",") if p.strip()]
+    ctx = _Context(env)
+    model = _load_files(list(files), working_dir, ctx)
+    return LoadedProject(model, ctx.files, ctx.unset, env, active, working_dir)
+
+
+def enabled(service: dict[str, Any], active: list[str]) -> bool:
+    """Compose's profile rule: no profiles, or one of them active (``*`` enables all)."""
+    own = service.get("profiles") or []
+    if not own:
+        return True
+    return "*" in active or any(p in active for p in own)
