@@ -14,9 +14,10 @@ from portledger.errors import FatalError
 
 def parse_port(text: str) -> tuple[int, str]:
     """``8000``, ``8000/udp`` -> (port, protocol); a usage error otherwise."""
-    number, _, proto = text.partition("/")
-    proto = (proto or "tcp").lower()
-    if not number.isdigit() or not 1 <= int(number) <= 65535:
+    number, slash, proto = text.partition("/")
+    proto = proto.lower() if slash else "tcp"
+    # isdigit() alone would take other scripts' digits ("٣٠٠٠") as a port.
+    if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= 65535:
         raise FatalError(f"who: {text!r} is not a port number from 1 to 65535")
     if proto not in ("tcp", "udp", "sctp"):
         raise FatalError(f"who: protocol {proto!r} is not tcp, udp or sctp")

@@ -136,6 +136,7 @@ def _core_resolver() -> type[yaml.resolver.BaseResolver]:
 
 _Resolver = _core_resolver()
 
+
 class _PyComposer(
     yaml.reader.Reader,
     yaml.scanner.Scanner,
@@ -171,6 +172,11 @@ try:  # libyaml's C parser when PyYAML was built with it
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     pass
 
+
+_NON_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+"""Characters YAML does not allow in a stream (the printable set of YAML 1.2, 5.1)."""
 
 _GO_INT = re.compile(r"^[-+]?(?:0b[01_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)$")
 
@@ -234,6 +240,11 @@ def read_text(path: str | Path, data: bytes | None = None) -> str:
         ) from None
 
 
+def _is_plain(node: yaml.ScalarNode) -> bool:
+    """An unquoted scalar (the pure-Python composer says style None, libyaml's says '')."""
+    return not node.style
+
+
 def _mark(node: yaml.Node) -> Span:
     s, e = node.start_mark, node.end_mark
     return Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
@@ -293,7 +304,7 @@ class _Builder:
     def scalar(self, node: yaml.ScalarNode, path: KeyPath) -> Any:
         tag = node.tag
         text = node.value
-        if node.style is None:
+        if _is_plain(node):
             self.doc.plain[path] = text
         if tag not in _STANDARD:
             if tag in self.local_tags:
@@ -314,6 +325,9 @@ class _Builder:
             raise self.fail(node, f"cannot read {text!r} as a boolean")
         if tag == INT:
             value = self._int(text)
+            if value is None and self.compat == "goyaml" and _is_plain(node):
+                # go-yaml reads a plain 08 or 09 (not octal, so no Go integer) as a float.
+                return float(text.replace("_", ""))
             if value is None:
                 raise self.fail(node, f"cannot read {text!r} as an integer")
             return value
@@ -342,7 +356,7 @@ class _Builder:
             return -math.inf
         if low == ".nan":
             return math.nan
-        if self.compat == "goyaml" and node.style is None and node.tag == FLOAT:
+        if self.compat == "goyaml" and _is_plain(node) and node.tag == FLOAT:
             as_int = _go_int(text)
             if as_int is not None:
                 return as_int
@@ -356,7 +370,7 @@ class _Builder:
             raise self.fail(node, f"nesting deeper than {MAX_DEPTH} levels")
         self.doc.spans[path] = _mark(node)
         if isinstance(node, yaml.ScalarNode):
-            if self.compat == "goyaml" and node.style is None and node.tag == STR:
+            if self.compat == "goyaml" and _is_plain(node) and node.tag == STR:
                 # go-yaml reads integers the Core schema leaves as strings (0b1, 1_000).
                 as_int = _go_int(node.value)
                 if as_int is not None:
@@ -425,9 +439,19 @@ def load(
     """
     name = str(path)
     text = read_text(path, data)
+    bad = _NON_PRINTABLE.search(text)
+    if bad:
+        # Checked here so both parsers report it at its place (they say "position N").
+        before = text[: bad.start()]
+        line = before.count("\n") + 1
+        column = bad.start() - (before.rfind("\n") + 1) + 1
+        raise YamlError(
+            name, line, column,
+            f"unacceptable character #x{ord(bad.group()):04x}: control characters are not allowed",
+        )
     composer = None
     try:
-        # The pure-Python reader already rejects unprintable characters here.
+        # Inside the try: the pure-Python parser starts reading in its constructor.
         composer = _Composer(text)
         root = composer.get_single_node()
     except RecursionError:  # only the pure-Python parser recurses in Python

@@ -1,0 +1,18 @@
+"""Fixtures shared by every test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SERVICES_FILE = Path(__file__).resolve().parent / "ledger" / "services"
+
+
+@pytest.fixture(autouse=True)
+def fixed_services_file(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """PL109 reads tests/ledger/services, not the machine's /etc/services, so results do
+    not depend on its netbase version (subprocesses inherit the variable)."""
+    monkeypatch.setenv("PORTLEDGER_SERVICES_FILE", str(SERVICES_FILE))
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)  # keep the default text format
+    return SERVICES_FILE

@@ -1,0 +1,361 @@
+"""The one YAML module: YAML 1.2 scalars, spans, duplicate keys, bounds, encodings.
+
+Most tests run twice, with libyaml's parser and with PyYAML's pure-Python one (the
+fallback where PyYAML was built without libyaml): both must give the same answers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portledger import yamlio
+from portledger.yamlio import Span, YamlError
+
+COMPOSERS = ["pure"] + (["libyaml"] if yamlio.WITH_LIBYAML else [])
+
+
+@pytest.fixture(params=COMPOSERS, autouse=True)
+def composer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    if request.param == "pure":
+        monkeypatch.setattr(yamlio, "_Composer", yamlio._PyComposer)
+    yield request.param
+
+
+def load(text: str | bytes, **kwargs: Any) -> yamlio.Document:
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return yamlio.load("t.yml", data=data, **kwargs)
+
+
+def error(text: str | bytes, **kwargs: Any) -> tuple[int, int, str]:
+    with pytest.raises(YamlError) as info:
+        load(text, **kwargs)
+    e = info.value
+    assert str(e) == f"t.yml:{e.line}:{e.column}: {e.message}"
+    assert "\n" not in str(e)
+    return e.line, e.column, e.message
+
+
+def test_libyaml_is_used_when_pyyaml_has_it() -> None:
+    import yaml
+
+    if yaml.__with_libyaml__:
+        assert yamlio.WITH_LIBYAML
+        assert yamlio._CComposer.__mro__[1].__module__ == "yaml._yaml"
+
+
+# -- YAML 1.2 scalars ---------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("22:22", "22:22"),  # YAML 1.1 (PyYAML's default) makes it base-60 1342
+        ("8080:80", "8080:80"),
+        ("1:30:00", "1:30:00"),
+        ("yes", "yes"),
+        ("no", "no"),
+        ("on", "on"),
+        ("off", "off"),
+        ("y", "y"),
+        ("true", True),
+        ("False", False),
+        ("TRUE", True),
+        ("null", None),
+        ("~", None),
+        ("", None),
+        ("8000", 8000),
+        ("-1", -1),
+        ("+7", 7),
+        ("0022", 22),  # YAML 1.2 core: decimal
+        ("0o17", 15),
+        ("0x1F", 31),
+        ("1_000", "1_000"),
+        ("0b101", "0b101"),
+        ("1.5", 1.5),
+        ("1e3", 1000.0),
+        ("2001-12-14", "2001-12-14"),  # no timestamps
+        ("'8000'", "8000"),
+        ('"22:22"', "22:22"),
+    ],
+)
+def test_core_scalars(text: str, value: Any) -> None:
+    got = load(f"a: {text}\n").data["a"]
+    assert got == value
+    assert type(got) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("0022", 18),  # go-yaml v3: Go's ParseInt(s, 0, 64) reads a leading 0 as octal
+        ("0o17", 15),
+        ("0x1F", 31),
+        ("0b101", 5),
+        ("1_000", 1000),
+        ("0x1_F", 31),
+        ("-0022", -18),
+        ("09", 9.0),  # not octal, so go-yaml falls through to a float
+        ("8000", 8000),
+        ("1.5", 1.5),
+        ("yes", "yes"),
+        ("on", "on"),
+        ("22:22", "22:22"),
+        ("'0022'", "0022"),
+        ('"1_000"', "1_000"),
+    ],
+)
+def test_goyaml_scalars(text: str, value: Any) -> None:
+    got = load(f"a: {text}\n", compat="goyaml").data["a"]
+    assert got == value
+    assert type(got) is type(value)
+
+
+def test_special_floats() -> None:
+    data = load("a: .inf\nb: -.inf\nc: .nan\nd: .Inf\n").data
+    assert data["a"] == math.inf and data["b"] == -math.inf and data["d"] == math.inf
+    assert math.isnan(data["c"])
+
+
+def test_explicit_standard_tags() -> None:
+    data = load("a: !!str 12\nb: !!int '12'\nc: !!float 1\nd: !!str yes\n").data
+    assert data == {"a": "12", "b": 12, "c": 1.0, "d": "yes"}
+    assert error("a: !!int x\n") == (1, 4, "cannot read 'x' as an integer")
+    assert error("a: !!bool yes\n") == (1, 4, "cannot read 'yes' as a boolean")
+
+
+def test_plain_scalars_are_recorded_with_their_text() -> None:
+    doc = load("a: 0022\nb: '0022'\nc: \"x\"\nd: [8080:80]\n")
+    assert doc.plain == {("a",): "0022", ("d", 0): "8080:80"}
+
+
+# -- spans --------------------------------------------------------------------------
+
+def test_spans_are_exact() -> None:
+    doc = load(
+        "services:\n"
+        "  web:\n"
+        "    ports:\n"
+        "      - \"8080:80\"\n"
+        "      - {published: 9000, target: 90}\n"
+    )
+    assert doc.spans[("services", "web", "ports", 0)] == Span(4, 9, 4, 18)
+    assert doc.spans[("services", "web", "ports", 1, "published")] == Span(5, 21, 5, 25)
+    assert doc.key_spans[("services", "web", "ports", 1, "target")] == Span(5, 27, 5, 33)
+    assert doc.key_spans[("services", "web")] == Span(2, 3, 2, 6)
+    assert doc.span(("services", "web", "ports", 1, "published")).line == 5
+    # A path with no node of its own falls back to its nearest ancestor.
+    assert doc.span(("services", "web", "missing", 3)) == doc.spans[("services", "web")]
+    assert doc.key_span(("services", "nope")) == doc.spans[("services",)]
+
+
+def test_columns_count_characters_not_bytes() -> None:
+    doc = load("{é: 1, b: 2}\n")
+    assert doc.key_spans[("b",)] == Span(1, 8, 1, 9)
+
+
+def test_bom_and_crlf() -> None:
+    doc = load(b"\xef\xbb\xbfa: 1\r\nb:\r\n  c: [1, 2]\r\n")
+    assert doc.data == {"a": 1, "b": {"c": [1, 2]}}
+    assert doc.key_spans[("a",)] == Span(1, 1, 1, 2)
+    assert doc.spans[("b", "c", 1)] == Span(3, 10, 3, 11)
+    assert "\ufeff" not in doc.text
+
+
+def test_utf16_with_bom() -> None:
+    assert load("a: 8000\n".encode("utf-16")).data == {"a": 8000}
+
+
+# -- merge keys ---------------------------------------------------------------------
+
+def test_merge_key() -> None:
+    doc = load("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\n")
+    assert doc.data["m"] == {"x": 1, "y": 3}
+    assert doc.duplicates == []
+    # The explicit key's span wins over the merged one.
+    assert doc.spans[("m", "y")] == Span(4, 6, 4, 7)
+
+
+def test_merge_key_list_earlier_wins() -> None:
+    doc = load("a: &a {x: 1}\nb: &b {x: 2, z: 1}\nm:\n  <<: [*a, *b]\n")
+    assert doc.data["m"] == {"x": 1, "z": 1}
+
+
+def test_merge_key_needs_a_mapping() -> None:
+    assert error("m:\n  <<: 1\n") == (
+        2, 7, "a merge key (<<) takes a mapping or a list of mappings"
+    )
+
+
+def test_quoted_merge_key_is_an_ordinary_key() -> None:
+    assert load("m: {'<<': 1}\n").data == {"m": {"<<": 1}}
+
+
+# -- duplicate keys -----------------------------------------------------------------
+
+def test_duplicate_keys_are_collected_not_dropped() -> None:
+    doc = load("a: 1\nb:\n  c: 1\n  c: 2\na: 3\n")
+    assert doc.data == {"a": 3, "b": {"c": 2}}
+    assert [(d.key, d.path, d.span.line, d.span.column, d.first.line) for d in doc.duplicates] == [
+        ("c", ("b", "c"), 4, 3, 3),
+        ("a", ("a",), 5, 1, 1),
+    ]
+
+
+def test_duplicate_key_quoted_and_plain() -> None:
+    (d,) = load("{a: 1, 'a': 2}\n").duplicates
+    assert (d.key, d.span.column, d.first.column) == ("a", 8, 2)
+
+
+# -- tags ---------------------------------------------------------------------------
+
+def test_local_tags_allowed_are_recorded() -> None:
+    doc = load(
+        "ports: !reset []\nenv: !override {A: 1}\nname: !reset x\n",
+        local_tags=frozenset({"!reset", "!override"}),
+    )
+    assert doc.data == {"ports": [], "env": {"A": 1}, "name": "x"}
+    assert doc.tags == {("ports",): "!reset", ("env",): "!override", ("name",): "!reset"}
+
+
+@pytest.mark.parametrize(
+    ("text", "tag"),
+    [
+        ("a: !reset []\n", "!reset"),
+        ("a: !custom x\n", "!custom"),
+        ("a: !!python/object/apply:os.system [ls]\n", "!!python/object/apply:os.system"),
+        ("a: !!python/name:os.system\n", "!!python/name:os.system"),
+        ("a: !!binary aGVsbG8=\n", "!!binary"),
+        ("a: !!set {x}\n", "!!set"),
+        ("a: !!timestamp 2001-12-14\n", "!!timestamp"),
+    ],
+)
+def test_unknown_tags_are_rejected(text: str, tag: str) -> None:
+    assert error(text) == (1, 4, f"unsupported tag {tag!r}")
+
+
+def test_standard_tag_on_the_wrong_node() -> None:
+    assert error("a: !!map x\n") == (1, 4, "tag '!!map' is not allowed on a scalar")
+    assert error("a: !!str [1]\n") == (1, 4, "tag '!!str' is not allowed on a sequence")
+
+
+# -- bounds -------------------------------------------------------------------------
+
+def test_recursive_alias() -> None:
+    assert error("a: &a [*a]\n") == (1, 4, "recursive alias: a node contains itself")
+    assert error("a: &a {b: *a}\n") == (1, 4, "recursive alias: a node contains itself")
+
+
+def test_billion_laughs() -> None:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    line, column, message = error("\n".join(lines) + "\n")
+    assert (line, column) == (1, 1)
+    assert message == (
+        "aliases expand this document to 490329064 nodes from 28 (limit 100000); "
+        "refusing to expand it"
+    )
+
+
+def test_aliases_within_bounds_are_fine() -> None:
+    doc = load("a: &a {x: 1}\nb: *a\nc: [*a, *a]\n")
+    assert doc.data == {"a": {"x": 1}, "b": {"x": 1}, "c": [{"x": 1}, {"x": 1}]}
+
+
+def test_nesting_bound() -> None:
+    depth = yamlio.MAX_DEPTH + 50
+    line, column, message = error("a: " + "[" * depth + "]" * depth + "\n")
+    assert line == 1
+    assert "nest" in message
+
+
+def test_size_bound() -> None:
+    data = b"#" * (yamlio.MAX_BYTES + 1)
+    assert error(data) == (1, 1, "file is larger than 8 MiB; refusing to read it")
+
+
+def test_size_bound_reads_no_more_than_it_needs(tmp_path: Path) -> None:
+    big = tmp_path / "big.yml"
+    with big.open("wb") as f:
+        f.truncate(20 * 1024 * 1024)
+    with pytest.raises(YamlError, match="larger than 8 MiB"):
+        yamlio.load(big)
+
+
+def test_multiple_documents_rejected() -> None:
+    line, column, message = error("a: 1\n---\nb: 2\n")
+    assert (line, column) == (2, 1)
+    assert "single document" in message
+
+
+def test_explicit_document_markers_are_fine() -> None:
+    assert load("---\na: 1\n...\n").data == {"a": 1}
+
+
+def test_collection_as_key_rejected() -> None:
+    assert error("? [a]\n: 1\n") == (1, 3, "a mapping key must be a scalar, not a collection")
+
+
+# -- encodings and characters -------------------------------------------------------
+
+def test_invalid_utf8_reports_byte_offset() -> None:
+    # Column 5 counts characters (é is two bytes); the offset counts bytes.
+    assert error(b"a: 1\nb: \xc3\xa9\xff\n") == (
+        2, 5, "invalid UTF-8 at byte offset 10 (byte 0xff)"
+    )
+
+
+def test_invalid_utf8_after_a_bom_counts_the_bom() -> None:
+    assert error(b"\xef\xbb\xbfa: \xff\n") == (1, 4, "invalid UTF-8 at byte offset 6 (byte 0xff)")
+
+
+def test_truncated_utf8_at_end() -> None:
+    assert error(b"a: \xc3") == (1, 4, "invalid UTF-8 at byte offset 3 (byte 0xc3)")
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b", "\ufffe"])
+def test_control_characters_are_located(char: str) -> None:
+    assert error(f"a: 1\nb: x{char}\n") == (
+        2, 5, f"unacceptable character #x{ord(char):04x}: control characters are not allowed"
+    )
+
+
+def test_syntax_error_is_located() -> None:
+    line, column, message = error("a: b: c\n")
+    assert (line, column) == (1, 5)
+    assert "mapping values are not allowed" in message
+
+
+def test_unknown_alias() -> None:
+    line, column, message = error("a: *nope\n")
+    assert (line, column) == (1, 4)
+    assert "undefined alias" in message
+
+
+# -- files --------------------------------------------------------------------------
+
+def test_empty_and_comment_only() -> None:
+    assert load("").data is None
+    assert load("# nothing\n").data is None
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(YamlError) as info:
+        yamlio.load(tmp_path / "nope.yml")
+    assert (info.value.line, info.value.column, info.value.message) == (1, 1, "no such file")
+
+
+def test_directory(tmp_path: Path) -> None:
+    with pytest.raises(YamlError, match="is a directory"):
+        yamlio.load(tmp_path)
+
+
+def test_load_reads_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "x.yml"
+    f.write_text("a: [1, 2]\n")
+    doc = yamlio.load(f)
+    assert (doc.path, doc.data, doc.text) == (str(f), {"a": [1, 2]}, "a: [1, 2]\n")
