@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from portledger import ledger as ledger_mod
@@ -22,12 +23,16 @@ class Result:
 
 def display_path(path: str | Path) -> str:
     """A path as users see it: relative to the current folder when below it."""
-    p = Path(path)
+    return _display_path(str(path), os.getcwd())
+
+
+@lru_cache(maxsize=8192)
+def _display_path(path: str, cwd: str) -> str:
     try:
-        rel = os.path.relpath(p.resolve(), Path.cwd().resolve())
+        rel = os.path.relpath(os.path.realpath(path), os.path.realpath(cwd))
     except ValueError:  # another drive (Windows)
-        return str(p)
-    return str(p) if rel.startswith("..") else rel
+        return path
+    return path if rel.startswith("..") else rel
 
 
 def run(
@@ -40,18 +45,29 @@ def run(
 ) -> Result:
     """Check the ledger at ``mapping`` (and compose projects); return sorted findings."""
     result = Result()
-    ledger, findings = ledger_mod.load(display_path(mapping))
-    result.files = 1
-    result.ledger = ledger
-    if ledger is not None:
-        for check in LEDGER_CHECKS:
-            findings.extend(check(ledger))
-        if compose:
-            from portledger import compose_check
+    loading = None
+    if compose and mapping.is_file():
+        from portledger import compose_check
 
-            more, files = compose_check.run(ledger, paths)
-            findings.extend(more)
-            result.files += files
+        # Compose files start loading (in workers, when many) while the ledger is read.
+        globs, exclude = ledger_mod.peek_compose_globs(mapping)
+        loading = compose_check.start(mapping.resolve().parent, globs, exclude, paths)
+    try:
+        ledger, findings = ledger_mod.load(display_path(mapping))
+        result.files = 1
+        result.ledger = ledger
+        if ledger is not None:
+            for check in LEDGER_CHECKS:
+                findings.extend(check(ledger))
+            if compose:
+                from portledger import compose_check
+
+                more, files = compose_check.run(ledger, paths, loading)
+                findings.extend(more)
+                result.files += files
+    finally:
+        if loading is not None:
+            loading.close()
 
     def wanted(f: Finding) -> bool:
         return (select is None or f.code in select) and f.code not in ignore

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from portledger import overlap
 from portledger.findings import Finding, Severity, make, rule
@@ -421,32 +422,117 @@ def _compare(p: Published, ledger: Ledger,
     yield unmapped_port(p, ledger)
 
 
-def run(ledger: Ledger, paths: Sequence[str] = ()) -> tuple[list[Finding], int]:
-    """Findings PL201-PL207 for the ledger's compose projects (or for ``paths``)."""
-    from portledger import compose as loader
+PARALLEL_MIN = 64
+"""Below this many projects, loading in this process is faster than starting workers."""
 
-    if paths:
-        files: list[Path] = []
-        for raw in paths:
-            path = Path(raw)
-            if path.is_dir():
-                files += discover(path, ledger.compose_files or ("**/*compose*.y*ml",))
-            else:
-                files.append(path)
-        specs = projects(files)
-    else:
-        specs = projects(discover(ledger.root, ledger.compose_files, ledger.compose_exclude))
+
+def _load_one(spec: ProjectSpec) -> Any:
+    from portledger import compose
+
+    try:
+        return compose.load_project(
+            files=[str(f) for f in spec.files] if spec.files else None,
+            project_directory=str(spec.directory),
+        )
+    except compose.ComposeError as e:
+        return e
+
+
+def _load_chunk(specs: list[ProjectSpec]) -> list[Any]:
+    return [_load_one(s) for s in specs]
+
+
+class Loading:
+    """Compose projects being loaded, in worker processes when there are many.
+
+    Parsing YAML is most of a large check; on a machine with several cores the projects
+    are split among forked workers while this process goes on (with the ledger).
+    """
+
+    def __init__(self, specs: list[ProjectSpec], key: tuple[Any, ...] = ()) -> None:
+        self.specs = specs
+        self.key = key
+        self._futures: list[Any] = []
+        self._executor: Any = None
+        workers = min(os.cpu_count() or 1, 8)
+        if len(specs) >= PARALLEL_MIN and workers > 1 and _can_fork():
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._executor = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("fork")
+            )
+            size = max(1, len(specs) // (workers * 4))
+            chunks = [specs[i:i + size] for i in range(0, len(specs), size)]
+            self._futures = [self._executor.submit(_load_chunk, c) for c in chunks]
+
+    def results(self) -> list[Any]:
+        """Each spec's Project, or the ComposeError that stopped it, in spec order."""
+        if self._executor is None:
+            return _load_chunk(self.specs)
+        try:
+            out: list[Any] = []
+            for future in self._futures:
+                out.extend(future.result())
+            return out
+        except Exception:  # noqa: BLE001 - a broken worker: load here instead
+            return _load_chunk(self.specs)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def select(root: Path, patterns: Sequence[str], exclude: Sequence[str],
+           paths: Sequence[str] = ()) -> list[ProjectSpec]:
+    """The projects to check: those under ``paths`` if given, else the ledger's globs."""
+    if not paths:
+        return projects(discover(root, patterns, exclude))
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += discover(path, patterns or ("**/*compose*.y*ml",))
+        else:
+            files.append(path)
+    return projects(files)
+
+
+def start(root: Path, patterns: Sequence[str], exclude: Sequence[str],
+          paths: Sequence[str] = ()) -> Loading:
+    """Begin loading the projects ``select`` finds (in the background when many)."""
+    key = (str(root), tuple(patterns), tuple(exclude), tuple(paths))
+    return Loading(select(root, patterns, exclude, paths), key)
+
+
+def run(ledger: Ledger, paths: Sequence[str] = (),
+        loading: Loading | None = None) -> tuple[list[Finding], int]:
+    """Findings PL201-PL207 for the ledger's compose projects (or for ``paths``).
+
+    ``loading`` is a load begun before the ledger was read (see :func:`start`); it is
+    used when it was begun with the ledger's own globs, and thrown away otherwise.
+    """
+    args = (ledger.root, ledger.compose_files, ledger.compose_exclude, paths)
+    key = (str(args[0]), tuple(args[1]), tuple(args[2]), tuple(paths))
+    if loading is None or loading.key != key:
+        if loading is not None:
+            loading.close()
+        loading = start(*args)
     findings: list[Finding] = []
     published: list[Published] = []
     files_read: set[str] = set()
-    for spec in specs:
-        try:
-            project = loader.load_project(
-                files=[str(f) for f in spec.files] if spec.files else None,
-                project_directory=str(spec.directory),
-            )
-        except loader.ComposeError as e:
-            findings.append(_load_error(e))
+    for spec, project in zip(loading.specs, loading.results(), strict=True):
+        if isinstance(project, Exception):
+            findings.append(_load_error(project))
             continue
         files_read.update(project.files)
         findings.extend(_warnings(project))
@@ -455,12 +541,12 @@ def run(ledger: Ledger, paths: Sequence[str] = ()) -> tuple[list[Finding], int]:
             if b.published is None:
                 continue
             lo, _, hi = b.published.partition("-")
-            start, end = int(lo), int(hi or lo)
+            start_port, end_port = int(lo), int(hi or lo)
             ledger_service = ledger.service_for_compose_name(b.service)
             owner = ledger_service.name if ledger_service else f"{project_name}:{b.service}"
             published.append(Published(
                 project=project_name, compose_service=b.service, owner=owner,
-                start=start, end=end, protocol=b.protocol, host_ip=b.host_ip,
+                start=start_port, end=end_port, protocol=b.protocol, host_ip=b.host_ip,
                 target=b.target, file=_display(b.file), line=b.line, column=b.column,
                 end_line=b.end_line, end_column=b.end_column,
             ))
@@ -469,9 +555,9 @@ def run(ledger: Ledger, paths: Sequence[str] = ()) -> tuple[list[Finding], int]:
     seen_entries: set[tuple[str, int, int, str]] = set()
     for p in published:
         for f in _compare(p, ledger, index):
-            key = (p.file, p.line, p.column, f.code)
-            if key not in seen_entries:
-                seen_entries.add(key)
+            key_ = (p.file, p.line, p.column, f.code)
+            if key_ not in seen_entries:
+                seen_entries.add(key_)
                 findings.append(f)
     findings.extend(_duplicates(published))
     return findings, len(files_read)

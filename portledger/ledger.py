@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -119,6 +120,36 @@ def find_ledger(start: Path | None = None) -> Path | None:
     return None
 
 
+_COMPOSE_SECTION = re.compile(r"^compose:[ \t]*(?:#.*)?\n((?:[ \t#].*\n|\n)*)", re.MULTILINE)
+
+
+def peek_compose_globs(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The ledger's ``compose.files`` and ``compose.exclude``, read ahead cheaply.
+
+    Only a guess (the top-level block ``compose:`` read alone), so that compose files
+    can start loading while the whole ledger is parsed; :func:`compose_check.run`
+    compares it with the real ledger and starts over when they differ.
+    """
+    defaults: tuple[tuple[str, ...], tuple[str, ...]] = (DEFAULT_COMPOSE_FILES, ())
+    try:
+        text = yamlio.read_text(path)
+    except yamlio.YamlError:
+        return defaults
+    match = _COMPOSE_SECTION.search(text)
+    if not match:
+        return defaults
+    try:
+        data = yamlio.load(path, data=match.group(0).encode("utf-8")).data
+        section = data["compose"] or {}
+        files = tuple(section.get("files", DEFAULT_COMPOSE_FILES))
+        exclude = tuple(section.get("exclude", ()))
+    except (yamlio.YamlError, AttributeError, TypeError, KeyError):
+        return defaults
+    if not all(isinstance(x, str) for x in files + exclude):
+        return defaults
+    return files, exclude
+
+
 def schema_path() -> Path:
     """The shipped JSON Schema of the ledger."""
     return _schema_dir() / "port-mapping.schema.json"
@@ -209,8 +240,12 @@ def validate(doc: yamlio.Document) -> list[Finding]:
     """
     from jsonschema.exceptions import best_match
 
+    from portledger import schemacheck
+
     if doc.data is None:
         return [make(SCHEMA_RULE, doc.path, 1, 1, "the ledger is empty; expected a mapping")]
+    if schemacheck.surely_valid(schema_path(), doc.data, formats=True):
+        return []
     findings: list[Finding] = []
     seen: set[tuple[Any, ...]] = set()
     for error in _validator().iter_errors(doc.data):

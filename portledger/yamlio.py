@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -50,9 +51,11 @@ MERGE = "tag:yaml.org,2002:merge"
 _STANDARD = {STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE}
 
 
-@dataclass(frozen=True)
-class Span:
-    """Where a node stands: 1-based line and column of its start and end."""
+class Span(NamedTuple):
+    """Where a node stands: 1-based line and column of its start and end.
+
+    A named tuple, not a dataclass: one is made for every node of every file read.
+    """
 
     line: int
     column: int
@@ -81,19 +84,142 @@ class DuplicateKey:
     first: Span
 
 
-@dataclass
-class Document:
-    """A loaded YAML file: plain Python data plus where each piece came from."""
+class _Locator:
+    """Finds the node at a path of the built data, on demand.
 
-    path: str
-    data: Any
-    spans: dict[KeyPath, Span] = field(default_factory=dict)
-    key_spans: dict[KeyPath, Span] = field(default_factory=dict)
-    tags: dict[KeyPath, str] = field(default_factory=dict)
-    plain: dict[KeyPath, str] = field(default_factory=dict)
-    """Plain (unquoted) scalars by path, with their text as written."""
-    duplicates: list[DuplicateKey] = field(default_factory=list)
-    text: str = ""
+    Recording a span for every node of every file cost more than parsing them, and a
+    check needs the places of a few dozen values; so a document keeps its node graph
+    and looks a path up when asked (mappings indexed once, on first visit). Merge keys
+    are followed as the builder follows them: explicit keys win, then earlier sources.
+    """
+
+    def __init__(self, root: yaml.Node | None) -> None:
+        self.root = root
+        self._maps: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = {}
+
+    def children(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        found = self._maps.get(id(node))
+        if found is None:
+            found = {}
+            explicit = []
+            for k, v in node.value:
+                if k.__class__ is _SCALAR and k.tag == MERGE:
+                    sources = v.value if v.__class__ is _SEQUENCE else [v]
+                    for source in reversed(sources):
+                        if isinstance(source, yaml.MappingNode):
+                            found.update(self.children(source))
+                elif k.__class__ is _SCALAR:
+                    explicit.append((k.value, (k, v)))
+            for key, pair in explicit:
+                found.pop(key, None)
+                found[key] = pair
+            self._maps[id(node)] = found
+        return found
+
+    @staticmethod
+    def _small(node: yaml.MappingNode, key: str) -> tuple[yaml.Node, yaml.Node] | None:
+        """A short scan of a small mapping without merge keys (the common case)."""
+        for k, v in reversed(node.value):
+            if k.__class__ is _SCALAR and k.value == key and k.tag != MERGE:
+                return k, v
+        return None
+
+    def locate(self, path: KeyPath) -> tuple[yaml.Node | None, yaml.Node] | None:
+        """(key node, value node) at ``path``; the key node is None for list items."""
+        node = self.root
+        if node is None:
+            return None
+        key_node: yaml.Node | None = None
+        for step in path:
+            if isinstance(node, yaml.MappingNode):
+                pair = self._small(node, str(step)) if len(node.value) <= 16 else None
+                if pair is None:
+                    pair = self.children(node).get(str(step))
+                if pair is None:
+                    return None
+                key_node, node = pair
+            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+                if not 0 <= step < len(node.value):
+                    return None
+                key_node, node = None, node.value[step]
+            else:
+                return None
+        return key_node, node
+
+    def walk(self) -> Iterator[tuple[KeyPath, yaml.Node | None, yaml.Node]]:
+        """Every (path, key node, node) of the expanded document, parents first."""
+        if self.root is None:
+            return
+        stack: list[tuple[KeyPath, yaml.Node | None, yaml.Node]] = [((), None, self.root)]
+        while stack:
+            path, key_node, node = stack.pop()
+            yield path, key_node, node
+            if isinstance(node, yaml.MappingNode):
+                items = list(self.children(node).items())
+                for key, (k, v) in reversed(items):
+                    stack.append((path + (key,), k, v))
+            elif isinstance(node, yaml.SequenceNode):
+                for i in range(len(node.value) - 1, -1, -1):
+                    stack.append((path + (i,), None, node.value[i]))
+
+
+class _View(Mapping[KeyPath, Any]):
+    """A read-only mapping from paths to facts about their nodes, computed on demand."""
+
+    def __init__(self, locator: _Locator, what: str) -> None:
+        self._locator = locator
+        self._what = what
+
+    def _fact(self, key_node: yaml.Node | None, node: yaml.Node) -> Any:
+        if self._what == "span":
+            return _mark(node)
+        if self._what == "key":
+            return _mark(key_node) if key_node is not None else None
+        if node.__class__ is _SCALAR and not node.style:  # "plain"
+            return node.value
+        return None
+
+    def __getitem__(self, path: KeyPath) -> Any:
+        found = self._locator.locate(tuple(path))
+        fact = None if found is None else self._fact(*found)
+        if fact is None:
+            raise KeyError(path)
+        return fact
+
+    def __contains__(self, path: object) -> bool:
+        if not isinstance(path, tuple):
+            return False
+        found = self._locator.locate(path)
+        return found is not None and self._fact(*found) is not None
+
+    def __iter__(self) -> Iterator[KeyPath]:
+        for path, key_node, node in self._locator.walk():
+            if self._fact(key_node, node) is not None:
+                yield path
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class Document:
+    """A loaded YAML file: plain Python data plus where each piece came from.
+
+    ``spans[path]`` is the :class:`Span` of the value at ``path``, ``key_spans[path]`` of
+    the mapping key that leads to it, ``plain[path]`` the text of an unquoted scalar;
+    all three are computed on demand from the node graph. ``tags`` maps paths to the
+    local tags (``!reset``) met, ``duplicates`` lists repeated mapping keys.
+    """
+
+    def __init__(self, path: str, data: Any, root: yaml.Node | None = None) -> None:
+        self.path = path
+        self.data = data
+        self.tags: dict[KeyPath, str] = {}
+        self.duplicates: list[DuplicateKey] = []
+        self.text = ""
+        self._locator = _Locator(root)
+        self.spans: Mapping[KeyPath, Span] = _View(self._locator, "span")
+        self.key_spans: Mapping[KeyPath, Span] = _View(self._locator, "key")
+        self.plain: Mapping[KeyPath, str] = _View(self._locator, "plain")
 
     def span(self, path: KeyPath) -> Span:
         """The span of the value at ``path``, or of its nearest ancestor that has one."""
@@ -131,6 +257,21 @@ def _core_resolver() -> type[yaml.resolver.BaseResolver]:
     )
     add(NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
     add(MERGE, re.compile(r"^<<$"), ["<"])
+
+    implicit = Core12Resolver.yaml_implicit_resolvers
+    scalar, sequence = yaml.ScalarNode, yaml.SequenceNode
+
+    def resolve(self: Any, kind: Any, value: Any, implicit_flags: Any) -> str:
+        # BaseResolver.resolve, without path resolvers (unused), called once per node.
+        if kind is scalar:
+            if implicit_flags[0]:
+                for tag, regexp in implicit.get(value[:1], ()):
+                    if regexp.match(value):
+                        return tag
+            return STR
+        return SEQ if kind is sequence else MAP
+
+    Core12Resolver.resolve = resolve  # type: ignore[method-assign]
     return Core12Resolver
 
 
@@ -178,6 +319,8 @@ _NON_PRINTABLE = re.compile(
 )
 """Characters YAML does not allow in a stream (the printable set of YAML 1.2, 5.1)."""
 
+_SCALAR, _SEQUENCE = yaml.ScalarNode, yaml.SequenceNode
+_GO_INT_FIRST = frozenset("+-0123456789")
 _GO_INT = re.compile(r"^[-+]?(?:0b[01_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)$")
 
 
@@ -245,17 +388,23 @@ def _is_plain(node: yaml.ScalarNode) -> bool:
     return not node.style
 
 
+_new_span = tuple.__new__
+
+
 def _mark(node: yaml.Node) -> Span:
     s, e = node.start_mark, node.end_mark
-    return Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
+    return _new_span(Span, (s.line + 1, s.column + 1, e.line + 1, e.column + 1))
 
 
 class _Builder:
-    def __init__(self, name: str, compat: str, local_tags: frozenset[str]) -> None:
+    def __init__(
+        self, name: str, compat: str, local_tags: frozenset[str], root: yaml.Node | None
+    ) -> None:
         self.name = name
         self.compat = compat
         self.local_tags = local_tags
-        self.doc = Document(name, None)
+        self.doc = Document(name, None, root)
+        self.goyaml = compat == "goyaml"
 
     def fail(self, node: yaml.Node, message: str) -> YamlError:
         message = message.replace("tag:yaml.org,2002:", "!!")
@@ -304,8 +453,6 @@ class _Builder:
     def scalar(self, node: yaml.ScalarNode, path: KeyPath) -> Any:
         tag = node.tag
         text = node.value
-        if _is_plain(node):
-            self.doc.plain[path] = text
         if tag not in _STANDARD:
             if tag in self.local_tags:
                 self.doc.tags[path] = tag
@@ -366,38 +513,50 @@ class _Builder:
             raise self.fail(node, f"cannot read {text!r} as a number") from None
 
     def build(self, node: yaml.Node, path: KeyPath, depth: int = 0) -> Any:
+        # The hot path of every load: one call per node, so plain strings return early.
         if depth > MAX_DEPTH:
             raise self.fail(node, f"nesting deeper than {MAX_DEPTH} levels")
-        self.doc.spans[path] = _mark(node)
-        if isinstance(node, yaml.ScalarNode):
-            if self.compat == "goyaml" and _is_plain(node) and node.tag == STR:
-                # go-yaml reads integers the Core schema leaves as strings (0b1, 1_000).
-                as_int = _go_int(node.value)
-                if as_int is not None:
-                    self.doc.plain[path] = node.value
-                    return as_int
-            return self.scalar(node, path)
-        if node.tag not in _STANDARD:
-            if node.tag in self.local_tags:
-                self.doc.tags[path] = node.tag
+        cls = node.__class__
+        tag = node.tag
+        if cls is _SCALAR:
+            if not node.style:  # type: ignore[attr-defined]
+                text = node.value
+                if tag == STR:
+                    if self.goyaml and text[:1] in _GO_INT_FIRST:
+                        # go-yaml reads integers the Core schema leaves as strings (1_000).
+                        as_int = _go_int(text)
+                        if as_int is not None:
+                            return as_int
+                    return text
+            elif tag == STR:
+                return node.value
+            return self.scalar(node, path)  # type: ignore[arg-type]
+        if tag not in _STANDARD:
+            if tag in self.local_tags:
+                self.doc.tags[path] = tag
             else:
-                raise self.fail(node, f"unsupported tag {node.tag!r}")
-        if isinstance(node, yaml.SequenceNode):
-            if node.tag not in (SEQ,) and node.tag not in self.local_tags:
-                raise self.fail(node, f"tag {node.tag!r} is not allowed on a sequence")
-            return [self.build(child, path + (i,), depth + 1) for i, child in enumerate(node.value)]
-        if node.tag not in (MAP,) and node.tag not in self.local_tags:
-            raise self.fail(node, f"tag {node.tag!r} is not allowed on a mapping")
+                raise self.fail(node, f"unsupported tag {tag!r}")
+        if cls is _SEQUENCE:
+            if tag != SEQ and tag not in self.local_tags:
+                raise self.fail(node, f"tag {tag!r} is not allowed on a sequence")
+            depth += 1
+            return [self.build(child, path + (i,), depth) for i, child in enumerate(node.value)]
+        if tag != MAP and tag not in self.local_tags:
+            raise self.fail(node, f"tag {tag!r} is not allowed on a mapping")
         assert isinstance(node, yaml.MappingNode)
         return self.mapping(node, path, depth)
 
     def mapping(self, node: yaml.MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        # Merge keys first, so that explicit keys then overwrite both values and spans;
-        # among merged mappings the earlier one wins, as in go-yaml and PyYAML.
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == MERGE:
-                if isinstance(value_node, yaml.SequenceNode):
+        items = node.value
+        merging = any(k.tag == MERGE and k.__class__ is _SCALAR for k, _ in items)
+        if merging:
+            # Merge keys first, so that explicit keys then overwrite values and spans;
+            # among merged mappings the earlier one wins, as in go-yaml and PyYAML.
+            for key_node, value_node in items:
+                if key_node.__class__ is not _SCALAR or key_node.tag != MERGE:
+                    continue
+                if value_node.__class__ is _SEQUENCE:
                     sources = list(value_node.value)
                 else:
                     sources = [value_node]
@@ -407,20 +566,23 @@ class _Builder:
                             source, "a merge key (<<) takes a mapping or a list of mappings"
                         )
                     result.update(self.mapping(source, path, depth + 1))
-        seen: dict[str, Span] = {}
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == MERGE:
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
+        seen: dict[str, yaml.Node] = {}
+        depth += 1
+        for key_node, value_node in items:
+            if key_node.__class__ is not _SCALAR:
                 raise self.fail(key_node, "a mapping key must be a scalar, not a collection")
+            if merging and key_node.tag == MERGE:
+                continue
             key = key_node.value
-            ksp = _mark(key_node)
             if key in seen:
-                self.doc.duplicates.append(DuplicateKey(key, path + (key,), ksp, seen[key]))
-            seen[key] = ksp
-            self.doc.key_spans[path + (key,)] = ksp
-            result.pop(key, None)
-            result[key] = self.build(value_node, path + (key,), depth + 1)
+                self.doc.duplicates.append(
+                    DuplicateKey(key, path + (key,), _mark(key_node), _mark(seen[key]))
+                )
+                result.pop(key, None)
+            elif merging:
+                result.pop(key, None)
+            seen[key] = key_node
+            result[key] = self.build(value_node, path + (key,), depth)
         return result
 
 
@@ -469,10 +631,11 @@ def load(
         dispose = getattr(composer, "dispose", None) if composer is not None else None
         if dispose:
             dispose()
-    builder = _Builder(name, compat, local_tags)
+    builder = _Builder(name, compat, local_tags, root)
     builder.doc.text = text
     if root is None:
         return builder.doc
-    builder.measure(root)
+    if "*" in text:  # only aliases can expand a document beyond its own size
+        builder.measure(root)
     builder.doc.data = builder.build(root, ())
     return builder.doc

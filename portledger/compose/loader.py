@@ -68,6 +68,10 @@ class ComposeError(Exception):
         self.message = message
         self.code = code
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its fields when it crosses a process boundary (parallel loading).
+        return (ComposeError, (self.file, self.line, self.column, self.message, self.code))
+
 
 @dataclass(frozen=True)
 class Origin:
@@ -213,6 +217,8 @@ def _interpolate(
     unset_by_path: dict[tuple[Any, ...], list[str]],
 ) -> Any:
     if isinstance(value, str):
+        if "$" not in value:  # nothing to substitute: most values of a compose file
+            return value
         interp = Interpolator(environ)
         try:
             result = interp.substitute(value)

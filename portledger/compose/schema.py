@@ -29,6 +29,20 @@ def _schema_text() -> str:
 
 
 @functools.lru_cache(maxsize=1)
+def _schema_path() -> Path:
+    """The schema as a file, for the fast validator's cache."""
+    try:
+        from importlib.resources import files
+
+        found = Path(str(files("portledger.schemas") / SCHEMA_NAME))
+        if found.is_file():
+            return found
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parents[2] / "schemas" / SCHEMA_NAME
+
+
+@functools.lru_cache(maxsize=1)
 def _validator() -> Any:
     import jsonschema
 
@@ -43,6 +57,10 @@ def first_error(data: Any) -> tuple[tuple[Any, ...], str] | None:
     ``uniqueItems`` is not enforced here: Compose removes repeated entries (by its own
     keys) before it validates, so a list that repeats ``"8080:80"`` is valid to it.
     """
+    from portledger import schemacheck
+
+    if schemacheck.surely_valid(_schema_path(), data):
+        return None
     validator = _validator()
     if validator.is_valid(data):
         return None
