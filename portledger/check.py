@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from portledger import ledger as ledger_mod
 from portledger.findings import Finding
@@ -19,6 +20,8 @@ class Result:
     findings: list[Finding] = field(default_factory=list)
     files: int = 0
     ledger: Ledger | None = None
+    published: list[Any] = field(default_factory=list)
+    """The compose bindings with a host port (compose_check.Published)."""
 
 
 def display_path(path: str | Path) -> str:
@@ -62,9 +65,10 @@ def run(
             if compose:
                 from portledger import compose_check
 
-                more, files = compose_check.run(ledger, paths, loading)
-                findings.extend(more)
-                result.files += files
+                composed = compose_check.run(ledger, paths, loading)
+                findings.extend(composed.findings)
+                result.files += composed.files
+                result.published = composed.published
     finally:
         if loading is not None:
             loading.close()
@@ -72,5 +76,10 @@ def run(
     def wanted(f: Finding) -> bool:
         return (select is None or f.code in select) and f.code not in ignore
 
-    result.findings = sorted({f for f in findings if wanted(f)})
+    chosen = sorted({f for f in findings if wanted(f)})
+    if chosen and result.ledger is not None:
+        from portledger import fixes
+
+        chosen = fixes.attach(chosen, result.ledger, result.published)
+    result.findings = chosen
     return result

@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="lowest severity that makes the exit code 1 (default: error)")
     check.add_argument("--no-compose", action="store_true",
                        help="check the ledger alone, not the compose projects")
+    fixing = check.add_mutually_exclusive_group()
+    fixing.add_argument("--fix", action="store_true",
+                        help="apply the resolution plans to the ledger and compose files")
+    fixing.add_argument("--diff", action="store_true",
+                        help="show the edits --fix would make, as a unified diff; write nothing")
 
     who = sub.add_parser("who", help="who owns a port, and what range it falls in")
     _add_mapping(who)
@@ -84,6 +89,26 @@ def build_parser() -> argparse.ArgumentParser:
     ports.add_argument("--profile", action="append", dest="profiles", metavar="PROFILE")
     ports.add_argument("--format", choices=("json", "text"), default="json")
 
+    allocate = sub.add_parser("allocate", help="the next free port(s) for a service")
+    _add_mapping(allocate)
+    allocate.add_argument("service", metavar="SERVICE")
+    allocate.add_argument("--category", required=True, metavar="C",
+                          help="the range to allocate in (a key of the ledger's ranges)")
+    allocate.add_argument("--name", default="http", metavar="N",
+                          help="the port's name (default: http; with --count, N-1, N-2, ...)")
+    allocate.add_argument("--count", type=int, default=1, metavar="K",
+                          help="how many ports, as one contiguous block (default: 1)")
+    allocate.add_argument("--protocol", choices=("tcp", "udp", "sctp"), default="tcp")
+    allocate.add_argument("--target", type=int, metavar="PORT",
+                          help="the container port to record with a single port")
+    allocate.add_argument("--write", action="store_true",
+                          help="add the ports to the ledger (comments and formatting kept)")
+    allocate.add_argument("--format", choices=("text", "json"), default="text")
+
+    export = sub.add_parser("export", help="the ledger's ports as environment variables")
+    _add_mapping(export)
+    export.add_argument("--format", choices=("env", "json"), default="env")
+
     rules = sub.add_parser("rules", help="list the rules")
     rules.add_argument("--format", choices=("text", "json"), default="text")
     return parser
@@ -95,12 +120,68 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     select = rules.resolve(args.select) if args.select else None
     ignore = rules.resolve(args.ignore)
-    result = check.run(_mapping(args), args.paths, select=select, ignore=ignore,
-                       compose=not args.no_compose)
-    reporters.report(args.format, result.findings, result.files, sys.stdout)
+    mapping = _mapping(args)
+
+    def run() -> check.Result:
+        return check.run(mapping, args.paths, select=select, ignore=ignore,
+                         compose=not args.no_compose)
+
+    result = run()
+    changed = False
+    if args.fix or args.diff:
+        from portledger import fixes
+
+        diff_out = sys.stdout if args.format == "text" else sys.stderr
+        originals: dict[str, str] = {}
+        # A fix can reveal another (a port moved into the range now needs a ledger
+        # entry): apply plans until nothing more can be fixed.
+        for _ in range(1 if args.diff else 5):
+            fixable = [f for f in result.findings if f.edits]
+            if not fixable:
+                break
+            for path in sorted({e.file for f in fixable for e in f.edits}):
+                originals.setdefault(path, fixes.Source.read(path).text)
+            applied = fixes.apply(fixable, write=args.fix)
+            if args.diff:
+                diff_out.write("".join(applied.diffs))
+                changed = bool(applied.diffs)
+                break
+            if not applied.changed:
+                break
+            changed = True
+            result = run()
+        if args.fix and changed:
+            for path, old in sorted(originals.items()):
+                new = fixes.Source.read(path).text
+                diff_out.write(fixes.unified_diff(path, old, new))
+    if not args.diff:
+        reporters.report(args.format, result.findings, result.files, sys.stdout)
     threshold = Severity(args.fail_level).rank
     failed = any(f.severity.rank >= threshold for f in result.findings)
+    if args.diff:
+        failed = failed or changed
     return EXIT_FINDINGS if failed else EXIT_CLEAN
+
+
+def cmd_allocate(args: argparse.Namespace) -> int:
+    from portledger import allocate
+
+    return allocate.main(_mapping(args), args, sys.stdout)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from portledger import allocate
+    from portledger import ledger as ledger_mod
+
+    ledger = ledger_mod.load_valid(_mapping(args))
+    values = allocate.exports(ledger)
+    if args.format == "json":
+        json.dump(values, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for name, value in values.items():
+            sys.stdout.write(f"{name}={value}\n")
+    return EXIT_CLEAN
 
 
 def cmd_who(args: argparse.Namespace) -> int:
@@ -138,7 +219,14 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-COMMANDS = {"check": cmd_check, "who": cmd_who, "ports": cmd_ports, "rules": cmd_rules}
+COMMANDS = {
+    "check": cmd_check,
+    "who": cmd_who,
+    "ports": cmd_ports,
+    "allocate": cmd_allocate,
+    "export": cmd_export,
+    "rules": cmd_rules,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

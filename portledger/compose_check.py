@@ -137,6 +137,9 @@ class Published:
     column: int
     end_line: int
     end_column: int
+    raw: str | None = None
+    """The short-syntax entry as written (None for long syntax)."""
+    variables: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -183,7 +186,7 @@ def unmapped_port(p: Published, ledger: Ledger) -> Finding:
                 f"{p.compose_service} publishes {p.label}/{p.protocol}, which "
                 f"{ledger.path} does not allocate",
                 end_line=p.end_line, end_column=p.end_column,
-                service=p.compose_service, port=p.start, protocol=p.protocol)
+                service=p.compose_service, port=p.start, protocol=p.protocol, context=(p,))
 
 
 @rule("PL202", "owner-mismatch", "error",
@@ -212,7 +215,8 @@ def owner_mismatch(p: Published, other: Allocation, ledger: Ledger) -> Finding:
                 f"{p.compose_service} publishes {p.label}/{p.protocol}, which the ledger "
                 f"gives to {other.service}.{other.name} ({ledger.path}:{other.span.line})",
                 end_line=p.end_line, end_column=p.end_column,
-                service=p.compose_service, port=p.start, protocol=p.protocol)
+                service=p.compose_service, port=p.start, protocol=p.protocol,
+                context=(p, other))
 
 
 @rule("PL203", "port-mismatch", "error",
@@ -243,7 +247,8 @@ def port_mismatch(p: Published, mine: Allocation, ledger: Ledger) -> Finding:
                 f"{p.target}; the ledger gives {mine.service}.{mine.name} {mine.label}/"
                 f"{mine.protocol} ({ledger.path}:{mine.span.line})",
                 end_line=p.end_line, end_column=p.end_column,
-                service=p.compose_service, port=p.start, protocol=p.protocol)
+                service=p.compose_service, port=p.start, protocol=p.protocol,
+                context=(p, mine))
 
 
 @rule("PL204", "duplicate-published-port", "error",
@@ -277,7 +282,8 @@ def duplicate_published_port(p: Published, first: Published) -> Finding:
                 f"{p.compose_service} publishes {p.label}/{p.protocol}, already published by "
                 f"{first.compose_service} ({first.file}:{first.line})",
                 end_line=p.end_line, end_column=p.end_column,
-                service=p.compose_service, port=p.start, protocol=p.protocol)
+                service=p.compose_service, port=p.start, protocol=p.protocol,
+                context=(p, first))
 
 
 @rule("PL205", "invalid-port", "error",
@@ -360,7 +366,7 @@ def yaml11_port(file: str, line: int, column: int, text: str) -> Finding:
     this = yaml11_port.rule  # type: ignore[attr-defined]
     return make(this, file, line, column,
                 f"unquoted port {text} is read as a number by YAML 1.1 tools; quote it: "
-                f"\"{text}\"")
+                f"\"{text}\"", context=(text,))
 
 
 COMPOSE_RULES = (
@@ -405,6 +411,12 @@ def _compare(p: Published, ledger: Ledger,
     # Another service's allocation comes first: publishing on every address takes
     # 127.0.0.1 from whoever owns it there, even when the service owns 127.0.0.2.
     others = [a for a in candidates.values() if service is None or a.service != service.name]
+    if service is not None:
+        # Another service's allocation that collides with this service's own one is the
+        # ledger's own conflict (PL104), reported there, not at every compose file.
+        own = [a for a in candidates.values() if a.service == service.name]
+        others = [a for a in others
+                  if not any(overlap.collide(a.binding(), o.binding()) for o in own)]
     if others:
         yield owner_mismatch(p, others[0], ledger)
         return
@@ -514,8 +526,47 @@ def start(root: Path, patterns: Sequence[str], exclude: Sequence[str],
     return Loading(select(root, patterns, exclude, paths), key)
 
 
+@dataclass
+class ComposeResult:
+    findings: list[Finding]
+    files: int
+    published: list[Published]
+
+
+def _with_ledger_variables(specs: list[ProjectSpec], results: list[Any],
+                           ledger: Ledger) -> list[Any]:
+    """Reload the projects that read a variable only the ledger sets.
+
+    ``portledger export --format env`` writes ``DIGI_CORE_HTTP_PORT=8000``; a compose file
+    may say ``"${DIGI_CORE_HTTP_PORT}:8000"``. Where neither the environment nor ``.env``
+    sets such a variable, its value comes from the ledger, as after an export.
+    """
+    from portledger import compose
+    from portledger.allocate import exports
+
+    values = exports(ledger)
+    out = []
+    for spec, project in zip(specs, results, strict=True):
+        names: set[str] = set()
+        if isinstance(project, compose.ComposeError):
+            if project.code == "PL206":
+                names = {v for v in values if v in project.message}
+        elif project is not None:
+            names = {u.name for u in project.unset_variables}
+        if names & values.keys():
+            try:
+                project = compose.load_project(
+                    files=[str(f) for f in spec.files] if spec.files else None,
+                    project_directory=str(spec.directory), fallback=values,
+                )
+            except compose.ComposeError as e:
+                project = e
+        out.append(project)
+    return out
+
+
 def run(ledger: Ledger, paths: Sequence[str] = (),
-        loading: Loading | None = None) -> tuple[list[Finding], int]:
+        loading: Loading | None = None) -> ComposeResult:
     """Findings PL201-PL207 for the ledger's compose projects (or for ``paths``).
 
     ``loading`` is a load begun before the ledger was read (see :func:`start`); it is
@@ -530,7 +581,8 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
     findings: list[Finding] = []
     published: list[Published] = []
     files_read: set[str] = set()
-    for spec, project in zip(loading.specs, loading.results(), strict=True):
+    results = _with_ledger_variables(loading.specs, loading.results(), ledger)
+    for spec, project in zip(loading.specs, results, strict=True):
         if isinstance(project, Exception):
             findings.append(_load_error(project))
             continue
@@ -548,7 +600,8 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
                 project=project_name, compose_service=b.service, owner=owner,
                 start=start_port, end=end_port, protocol=b.protocol, host_ip=b.host_ip,
                 target=b.target, file=_display(b.file), line=b.line, column=b.column,
-                end_line=b.end_line, end_column=b.end_column,
+                end_line=b.end_line, end_column=b.end_column, raw=b.raw,
+                variables=b.variables,
             ))
     index = _index(ledger)
     # Equal-length ranges arrive as one record per port; report an entry once.
@@ -560,7 +613,7 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
                 seen_entries.add(key_)
                 findings.append(f)
     findings.extend(_duplicates(published))
-    return findings, len(files_read)
+    return ComposeResult(findings, len(files_read), published)
 
 
 def _duplicates(published: list[Published]) -> Iterator[Finding]:

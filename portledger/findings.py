@@ -32,6 +32,21 @@ class Rule:
 
 
 @dataclass(frozen=True, order=True)
+class Edit:
+    """Replace the text between two places of a file (1-based; the end is exclusive).
+
+    An insertion has the same start and end.
+    """
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    text: str
+
+
+@dataclass(frozen=True, order=True)
 class Finding:
     """One problem at one place. Lines and columns are 1-based."""
 
@@ -48,6 +63,11 @@ class Finding:
     port: int | None = None
     protocol: str | None = None
     fix: str | None = None
+    edits: tuple[Edit, ...] = field(default=(), compare=False)
+    """The edits that carry out ``fix`` (none: the fix is manual)."""
+    context: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+    """The objects the finding is about (ledger allocations, compose bindings), for the
+    resolution planner; never printed."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +129,7 @@ def make(
     port: int | None = None,
     protocol: str | None = None,
     fix: str | None = None,
+    context: tuple[Any, ...] = (),
 ) -> Finding:
     """Build a finding of ``rule_`` (its default severity unless one is given)."""
     return Finding(
@@ -125,4 +146,5 @@ def make(
         port=port,
         protocol=protocol,
         fix=fix,
+        context=context,
     )

@@ -440,3 +440,19 @@ def load(path: str | Path) -> tuple[Ledger | None, list[Finding]]:
     ledger, more = build(doc)
     findings.extend(more)
     return ledger, findings
+
+
+def load_valid(path: str | Path) -> Ledger:
+    """The ledger at ``path``, or a FatalError naming its first error (for commands that
+    need a valid ledger: who, allocate, export)."""
+    from portledger.check import display_path
+
+    ledger, findings = load(display_path(path))
+    errors = [f for f in findings if f.severity.value == "error"]
+    if ledger is None or errors:
+        first = (errors or findings)[0]
+        raise FatalError(
+            f"{first.file}:{first.line}:{first.column}: {first.code} {first.message} "
+            "(run `portledger check`)"
+        )
+    return ledger

@@ -108,7 +108,7 @@ def duplicate_allocation(ledger: Ledger) -> Iterator[Finding]:
                            f"{second.service}.{second.name} {_where(second)} is already "
                            f"allocated to {who} ({_where(first)}, line {first.span.line})",
                            service=second.service, port=second.start,
-                           protocol=second.protocol)
+                           protocol=second.protocol, context=(first, second))
         active.append(a)
 
 
@@ -152,7 +152,7 @@ def out_of_range(ledger: Ledger) -> Iterator[Finding]:
                        f"{service.name}.{a.name} {a.label} is outside its category "
                        f"{r.name} ({r.start}-{r.end}); move it into the range or add an "
                        "exception with the reason",
-                       service=service.name, port=a.start, protocol=a.protocol)
+                       service=service.name, port=a.start, protocol=a.protocol, context=(a,))
 
 
 @rule("PL106", "system-port", "error", "a port below 1024 with no exception")
@@ -185,7 +185,7 @@ def system_port(ledger: Ledger) -> Iterator[Finding]:
             yield make(this, file, line, col,
                        f"{a.service}.{a.name} {a.label} is a system port (below 1024); "
                        "add an exception with the reason if it must be",
-                       service=a.service, port=a.start, protocol=a.protocol)
+                       service=a.service, port=a.start, protocol=a.protocol, context=(a,))
 
 
 @rule("PL107", "reserved-range", "error", "a port in a reserved range, with no exception")
@@ -224,7 +224,8 @@ def reserved_range(ledger: Ledger) -> Iterator[Finding]:
                 yield make(this, file, line, col,
                            f"{a.service}.{a.name} {a.label} is in the reserved range "
                            f"{r.name} ({r.start}-{r.end})",
-                           service=a.service, port=a.start, protocol=a.protocol)
+                           service=a.service, port=a.start, protocol=a.protocol,
+                           context=(a,))
                 break
 
 

@@ -52,7 +52,21 @@ def describe(ledger: ledger_mod.Ledger, port: int, protocol: str) -> dict[str, A
         "system": port < 1024,
         "ephemeral": lo <= port <= hi,
         "well_known": registered[0] if registered else None,
+        **_allocatable(ledger, port, protocol, r.name if r else None, bool(owners)),
     }
+
+
+def _allocatable(ledger: ledger_mod.Ledger, port: int, protocol: str, category: str | None,
+                 owned: bool) -> dict[str, Any]:
+    """Whether ``allocate`` would hand out this port, and if not, why."""
+    from portledger.allocate import refusal
+
+    if owned:
+        return {"allocatable": False, "why_not": "allocated"}
+    if category is None:
+        return {"allocatable": False, "why_not": "no range holds it"}
+    why = refusal(ledger, port, protocol, [], category)
+    return {"allocatable": why is None, "why_not": why}
 
 
 def main(mapping: Path, port_text: str, fmt: str, out: TextIO) -> int:
@@ -88,4 +102,9 @@ def main(mapping: Path, port_text: str, fmt: str, out: TextIO) -> int:
             out.write(f"  in the ephemeral range {ledger.ephemeral[0]}-{ledger.ephemeral[1]}\n")
         if info["well_known"]:
             out.write(f"  registered to {info['well_known']} (/etc/services)\n")
+        if not info["owners"]:
+            if info["allocatable"]:
+                out.write(f"  allocate would give it (category {r['name']})\n")
+            else:
+                out.write(f"  allocate would not give it: {info['why_not']}\n")
     return 0 if info["owners"] else 1

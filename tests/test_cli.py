@@ -157,6 +157,8 @@ def test_text_format(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mon
         "PL105-out-of-range.yml:12:20: PL105 out-of-range prometheus.http 9090 is outside its "
         "category monitoring (3000-3999); move it into the range or add an exception with "
         "the reason\n"
+        "    fix: prometheus.http belongs in monitoring; prometheus.http moves to 3000 (next "
+        "free in monitoring): edit PL105-out-of-range.yml:12 port: 3000\n"
         "PL105-out-of-range.yml:12:20: PL109 well-known-port [warning] prometheus.http "
         "9090/tcp is registered to websm\n"
         "Found 1 error, 1 warning in 1 file.\n"
@@ -209,7 +211,9 @@ def test_json_format_shape(
         "service": "pcs-api",
         "port": 8000,
         "protocol": "tcp",
-        "fix": None,
+        "fix": "digi-core keeps 8000 (same priority and status; the name that sorts first "
+        "keeps it); pcs-api.http moves to 8001 (next free in user-facing): edit "
+        "PL104-duplicate-allocation.yml:14 port: 8001",
     }
 
 
@@ -270,7 +274,9 @@ def check_hostile(path: Path) -> tuple[int, int, str]:
     (m,) = located
     assert m.group("file") == path.name
     message = result.stdout[m.start():].splitlines()[0]
-    assert result.stdout == message + "\n" + "Found 1 error, 0 warnings in 1 file.\n"
+    lines = result.stdout.splitlines(keepends=True)
+    fix = lines[1] if len(lines) == 3 and lines[1].startswith("    fix: ") else ""
+    assert result.stdout == message + "\n" + fix + "Found 1 error, 0 warnings in 1 file.\n"
     return int(m.group("line")), int(m.group("col")), message
 
 

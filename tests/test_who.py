@@ -63,7 +63,10 @@ def test_port_inside_an_allocated_range(
 def test_free_port(capsys: pytest.CaptureFixture[str], in_valid: None) -> None:
     code, out, err = run_who(capsys, "8001", "--mapping", FIXTURE)
     assert (code, err) == (1, "")
-    assert out == "8001/tcp: free in PL100-schema.yml\n  range: user-facing (8000-8999)\n"
+    assert out == (
+        "8001/tcp: free in PL100-schema.yml\n  range: user-facing (8000-8999)\n"
+        "  allocate would give it (category user-facing)\n"
+    )
 
 
 @pytest.mark.parametrize(("port", "line"), [("8001/udp", 40), ("8001/SCTP", 41)])
@@ -85,7 +88,10 @@ def test_8000_udp_is_free_on_the_shipped_ledger(
     monkeypatch.chdir(ROOT)
     code, out, _ = run_who(capsys, "8000/udp")
     assert code == 1
-    assert out == "8000/udp: free in port-mapping.yml\n  range: user-facing (8000-8999)\n"
+    assert out == (
+        "8000/udp: free in port-mapping.yml\n  range: user-facing (8000-8999)\n"
+        "  allocate would give it (category user-facing)\n"
+    )
 
 
 def test_reserved_system_ephemeral_and_registered(
@@ -93,18 +99,21 @@ def test_reserved_system_ephemeral_and_registered(
 ) -> None:
     assert run_who(capsys, "5100", "--mapping", FIXTURE)[1] == (
         "5100/tcp: free in PL100-schema.yml\n  range: future (5000-5999, reserved)\n"
+        "  allocate would not give it: in the reserved range future (5000-5999)\n"
     )
     assert run_who(capsys, "80", "--mapping", FIXTURE)[1] == (
         "80/tcp: free in PL100-schema.yml\n"
         "  range: none\n"
         "  system port (below 1024)\n"
         "  registered to http (/etc/services)\n"
+        "  allocate would not give it: no range holds it\n"
     )
     # This ledger sets its ephemeral range to 49152-65535.
     assert run_who(capsys, "50000", "--mapping", FIXTURE)[1] == (
         "50000/tcp: free in PL100-schema.yml\n"
         "  range: none\n"
         "  in the ephemeral range 49152-65535\n"
+        "  allocate would not give it: no range holds it\n"
     )
 
 
@@ -124,6 +133,8 @@ def test_json(capsys: pytest.CaptureFixture[str], in_valid: None) -> None:
         "system": False,
         "ephemeral": False,
         "well_known": None,
+        "allocatable": False,
+        "why_not": "allocated",
     }
 
 

@@ -139,9 +139,13 @@ def load_project(
     env_files: list[str] | None = None,
     profiles: list[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    fallback: Mapping[str, str] | None = None,
 ) -> Project:
-    """Load one compose project; raise :class:`ComposeError` where Compose would fail."""
-    loaded = load(files, project_directory, env_files, profiles, environ)
+    """Load one compose project; raise :class:`ComposeError` where Compose would fail.
+
+    ``fallback`` sets variables that the environment and ``.env`` leave unset.
+    """
+    loaded = load(files, project_directory, env_files, profiles, environ, fallback)
     services = loaded.model.get("services") or {}
     bindings: list[PortBinding] = []
     names: list[str] = []

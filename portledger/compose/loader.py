@@ -626,8 +626,13 @@ def load(
     env_files: list[str] | None = None,
     profiles: list[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    fallback: Mapping[str, str] | None = None,
 ) -> LoadedProject:
-    """Load and merge a compose project; raise :class:`ComposeError` where Compose fails."""
+    """Load and merge a compose project; raise :class:`ComposeError` where Compose fails.
+
+    ``fallback`` gives values to variables that neither the environment nor the
+    ``.env`` files set (portledger passes the ledger's exported ports).
+    """
     os_env = dict(os.environ if environ is None else environ)
     if project_directory is not None:
         working_dir = project_directory
@@ -645,7 +650,7 @@ def load(
         if not os.path.isfile(env_file):
             raise ComposeError(env_file, 1, 1, "env file not found", "PL101")
         from_files.update(read_env_file(env_file, {**from_files, **os_env}))
-    env = {**from_files, **os_env}
+    env = {**(fallback or {}), **from_files, **os_env}
     if not files:
         compose_file = env.get("COMPOSE_FILE")
         if compose_file:

@@ -1,0 +1,221 @@
+"""The allocation policy: which free port a service may take, and who keeps a contested one.
+
+One policy serves ``portledger allocate``, ``who`` (for a free port) and every
+resolution plan, so that a port portledger proposes is never one ``check`` then flags:
+a candidate lies inside the service's category range and is not allocated (same
+protocol, any address), not in a reserved range, not below 1024, not in the ephemeral
+range, and not registered to another well-known service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from portledger import wellknown
+from portledger.errors import FatalError
+from portledger.ledger import Ledger, Service
+
+_STATUS_ORDER = {"active": 0, "planned": 1, "deprecated": 2}
+
+
+def refusal(ledger: Ledger, port: int, protocol: str, names: list[str],
+            category: str | None = None, taken: Iterable[tuple[str, int]] = ()) -> str | None:
+    """Why ``port`` may not be given to a service called ``names`` (None: it may)."""
+    if category is not None:
+        r = ledger.ranges.get(category)
+        if r is None:
+            return f"category {category!r} is not a range of the ledger"
+        if not r.start <= port <= r.end:
+            return f"outside the {category} range {r.start}-{r.end}"
+    for a in ledger.allocations():
+        if a.protocol == protocol and a.start <= port <= a.end:
+            return f"allocated to {a.service}.{a.name}"
+    if (protocol, port) in set(taken):
+        return "published by a compose service"
+    for r in ledger.ranges.values():
+        if r.reserved and r.start <= port <= r.end:
+            return f"in the reserved range {r.name} ({r.start}-{r.end})"
+    if port < 1024:
+        return "a system port (below 1024)"
+    lo, hi = ledger.ephemeral
+    if lo <= port <= hi:
+        return f"in the ephemeral range {lo}-{hi}"
+    registered = wellknown.owner(port, protocol)
+    if registered and not wellknown.belongs_to(registered, names):
+        return f"registered to {registered[0]} (/etc/services)"
+    return None
+
+
+@dataclass
+class Allocator:
+    """Hands out free ports by the policy, remembering what it handed out."""
+
+    ledger: Ledger
+    extra_taken: set[tuple[str, int]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._taken: set[tuple[str, int]] = set(self.extra_taken)
+        for a in self.ledger.allocations():
+            for port in range(a.start, a.end + 1):
+                self._taken.add((a.protocol, port))
+        self._blocked: list[tuple[int, int]] = [
+            (r.start, r.end) for r in self.ledger.ranges.values() if r.reserved
+        ]
+
+    def _ok(self, port: int, protocol: str, names: list[str]) -> bool:
+        if (protocol, port) in self._taken or port < 1024:
+            return False
+        lo, hi = self.ledger.ephemeral
+        if lo <= port <= hi or any(s <= port <= e for s, e in self._blocked):
+            return False
+        registered = wellknown.owner(port, protocol)
+        return not (registered and not wellknown.belongs_to(registered, names))
+
+    def block(self, category: str, count: int = 1, protocol: str = "tcp",
+              names: list[str] | None = None, near: int | None = None) -> list[int] | None:
+        """The first run of ``count`` free ports in ``category`` (None when there is none).
+
+        Searching starts at ``near`` (the service's other ports, to keep them together)
+        and wraps round to the start of the range.
+        """
+        r = self.ledger.ranges.get(category)
+        if r is None or count < 1:
+            return None
+        names = names or []
+        first = near if near is not None and r.start <= near <= r.end else r.start
+        starts = list(range(first, r.end - count + 2)) + list(range(r.start, first))
+        for start in starts:
+            if all(self._ok(p, protocol, names) for p in range(start, start + count)):
+                block = list(range(start, start + count))
+                for p in block:
+                    self._taken.add((protocol, p))
+                return block
+        return None
+
+
+def keeper(a: Service | None, b: Service | None, a_name: str,
+           b_name: str) -> tuple[str, str, str]:
+    """Of two services contesting a port: (keeps it, moves, the reason in words).
+
+    Lower ``priority`` wins (a service without one comes after any that has one); on a
+    tie an active service beats a planned or deprecated one; on a tie still the name that
+    sorts first keeps it, so the choice never depends on the order of files.
+    """
+
+    def rank(s: Service | None) -> tuple[float, int]:
+        if s is None:
+            return (float("inf"), 3)
+        prio = float(s.priority) if s.priority is not None else float("inf")
+        return (prio, _STATUS_ORDER.get(s.status, 3))
+
+    ra, rb = rank(a), rank(b)
+    if ra[0] != rb[0]:
+        win, lose = (a_name, b_name) if ra[0] < rb[0] else (b_name, a_name)
+        pw = (a if win == a_name else b)
+        pl = (b if win == a_name else a)
+        pw_txt = f"priority {pw.priority}" if pw and pw.priority is not None else "a priority"
+        pl_txt = (f"priority {pl.priority}" if pl and pl.priority is not None
+                  else "no priority" if pl else "no ledger entry")
+        return win, lose, f"{win} has {pw_txt}, {lose} {pl_txt}"
+    if ra[1] != rb[1]:
+        win, lose = (a_name, b_name) if ra[1] < rb[1] else (b_name, a_name)
+        sw = a if win == a_name else b
+        sl = b if win == a_name else a
+        return win, lose, (f"same priority; {win} is {sw.status if sw else 'unknown'}, "
+                           f"{lose} is {sl.status if sl else 'not in the ledger'}")
+    win, lose = sorted((a_name, b_name))
+    return win, lose, "same priority and status; the name that sorts first keeps it"
+
+
+_ENV_NAME = re.compile(r"[^A-Za-z0-9]+")
+
+
+def env_name(service: str, port_name: str) -> str:
+    """The variable ``export --format env`` writes for a port: ``DIGI_CORE_HTTP_PORT``."""
+    return _ENV_NAME.sub("_", f"{service}_{port_name}_port").strip("_").upper()
+
+
+def exports(ledger: Ledger) -> dict[str, str]:
+    """Every ledger port as an environment variable (``SERVICE_PORTNAME_PORT``)."""
+    return {env_name(a.service, a.name): a.label for a in ledger.allocations()}
+
+
+def port_names(name: str, count: int) -> list[str]:
+    return [name] if count == 1 else [f"{name}-{i + 1}" for i in range(count)]
+
+
+def allocate(ledger: Ledger, service: str, category: str, *, name: str = "http",
+             count: int = 1, protocol: str = "tcp") -> list[tuple[str, int]]:
+    """(port name, port) pairs for ``service``: a contiguous block, by the policy."""
+    if category not in ledger.ranges:
+        raise FatalError(
+            f"allocate: category {category!r} is not a range of the ledger "
+            f"({', '.join(ledger.ranges)})"
+        )
+    existing = ledger.services.get(service)
+    if existing is not None and existing.category != category:
+        raise FatalError(
+            f"allocate: {service} is in category {existing.category}, not {category}"
+        )
+    if existing is not None:
+        clash = [n for n in port_names(name, count) if any(p.name == n for p in existing.ports)]
+        if clash:
+            raise FatalError(f"allocate: {service} already has a port named {clash[0]!r}")
+    near = None
+    if existing is not None and existing.ports:
+        near = max(p.end for p in existing.ports) + 1
+    names = [service, *(existing.compose if existing else [])]
+    block = Allocator(ledger).block(category, count, protocol, names, near)
+    if block is None:
+        r = ledger.ranges[category]
+        raise FatalError(
+            f"allocate: no run of {count} free {protocol} port{'s' * (count > 1)} in "
+            f"{category} ({r.start}-{r.end})"
+        )
+    return list(zip(port_names(name, count), block, strict=True))
+
+
+def main(mapping: Path, args: argparse.Namespace, out: TextIO) -> int:
+    """``portledger allocate``: print the ports; with ``--write``, add them to the ledger."""
+    from portledger import fixes
+    from portledger import ledger as ledger_mod
+
+    if args.count < 1:
+        raise FatalError("allocate: --count must be 1 or more")
+    ledger = ledger_mod.load_valid(mapping)
+    pairs = allocate(ledger, args.service, args.category, name=args.name,
+                     count=args.count, protocol=args.protocol)
+    target = args.target if args.count == 1 else None
+    if args.format == "json":
+        json.dump({"service": args.service, "category": args.category,
+                   "ports": [{"name": n, "port": p, "protocol": args.protocol}
+                             for n, p in pairs]}, out, indent=2)
+        out.write("\n")
+    else:
+        for n, p in pairs:
+            out.write(f"{args.service}.{n} {p}/{args.protocol}\n")
+    if not args.write:
+        return 0
+    planner = fixes.Planner(ledger, [])
+    entries = [(n, p, target, args.protocol) for n, p in pairs]
+    if args.service in ledger.services:
+        edit = planner.add_ports_edit(args.service, entries)
+    else:
+        edit = planner.add_service_with_ports_edit(args.service, args.category, entries)
+    if edit is None:
+        raise FatalError(
+            f"allocate: cannot add to {ledger.path} safely (its services or ports are written "
+            "in flow style); add the lines above by hand"
+        )
+    source = planner.source(ledger.path)
+    text, _ = fixes.apply_edits(source, [edit])
+    fixes.write_atomically(source, text)
+    if args.format == "text":
+        out.write(fixes.unified_diff(ledger.path, source.text, text))
+    return 0
