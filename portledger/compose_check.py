@@ -342,7 +342,8 @@ def unresolved_variable(file: str, line: int, column: int, message: str,
 
 @rule("PL207", "yaml11-port", "warning",
       "an unquoted port that YAML 1.1 tools read as base-60 or octal (22:22, 0022)")
-def yaml11_port(file: str, line: int, column: int, text: str) -> Finding:
+def yaml11_port(file: str, line: int, column: int, text: str,
+                end_line: int | None = None, end_column: int | None = None) -> Finding:
     """An unquoted port that YAML 1.1 readers turn into another number.
 
     Docker Compose reads YAML 1.2, where ``22:22`` is the string "22:22". PyYAML and
@@ -366,7 +367,7 @@ def yaml11_port(file: str, line: int, column: int, text: str) -> Finding:
     this = yaml11_port.rule  # type: ignore[attr-defined]
     return make(this, file, line, column,
                 f"unquoted port {text} is read as a number by YAML 1.1 tools; quote it: "
-                f"\"{text}\"", context=(text,))
+                f"\"{text}\"", end_line=end_line, end_column=end_column, context=(text,))
 
 
 COMPOSE_RULES = (
@@ -671,4 +672,4 @@ def _warnings(project: object) -> Iterator[Finding]:
                 f"{names} is not set, so {b.service} publishes container port {b.target} "
                 "on a random host port", required=False)
         if b.plain and b.raw is not None and yaml11_misread(b.raw):
-            yield yaml11_port(file, b.line, b.column, b.raw)
+            yield yaml11_port(file, b.line, b.column, b.raw, b.end_line, b.end_column)

@@ -178,6 +178,15 @@ def short_with_host(raw: str, new_host: str) -> str | None:
 # --- the planner ----------------------------------------------------------------------
 
 
+def _why_manual(p: Any) -> str:
+    """Why a compose entry is not edited automatically."""
+    if p.start != p.end:
+        return "a host port range is not edited automatically"
+    if p.raw is not None and "$" in p.raw:
+        return "the port comes from a variable; change it where the variable is set"
+    return "the entry could not be edited safely"
+
+
 @dataclass
 class Plan:
     summary: str
@@ -463,7 +472,7 @@ class Planner:
         spec = f"{new_port}:{p.target}"
         if edit is None:
             plan = Plan(f"manual: {why}; publish {p.compose_service} on {new_port} ({where}) "
-                        f"in {p.file}:{p.line}")
+                        f"in {p.file}:{p.line} ({_why_manual(p)})")
         else:
             edits.insert(0, edit)
             extra = f" and add it to {self.ledger.path}" if len(edits) > 1 else ""
@@ -612,7 +621,8 @@ class Planner:
         edit = self.compose_edit(p, mine.start) if mine.start == mine.end else None
         spec = f"{mine.start}:{p.target}"
         plan = (Plan(f"{why}: edit {p.file}:{p.line} to \"{spec}\"", (edit,)) if edit
-                else Plan(f"manual: {why}: publish {mine.label} in {p.file}:{p.line}"))
+                else Plan(f"manual: {why}: publish {mine.label} in {p.file}:{p.line} "
+                          f"({_why_manual(p)})"))
         self.by_entry[key] = plan
         return plan
 

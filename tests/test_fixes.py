@@ -1,0 +1,194 @@
+"""``check --fix``: resolution plans applied to real fixture repositories, byte for byte.
+
+Each folder under tests/fixes/ holds ``before/`` (a ledger and compose files with
+findings of the rule it is named after) and ``after/`` (what ``check --fix`` must leave,
+comments and formatting included). ``manual-variable`` holds fixes that cannot be made
+safely: nothing is written and the plans say "manual".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portledger import cli, fixes
+from portledger.errors import FatalError
+
+HERE = Path(__file__).resolve().parent / "fixes"
+CASES = sorted(p.name for p in HERE.iterdir() if (p / "before").is_dir())
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "conflicts"
+
+
+def files_of(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def copy_case(name: str, tmp_path: Path) -> Path:
+    work = tmp_path / name
+    shutil.copytree(HERE / name / "before", work)
+    return work
+
+
+def test_every_fixable_rule_has_a_fixture() -> None:
+    named = {c.split("-")[0] for c in CASES}
+    # PL204 is fixed by the PL104 fixture (the seed's Example 1), PL202 by its own test.
+    assert set(fixes.FIXABLE) - {"PL202", "PL204"} <= named
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_fix_gives_the_expected_files(name: str, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    work = copy_case(name, tmp_path)
+    monkeypatch.chdir(work)
+    code = cli.main(["check", "--fix"])
+    out = capsys.readouterr().out
+    assert files_of(work) == files_of(HERE / name / "after")
+    if name == "manual-variable":
+        assert code == 1
+        assert out.count("    fix: manual: ") == 2
+        assert "--- a/" not in out
+        return
+    assert code == 0, out
+    assert out.startswith("--- a/")
+    assert cli.main(["check"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_diff_shows_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    work = copy_case("PL104-duplicate-allocation", tmp_path)
+    before = files_of(work)
+    monkeypatch.chdir(work)
+    assert cli.main(["check", "--diff"]) == 1
+    out = capsys.readouterr().out
+    assert files_of(work) == before
+    assert out == (
+        "--- a/pcs/docker-compose.yml\n"
+        "+++ b/pcs/docker-compose.yml\n"
+        "@@ -3,4 +3,4 @@\n"
+        "     image: digi/pcs-api\n"
+        "     ports:\n"
+        "       # PCS wants 8000 too\n"
+        "-      - '8000:8000'   # single-quoted on purpose\n"
+        "+      - '8001:8000'   # single-quoted on purpose\n"
+        "--- a/port-mapping.yml\n"
+        "+++ b/port-mapping.yml\n"
+        "@@ -22,5 +22,5 @@\n"
+        "     priority: 2\n"
+        "     ports:\n"
+        "       http:\n"
+        "-        port: 8000\n"
+        "+        port: 8001\n"
+        "         target: 8000\n"
+    )
+
+
+def test_example_1_plan_names_the_port_and_both_edits(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(EXAMPLES / "example-1-digi-core-vs-pcs")
+    assert cli.main(["check", "--format", "json"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    plan = ("digi-core keeps 8000 (digi-core has priority 1, pcs-api priority 2); "
+            "pcs-api.http moves to 8001 (next free in user-facing): edit "
+            "port-mapping.yml:19 port: 8001, pcs/compose.yaml:7 \"8001:8000\"")
+    assert [(f["code"], f["file"], f["line"], f["fix"]) for f in findings] == [
+        ("PL204", "pcs/compose.yaml", 7, plan),
+        ("PL104", "port-mapping.yml", 19, plan),
+    ]
+
+
+def test_example_2_postgresql_keeps_its_standard_port(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(EXAMPLES / "example-2-postgresql-reserved")
+    assert cli.main(["check", "--format", "json"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    plan = ("postgresql keeps 5432, its standard port: add `exception: standard postgresql "
+            "port` to postgresql.primary (port-mapping.yml:13)")
+    assert [(f["code"], f["fix"]) for f in findings] == [("PL105", plan), ("PL107", plan)]
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir()))
+def test_every_conflict_example_is_fixed(example: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    work = tmp_path / example
+    shutil.copytree(EXAMPLES / example, work)
+    monkeypatch.chdir(work)
+    assert cli.main(["check"]) == 1
+    assert cli.main(["check", "--fix"]) == 0
+    assert cli.main(["check", "--fail-level", "warning"]) == 0
+    capsys.readouterr()
+
+
+def test_a_file_changed_since_it_was_read_is_not_written(tmp_path: Path) -> None:
+    target = tmp_path / "compose.yaml"
+    target.write_text("services: {}\n")
+    source = fixes.Source.read(str(target))
+    target.write_text("services: {a: {image: x}}\n")
+    with pytest.raises(FatalError, match="changed since it was read"):
+        fixes.write_atomically(source, "services: {b: {}}\n")
+    assert target.read_text() == "services: {a: {image: x}}\n"
+
+
+def test_write_keeps_bom_crlf_and_mode(tmp_path: Path) -> None:
+    target = tmp_path / "port-mapping.yml"
+    target.write_bytes(b"\xef\xbb\xbfa: 1\r\nb: 2\r\n")
+    os.chmod(target, 0o640)
+    source = fixes.Source.read(str(target))
+    text, skipped = fixes.apply_edits(
+        source, [fixes.Edit(str(target), 2, 4, 2, 5, "3"),
+                 fixes.Edit(str(target), 2, 4, 2, 5, "3")])
+    assert skipped == []
+    fixes.write_atomically(source, text)
+    assert target.read_bytes() == b"\xef\xbb\xbfa: 1\r\nb: 3\r\n"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["port-mapping.yml"]
+
+
+KILL_BETWEEN_WRITE_AND_RENAME = """
+import os, signal, sys
+from portledger import cli, fixes
+
+def killed(src, dst):
+    os.kill(os.getpid(), signal.SIGKILL)  # after the temporary file is written and synced
+
+fixes._replace = killed
+sys.exit(cli.main(["check", "--fix"]))
+"""
+
+
+def test_killed_between_write_and_rename_leaves_every_file_old(tmp_path: Path) -> None:
+    work = copy_case("PL104-duplicate-allocation", tmp_path)
+    before = files_of(work)
+    result = subprocess.run([sys.executable, "-c", KILL_BETWEEN_WRITE_AND_RENAME],
+                            cwd=work, capture_output=True, text=True, timeout=60)
+    assert result.returncode == -signal.SIGKILL
+    after = files_of(work)
+    # Every file is whole: the old content. Only the killed write's temporary file,
+    # complete and never renamed, may be left beside it.
+    leftovers = {k: v for k, v in after.items() if k not in before}
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert all(k.endswith(".tmp") and "/." in f"/{k}" for k in leftovers)
+    for data in leftovers.values():
+        assert data in {v.replace(b"8000:8000", b"8001:8000") for v in before.values()} | {
+            v.replace(b"port: 8000\n        target", b"port: 8001\n        target")
+            for v in before.values()
+        }
+
+
+def test_the_shipped_ledger_needs_no_fix(monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    assert cli.main(["check", "--diff"]) == 0
+    assert capsys.readouterr().out == ""
