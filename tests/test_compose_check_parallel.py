@@ -29,7 +29,9 @@ def make_repo(root: Path, projects: int) -> Path:
         (folder / "compose.yaml").write_text(
             f'services:\n  s{i}:\n    image: x\n    ports:\n      - "{published}:80"\n'
         )
-        services.append(f"  s{i}:\n    category: application\n    ports: {{http: {{port: {port}}}}}")
+        services.append(
+            f"  s{i}:\n    category: application\n    ports: {{http: {{port: {port}}}}}"
+        )
     path = root / "port-mapping.yml"
     path.write_text(LEDGER % "\n".join(services))
     return path
