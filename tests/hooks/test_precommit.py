@@ -78,3 +78,35 @@ def test_mapping_hook_skips_when_no_ledger_changed(tmp_path: Path, pre_commit_ho
     result = try_repo(repo, "portledger-mapping", pre_commit_home)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "(no files to check)Skipped" in result.stdout.replace(".", "")
+
+
+DIGI = ROOT / "examples" / "digi"
+
+
+def digi_files() -> dict[str, str]:
+    files = {"port-mapping.yml": (ROOT / "port-mapping.yml").read_text(encoding="utf-8")}
+    for path in sorted(DIGI.rglob("*")):
+        if path.is_file():
+            files[str(path.relative_to(ROOT))] = path.read_text(encoding="utf-8")
+    return files
+
+
+def test_compose_hook_passes_the_digi_ecosystem(tmp_path: Path, pre_commit_home: Path) -> None:
+    repo = make_repo(tmp_path / "digi", digi_files())
+    result = try_repo(repo, "portledger-compose", pre_commit_home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "portledger compose ports" in result.stdout and "Passed" in result.stdout
+
+
+def test_compose_hook_fails_on_the_seeds_example_1(tmp_path: Path,
+                                                  pre_commit_home: Path) -> None:
+    files = digi_files()
+    pcs = "examples/digi/pcs/compose.yaml"
+    files[pcs] = files[pcs].replace('"8002:8000"', '"8000:8000"')
+    repo = make_repo(tmp_path / "example1", files)
+    result = try_repo(repo, "portledger-compose", pre_commit_home)
+    assert result.returncode == 1, result.stdout + result.stderr
+    line = next(i for i, t in enumerate(files[pcs].splitlines(), 1) if '"8000:8000"' in t)
+    assert f"{pcs}:{line}:9: PL202 owner-mismatch pcs-api publishes 8000/tcp" in result.stdout
+    assert f"{pcs}:{line}:9: PL204 duplicate-published-port" in result.stdout
+    assert "fix: digi-core keeps 8000" in result.stdout
