@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mapping(check)
     check.add_argument("paths", nargs="*", metavar="PATH",
                        help="compose files or folders to check instead of the ledger's globs")
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--format", choices=("text", "json", "github", "sarif", "markdown"),
+                       help="text (the default), json, github (the default when "
+                       "GITHUB_ACTIONS=true), sarif or markdown")
     check.add_argument("--select", action="append", default=[], metavar="RULES",
                        help="only these rules (codes, code prefixes or names; comma-separated)")
     check.add_argument("--ignore", action="append", default=[], metavar="RULES",
@@ -109,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mapping(export)
     export.add_argument("--format", choices=("env", "json"), default="env")
 
+    from portledger import report as report_mod
+
+    report = sub.add_parser("report", help="the port map for people: Markdown tables or HTML")
+    report_mod.add_arguments(report)
+
     rules = sub.add_parser("rules", help="list the rules")
     rules.add_argument("--format", choices=("text", "json"), default="text")
     return parser
@@ -118,6 +126,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from portledger import check, reporters, rules
     from portledger.findings import Severity
 
+    if args.format is None:
+        args.format = reporters.default_format(os.environ)
     select = rules.resolve(args.select) if args.select else None
     ignore = rules.resolve(args.ignore)
     mapping = _mapping(args)
@@ -206,6 +216,12 @@ def cmd_ports(args: argparse.Namespace) -> int:
     return compose_cli.run_ports(argv)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from portledger import report
+
+    return report.run(args)
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     from portledger.rules import RULES
 
@@ -225,6 +241,7 @@ COMMANDS = {
     "ports": cmd_ports,
     "allocate": cmd_allocate,
     "export": cmd_export,
+    "report": cmd_report,
     "rules": cmd_rules,
 }
 
