@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mapping(export)
     export.add_argument("--format", choices=("env", "json"), default="env")
 
+    # Parsed by portledger.probe itself (see _main); listed here for --help.
+    sub.add_parser("probe", add_help=False,
+                   help="check running containers, listening sockets and health endpoints "
+                   "against the ledger (portledger probe --help)")
+
     from portledger import report as report_mod
 
     report = sub.add_parser("report", help="the port map for people: Markdown tables or HTML")
@@ -261,6 +266,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     try:
+        words = list(sys.argv[1:] if argv is None else argv)
+        if words[:1] == ["probe"]:
+            from portledger.probe import run_probe
+
+            return run_probe(words[1:])
         args = build_parser().parse_args(argv)
         if args.command is None:
             build_parser().print_help(sys.stderr)
