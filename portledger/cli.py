@@ -13,7 +13,7 @@ import gc
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from portledger import __version__
@@ -112,10 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mapping(export)
     export.add_argument("--format", choices=("env", "json"), default="env")
 
-    # Parsed by portledger.probe itself (see _main); listed here for --help.
-    sub.add_parser("probe", add_help=False,
-                   help="check running containers, listening sockets and health endpoints "
-                   "against the ledger (portledger probe --help)")
+    # Parsed by their own modules (see PASSTHROUGH); listed here for --help.
+    for name, text in (
+        ("diff", "port changes between two revisions (default: HEAD and the index)"),
+        ("commit-msg", "the commit-msg gate: every staged port change documented"),
+        ("prepare-commit-msg", "pre-fill Port-Change trailers for the staged changes"),
+        ("check-commits", "every commit of BASE..HEAD documents its port changes"),
+        ("probe", "check running containers, listening sockets and health endpoints "
+                  "against the ledger"),
+    ):
+        sub.add_parser(name, add_help=False, help=f"{text} ({name} --help)")
 
     from portledger import report as report_mod
 
@@ -240,6 +246,15 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+PASSTHROUGH = {
+    # Commands that parse their own options (listed in build_parser for --help).
+    "probe": ("portledger.probe", "run_probe"),
+    "diff": ("portledger.portdiff", "run_diff"),
+    "commit-msg": ("portledger.commits", "run_commit_msg"),
+    "prepare-commit-msg": ("portledger.commits", "run_prepare_commit_msg"),
+    "check-commits": ("portledger.commits", "run_check_commits"),
+}
+
 COMMANDS = {
     "check": cmd_check,
     "who": cmd_who,
@@ -267,10 +282,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     try:
         words = list(sys.argv[1:] if argv is None else argv)
-        if words[:1] == ["probe"]:
-            from portledger.probe import run_probe
+        if words[:1] and words[0] in PASSTHROUGH:
+            import importlib
 
-            return run_probe(words[1:])
+            module, function = PASSTHROUGH[words[0]]
+            run: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
+            return run(words[1:])
         args = build_parser().parse_args(argv)
         if args.command is None:
             build_parser().print_help(sys.stderr)

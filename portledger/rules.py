@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from portledger import compose_check, ledger, ledger_rules, probe
+from portledger import commits, compose_check, ledger, ledger_rules, probe
 from portledger.errors import FatalError
 from portledger.findings import Rule, rule_of
 
@@ -15,6 +15,7 @@ DOCUMENTED: tuple[Callable[..., Any], ...] = (
     ledger.duplicate_keys,
     *ledger_rules.LEDGER_CHECKS,
     *compose_check.COMPOSE_RULES,
+    commits.undocumented_port_change,
     *probe.PROBE_RULES,
 )
 """Every function that carries a rule, in code order; its docstring documents the rule."""
