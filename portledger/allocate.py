@@ -68,6 +68,10 @@ class Allocator:
             (r.start, r.end) for r in self.ledger.ranges.values() if r.reserved
         ]
 
+    def take(self, protocol: str, port: int) -> None:
+        """Mark a port as handed out (a plan added it to the ledger)."""
+        self._taken.add((protocol, port))
+
     def _ok(self, port: int, protocol: str, names: list[str]) -> bool:
         if (protocol, port) in self._taken or port < 1024:
             return False

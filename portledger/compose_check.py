@@ -540,14 +540,24 @@ def _with_ledger_variables(specs: list[ProjectSpec], results: list[Any],
 
     ``portledger export --format env`` writes ``DIGI_CORE_HTTP_PORT=8000``; a compose file
     may say ``"${DIGI_CORE_HTTP_PORT}:8000"``. Where neither the environment nor ``.env``
-    sets such a variable, its value comes from the ledger, as after an export.
+    sets such a variable, its value comes from the ledger, as after an export. A variable
+    with an inline default (``${X:-8000}``) is not unset to Compose: its default stands.
     """
     from portledger import compose
     from portledger.allocate import exports
 
-    values = exports(ledger)
+    values: dict[str, str] | None = None
     out = []
     for spec, project in zip(specs, results, strict=True):
+        needs = (isinstance(project, compose.ComposeError) and project.code == "PL206") or (
+            not isinstance(project, Exception) and project is not None
+            and project.unset_variables
+        )
+        if not needs:
+            out.append(project)
+            continue
+        if values is None:
+            values = exports(ledger)
         names: set[str] = set()
         if isinstance(project, compose.ComposeError):
             if project.code == "PL206":
@@ -583,6 +593,14 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
     published: list[Published] = []
     files_read: set[str] = set()
     results = _with_ledger_variables(loading.specs, loading.results(), ledger)
+    shown_paths: dict[str, str] = {}
+
+    def shown(path: str) -> str:
+        found = shown_paths.get(path)
+        if found is None:
+            found = shown_paths[path] = _display(path)
+        return found
+
     for spec, project in zip(loading.specs, results, strict=True):
         if isinstance(project, Exception):
             findings.append(_load_error(project))
@@ -600,7 +618,7 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
             published.append(Published(
                 project=project_name, compose_service=b.service, owner=owner,
                 start=start_port, end=end_port, protocol=b.protocol, host_ip=b.host_ip,
-                target=b.target, file=_display(b.file), line=b.line, column=b.column,
+                target=b.target, file=shown(b.file), line=b.line, column=b.column,
                 end_line=b.end_line, end_column=b.end_column, raw=b.raw,
                 variables=b.variables,
             ))

@@ -208,13 +208,20 @@ class Planner:
     def __init__(self, ledger: Ledger, published: Sequence[Any]) -> None:
         self.ledger = ledger
         self.published = list(published)
-        taken = {(p.protocol, port) for p in self.published
-                 for port in range(p.start, p.end + 1)}
-        self.allocator = Allocator(ledger, taken)
+        self._allocator: Allocator | None = None
         self.sources: dict[str, Source] = {}
         self.by_entry: dict[tuple[str, int, int], Plan] = {}
         self.by_alloc: dict[tuple[str, str], Plan] = {}
         self.added_services: set[str] = set()
+
+    @property
+    def allocator(self) -> Allocator:
+        """The free-port finder, made when a plan first needs a free port."""
+        if self._allocator is None:
+            taken = {(p.protocol, port) for p in self.published
+                     for port in range(p.start, p.end + 1)}
+            self._allocator = Allocator(self.ledger, taken)
+        return self._allocator
 
     # -- helpers -----------------------------------------------------------------------
     def source(self, path: str) -> Source:
@@ -585,7 +592,7 @@ class Planner:
                        f"{self._entry(p.start, p.target, p.protocol)} to {self.ledger.path}")
             plan = Plan(summary if edit else f"manual: {summary}", (edit,) if edit else ())
         if plan.edits:
-            self.allocator.extra_taken.add((p.protocol, p.start))
+            self.allocator.take(p.protocol, p.start)
         self.by_entry[key] = plan
         return plan
 

@@ -20,6 +20,7 @@ builds the Python values itself:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -214,6 +215,9 @@ class Document:
         self.path = path
         self.data = data
         self.tags: dict[KeyPath, str] = {}
+        self.dollars: list[KeyPath] = []
+        """Paths of the string values that contain ``$``, in document order (the only
+        ones interpolation can change)."""
         self.duplicates: list[DuplicateKey] = []
         self.text = ""
         self._locator = _Locator(root)
@@ -230,6 +234,15 @@ class Document:
                 return s
             p = p[:-1]
         return self.spans.get((), Span(1, 1, 1, 1))
+
+    def scalar_text(self, path: KeyPath) -> str | None:
+        """The text of the scalar at ``path`` as the file has it (quotes removed), or None
+        when there is no scalar there. Unchanged by whatever the caller did to ``data``."""
+        found = self._locator.locate(tuple(path))
+        if found is None or found[1].__class__ is not _SCALAR:
+            return None
+        text: str = found[1].value
+        return text
 
     def key_span(self, path: KeyPath) -> Span:
         """The span of the mapping key that leads to ``path`` (or of the value)."""
@@ -261,8 +274,11 @@ def _core_resolver() -> type[yaml.resolver.BaseResolver]:
     implicit = Core12Resolver.yaml_implicit_resolvers
     scalar, sequence = yaml.ScalarNode, yaml.SequenceNode
 
-    def resolve(self: Any, kind: Any, value: Any, implicit_flags: Any) -> str:
-        # BaseResolver.resolve, without path resolvers (unused), called once per node.
+    @functools.lru_cache(maxsize=65536)
+    def resolve(kind: Any, value: Any, implicit_flags: Any) -> str:
+        # BaseResolver.resolve without path resolvers (unused). The parser calls it for
+        # every node, and keys and common values repeat across files: cached, a call
+        # stays in C.
         if kind is scalar:
             if implicit_flags[0]:
                 for tag, regexp in implicit.get(value[:1], ()):
@@ -271,7 +287,11 @@ def _core_resolver() -> type[yaml.resolver.BaseResolver]:
             return STR
         return SEQ if kind is sequence else MAP
 
-    Core12Resolver.resolve = resolve  # type: ignore[method-assign]
+    Core12Resolver.resolve = staticmethod(resolve)  # type: ignore[method-assign]
+    # The parser also tells the resolver when it enters and leaves a node, for path
+    # resolvers we never use: C-level no-ops instead of two Python calls per node.
+    Core12Resolver.descend_resolver = {}.get  # type: ignore[method-assign,assignment]
+    Core12Resolver.ascend_resolver = ().__len__  # type: ignore[method-assign,assignment]
     return Core12Resolver
 
 
@@ -527,8 +547,12 @@ class _Builder:
                         as_int = _go_int(text)
                         if as_int is not None:
                             return as_int
+                    if "$" in text:
+                        self.doc.dollars.append(path)
                     return text
             elif tag == STR:
+                if "$" in node.value:
+                    self.doc.dollars.append(path)
                 return node.value
             return self.scalar(node, path)  # type: ignore[arg-type]
         if tag not in _STANDARD:

@@ -248,6 +248,29 @@ def _interpolate(
     return value
 
 
+def _interpolate_in_place(
+    data: dict[str, Any],
+    doc: yamlio.Document,
+    ctx: _Context,
+    environ: Mapping[str, str],
+    unset_by_path: dict[tuple[Any, ...], list[str]],
+) -> dict[str, Any]:
+    """:func:`_interpolate`, visiting only the strings that contain ``$``.
+
+    The YAML module lists them while it builds the data (which it builds fresh for
+    every file, so changing it in place is safe); a file's other values are left as
+    they are instead of being copied. Used when no ``!reset`` removed anything first.
+    """
+    for path in doc.dollars:
+        parent: Any = data
+        for key in path[:-1]:
+            parent = parent[key]
+        value = parent[path[-1]]
+        if isinstance(value, str):
+            parent[path[-1]] = _interpolate(value, path, doc, ctx, environ, unset_by_path)
+    return data
+
+
 @dataclass
 class _File:
     doc: yamlio.Document
@@ -280,7 +303,10 @@ def _read_file(path: str, ctx: _Context, environ: Mapping[str, str], *, validate
     ):
         _delete_path(data, p)
     unset_by_path: dict[tuple[Any, ...], list[str]] = {}
-    cfg = _interpolate(data, (), doc, ctx, environ, unset_by_path)
+    if tagged:
+        cfg = _interpolate(data, (), doc, ctx, environ, unset_by_path)
+    else:
+        cfg = _interpolate_in_place(data, doc, ctx, environ, unset_by_path)
     if validate:
         from portledger.compose.schema import first_error
 
@@ -340,14 +366,12 @@ def _wrap_ports(
 
 
 def _source_value(doc: yamlio.Document, path: tuple[Any, ...], value: Any) -> str | None:
-    # The entry as written, before interpolation: read back from the document's data.
-    node: Any = doc.data
-    for key in path:
-        try:
-            node = node[key]
-        except (KeyError, IndexError, TypeError):
-            return str(value) if value is not None else None
-    return node if isinstance(node, str) else (str(node) if node is not None else None)
+    # The entry as written, before interpolation: read back from the document's nodes
+    # (its data may have been interpolated in place).
+    text = doc.scalar_text(path)
+    if text is not None:
+        return text
+    return str(value) if value is not None else None
 
 
 # -- canonical ports and repeats ------------------------------------------------------
