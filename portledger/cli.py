@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from portledger import __version__
-from portledger.errors import FatalError
+from portledger.errors import FatalError, guarded
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_FATAL = 0, 1, 2
 
@@ -280,33 +280,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    try:
-        words = list(sys.argv[1:] if argv is None else argv)
-        if words[:1] and words[0] in PASSTHROUGH:
-            import importlib
+    return guarded(_dispatch, sys.argv[1:] if argv is None else argv)
 
-            module, function = PASSTHROUGH[words[0]]
-            run: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
-            return run(words[1:])
-        args = build_parser().parse_args(argv)
-        if args.command is None:
-            build_parser().print_help(sys.stderr)
-            return EXIT_FATAL
-        return COMMANDS[args.command](args)
-    except FatalError as e:
-        sys.stderr.write(f"portledger: {e}\n")
-        return e.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("portledger: interrupted\n")
-        return 130
-    except BrokenPipeError:
-        return EXIT_CLEAN
-    except Exception as e:  # noqa: BLE001 - the promise is: never a traceback
-        sys.stderr.write(
-            f"portledger: internal error: {type(e).__name__}: {e} "
-            "(please report it with the input that caused it)\n"
-        )
+
+def _dispatch(words: list[str]) -> int:
+    if words[:1] and words[0] in PASSTHROUGH:
+        import importlib
+
+        module, function = PASSTHROUGH[words[0]]
+        run: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
+        return run(words[1:])
+    args = build_parser().parse_args(words)
+    if args.command is None:
+        build_parser().print_help(sys.stderr)
         return EXIT_FATAL
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from portledger import portdiff
 from portledger.errors import FatalError
@@ -380,20 +380,3 @@ def run_check_commits(argv: Sequence[str]) -> int:
             out.write(f"\n{sha[:7]}\n")
             out.write("".join(f"    {TRAILER_KEY}: {v}\n" for v in values))
     return EXIT_FINDINGS if findings else EXIT_CLEAN
-
-
-def guarded(command: Callable[[list[str]], int], argv: Sequence[str]) -> int:
-    """Run one command as the CLI does: a :class:`FatalError` is one line on stderr and
-    exit 2, never a traceback (for the hook modules, which bypass ``portledger.cli``)."""
-    try:
-        return command(list(argv))
-    except FatalError as e:
-        sys.stderr.write(f"portledger: {e}\n")
-        return e.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("portledger: interrupted\n")
-        return 130
-    except Exception as e:  # noqa: BLE001 - the promise is: never a traceback
-        sys.stderr.write(f"portledger: internal error: {type(e).__name__}: {e} "
-                         "(please report it with the input that caused it)\n")
-        return 2

@@ -2,8 +2,36 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Sequence
+
 
 class FatalError(Exception):
     """A usage or configuration error: no findings can be produced (exit code 2)."""
 
     exit_code = 2
+
+
+def guarded(command: Callable[[list[str]], int], argv: Sequence[str]) -> int:
+    """Run a command so that no failure reaches the user as a traceback.
+
+    A :class:`FatalError` is one line on stderr and its exit code (2); an unexpected
+    exception is one line, "internal error", and exit 2; Ctrl-C exits 130; a closed
+    stdout (``| head``) ends quietly. The CLI and the hook modules all run through here.
+    """
+    try:
+        return command(list(argv))
+    except FatalError as e:
+        sys.stderr.write(f"portledger: {e}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("portledger: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # noqa: BLE001 - the promise is: never a traceback
+        sys.stderr.write(
+            f"portledger: internal error: {type(e).__name__}: {e} "
+            "(please report it with the input that caused it)\n"
+        )
+        return FatalError.exit_code

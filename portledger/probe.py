@@ -1155,14 +1155,9 @@ def run_probe(argv: Sequence[str], out: TextIO | None = None,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m portledger.probe``: :func:`run_probe` with its fatal errors printed."""
-    try:
-        return run_probe(sys.argv[1:] if argv is None else argv)
-    except FatalError as e:
-        sys.stderr.write(f"portledger: {e}\n")
-        return e.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("portledger: interrupted\n")
-        return 130
+    from portledger.errors import guarded
+
+    return guarded(run_probe, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from portledger import commits, portdiff
+from portledger import portdiff
+from portledger.errors import guarded
 from portledger.gitrepo import Repository
 from portledger.portdiff import Port, PortChange, compare
 
@@ -128,7 +129,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GitRepo:
 def portledger_cmd(command: Callable[[list[str]], int], argv: Sequence[str],
                    capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Run one of the ``run_*`` commands as the CLI would; (exit code, stdout, stderr)."""
-    code = commits.guarded(command, list(argv))
+    code = guarded(command, list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from portledger.commits import guarded, run_prepare_commit_msg
+    from portledger.commits import run_prepare_commit_msg
+    from portledger.errors import guarded
 
     return guarded(run_prepare_commit_msg, sys.argv[1:] if argv is None else argv)
 
