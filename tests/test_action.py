@@ -320,14 +320,25 @@ def test_action_checks_a_pull_requests_commit_range(tmp_path: Path) -> None:
     event = {"pull_request": {"base": {"sha": base}, "head": {"sha": head}, "commits": 1}}
     result = run_action(tmp_path, repo, {}, event)
     assert result["ok"], result["log"]
-    has_command = subprocess.run(
-        [str(Path(sys.executable).parent / "portledger"), "check-commits", "--help"],
-        capture_output=True, check=False).returncode == 0
-    if has_command:
-        assert result["outputs"]["commits"] == "passed"
-    else:
-        assert result["outputs"]["commits"] == "skipped"
-        assert "no check-commits command yet" in result["log"]
+    assert result["outputs"]["commits"] == "passed"
+
+    # The next pull request moves PCS and does not say so: the commit check fails the
+    # step, and the summary shows the move.
+    pcs = repo / "examples" / "digi" / "pcs" / "compose.yaml"
+    pcs.write_text(pcs.read_text(encoding="utf-8").replace('"8002:8000"', '"8012:8000"'),
+                   encoding="utf-8")
+    ledger = repo / "port-mapping.yml"
+    ledger.write_text(ledger.read_text(encoding="utf-8").replace("port: 8002", "port: 8012"),
+                      encoding="utf-8")
+    git(repo, "commit", "-q", "-am", "move pcs")
+    moved = git(repo, "rev-parse", "HEAD")
+    event = {"pull_request": {"base": {"sha": head}, "head": {"sha": moved}, "commits": 1}}
+    (tmp_path / "second").mkdir()
+    result = run_action(tmp_path / "second", repo, {}, event)
+    assert not result["ok"]
+    assert result["outputs"]["commits"] == "failed"
+    assert "PL301" in result["log"]
+    assert "8002" in result["summary"] and "8012" in result["summary"]
 
 
 @needs_node
