@@ -97,6 +97,7 @@ class _Locator:
     def __init__(self, root: yaml.Node | None) -> None:
         self.root = root
         self._maps: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = {}
+        self._memo: dict[KeyPath, tuple[yaml.Node | None, yaml.Node] | None] = {}
 
     def children(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         found = self._maps.get(id(node))
@@ -126,26 +127,33 @@ class _Locator:
         return None
 
     def locate(self, path: KeyPath) -> tuple[yaml.Node | None, yaml.Node] | None:
-        """(key node, value node) at ``path``; the key node is None for list items."""
-        node = self.root
-        if node is None:
-            return None
-        key_node: yaml.Node | None = None
-        for step in path:
-            if isinstance(node, yaml.MappingNode):
-                pair = self._small(node, str(step)) if len(node.value) <= 16 else None
-                if pair is None:
-                    pair = self.children(node).get(str(step))
-                if pair is None:
-                    return None
-                key_node, node = pair
-            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
-                if not 0 <= step < len(node.value):
-                    return None
-                key_node, node = None, node.value[step]
-            else:
+        """(key node, value node) at ``path``; the key node is None for list items.
+
+        Remembered by path, parents included: a caller asking for a value's span, its
+        text and its style walks the graph once.
+        """
+        if path in self._memo:
+            return self._memo[path]
+        found: tuple[yaml.Node | None, yaml.Node] | None
+        if not path:
+            found = None if self.root is None else (None, self.root)
+        else:
+            parent = self.locate(path[:-1])
+            found = None if parent is None else self._step(parent[1], path[-1])
+        self._memo[path] = found
+        return found
+
+    def _step(self, node: yaml.Node, step: Any) -> tuple[yaml.Node | None, yaml.Node] | None:
+        if isinstance(node, yaml.MappingNode):
+            pair = self._small(node, str(step)) if len(node.value) <= 16 else None
+            if pair is None:
+                pair = self.children(node).get(str(step))
+            return pair
+        if isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+            if not 0 <= step < len(node.value):
                 return None
-        return key_node, node
+            return None, node.value[step]
+        return None
 
     def walk(self) -> Iterator[tuple[KeyPath, yaml.Node | None, yaml.Node]]:
         """Every (path, key node, node) of the expanded document, parents first."""
