@@ -472,6 +472,11 @@ class Loading:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
+            from portledger.compose import schema
+
+            # Imported and compiled once here; the forked workers inherit both.
+            schema.prepare()
+
             self._executor = ProcessPoolExecutor(
                 max_workers=workers, mp_context=multiprocessing.get_context("fork")
             )

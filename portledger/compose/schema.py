@@ -51,6 +51,13 @@ def _validator() -> Any:
     return cls(schema)
 
 
+def prepare() -> None:
+    """Compile the fast validator now (before forking workers, so that they share it)."""
+    from portledger import schemacheck
+
+    schemacheck.surely_valid(_schema_path(), {})
+
+
 def first_error(data: Any) -> tuple[tuple[Any, ...], str] | None:
     """The clearest schema error in ``data`` as (path, message), or None if it is valid.
 
