@@ -13,6 +13,7 @@ a flow-style or empty ``services:`` of the ledger. Those plans are marked manual
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import json
 import os
@@ -35,6 +36,10 @@ FIXABLE = ("PL104", "PL105", "PL106", "PL107", "PL201", "PL202", "PL203", "PL204
 # --- the text of files ---------------------------------------------------------------
 
 
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+"""Where libyaml starts a new line (its marks count lines this way)."""
+
+
 @dataclass
 class Source:
     """A file as read for editing: its bytes, its text, and where its lines start."""
@@ -53,7 +58,7 @@ class Source:
         text = data.decode("utf-8-sig")
         newline = "\r\n" if "\r\n" in text else "\n"
         starts = [0]
-        starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
+        starts.extend(m.end() for m in _LINE_BREAK.finditer(text))
         return cls(path, data, text, bom, newline, starts)
 
     def offset(self, line: int, column: int) -> int:
@@ -324,7 +329,7 @@ class Planner:
             if close == -1:
                 return None
             at = src.offset(span.line, span.column) + close
-            line = src.text.count("\n", 0, at) + 1
+            line = bisect.bisect_right(src.starts, at)
             col = at - src.starts[line - 1] + 1
             before = whole[:close].rstrip()
             sep = "" if before.endswith(("{", ",")) else ", "

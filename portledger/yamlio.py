@@ -433,6 +433,7 @@ class _Builder:
         self.local_tags = local_tags
         self.doc = Document(name, None, root)
         self.goyaml = compat == "goyaml"
+        self.may_merge = True
 
     def fail(self, node: yaml.Node, message: str) -> YamlError:
         message = message.replace("tag:yaml.org,2002:", "!!")
@@ -581,7 +582,9 @@ class _Builder:
     def mapping(self, node: yaml.MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
         items = node.value
-        merging = any(k.tag == MERGE and k.__class__ is _SCALAR for k, _ in items)
+        merging = self.may_merge and any(
+            k.tag == MERGE and k.__class__ is _SCALAR for k, _ in items
+        )
         if merging:
             # Merge keys first, so that explicit keys then overwrite values and spans;
             # among merged mappings the earlier one wins, as in go-yaml and PyYAML.
@@ -664,6 +667,7 @@ def load(
         if dispose:
             dispose()
     builder = _Builder(name, compat, local_tags, root)
+    builder.may_merge = "<<" in text  # no merge key anywhere: skip looking for one
     builder.doc.text = text
     if root is None:
         return builder.doc
