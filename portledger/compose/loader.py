@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -328,12 +328,7 @@ def _read_file(path: str, ctx: _Context, environ: Mapping[str, str], *, validate
 def _wrap_ports(
     cfg: dict[str, Any], doc: yamlio.Document, unset_by_path: dict[tuple[Any, ...], list[str]]
 ) -> None:
-    services = cfg.get("services")
-    if not isinstance(services, dict):
-        return
-    for name, service in services.items():
-        if not isinstance(service, dict) or not isinstance(service.get("ports"), list):
-            continue
+    for name, service in _services_with_ports(cfg):
         wrapped = []
         for i, item in enumerate(service["ports"]):
             path = ("services", name, "ports", i)
@@ -377,13 +372,18 @@ def _source_value(doc: yamlio.Document, path: tuple[Any, ...], value: Any) -> st
 # -- canonical ports and repeats ------------------------------------------------------
 
 
-def _canonical_ports(dict_: dict[str, Any]) -> None:
-    services = dict_.get("services")
+def _services_with_ports(model: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, service mapping) of each service of ``model`` that has a ``ports`` list."""
+    services = model.get("services")
     if not isinstance(services, dict):
         return
-    for service in services.values():
-        if not isinstance(service, dict) or not isinstance(service.get("ports"), list):
-            continue
+    for name, service in services.items():
+        if isinstance(service, dict) and isinstance(service.get("ports"), list):
+            yield name, service
+
+
+def _canonical_ports(dict_: dict[str, Any]) -> None:
+    for _, service in _services_with_ports(dict_):
         result: list[Any] = []
         for item in service["ports"]:
             if isinstance(item, CanonicalPort):
@@ -424,12 +424,7 @@ def _canonical(item: RawPort) -> list[CanonicalPort]:
 
 
 def _enforce_unicity(dict_: dict[str, Any]) -> None:
-    services = dict_.get("services")
-    if not isinstance(services, dict):
-        return
-    for service in services.values():
-        if not isinstance(service, dict) or not isinstance(service.get("ports"), list):
-            continue
+    for _, service in _services_with_ports(dict_):
         seq: list[Any] = []
         keys: dict[str, int] = {}
         for entry in service["ports"]:
@@ -449,12 +444,7 @@ def _unique_items(dict_: dict[str, Any]) -> None:
     # Compose validates the merged model after removing repeats by its own key; the
     # schema's uniqueItems then refuses entries its key tells apart but its validator
     # holds equal (published 8081 and "8081").
-    services = dict_.get("services")
-    if not isinstance(services, dict):
-        return
-    for service in services.values():
-        if not isinstance(service, dict) or not isinstance(service.get("ports"), list):
-            continue
+    for _, service in _services_with_ports(dict_):
         seen: set[Any] = set()
         for entry in service["ports"]:
             value = entry.fields if isinstance(entry, CanonicalPort) else entry.value
