@@ -11,17 +11,21 @@ import sys
 from collections.abc import Sequence
 
 from portledger.cli import main as cli_main
+from portledger.reporters import FORMATS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="portledger-mapping-hook")
     parser.add_argument("filenames", nargs="*", help="ledger files to check")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="as `portledger check --format` (github under GITHUB_ACTIONS)")
     parser.add_argument("--select", action="append", default=[])
     parser.add_argument("--ignore", action="append", default=[])
     parser.add_argument("--fail-level", choices=("error", "warning", "notice"), default="error")
     args = parser.parse_args(argv)
-    options = ["--format", args.format, "--fail-level", args.fail_level]
+    options = ["--fail-level", args.fail_level]
+    if args.format:
+        options += ["--format", args.format]
     options += [f"--select={s}" for s in args.select] + [f"--ignore={s}" for s in args.ignore]
     status = 0
     for name in args.filenames:
