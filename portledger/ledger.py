@@ -44,8 +44,14 @@ class Allocation:
     target: int | None
     health: str | None
     exception: str | None
-    span: yamlio.Span
-    """Where the ``port:`` value stands."""
+    doc: yamlio.Document = field(compare=False, repr=False)
+    order: int = 0
+    """Its place in the ledger: allocations sort in document order by it."""
+
+    @property
+    def span(self) -> yamlio.Span:
+        """Where the ``port:`` value stands (looked up when asked: most are never)."""
+        return self.doc.span(("services", self.service, "ports", self.name, "port"))
 
     @property
     def label(self) -> str:
@@ -66,7 +72,12 @@ class Service:
     depends_on: list[str]
     compose: list[str]
     ports: list[Allocation]
-    span: yamlio.Span
+    doc: yamlio.Document = field(compare=False, repr=False)
+
+    @property
+    def span(self) -> yamlio.Span:
+        """Where the service's key stands."""
+        return self.doc.key_span(("services", self.name))
 
 
 @dataclass
@@ -311,15 +322,15 @@ def build(doc: yamlio.Document) -> tuple[Ledger, list[Finding]]:
         ledger.ranges[name] = Range(
             name, r["start"], r["end"], r.get("description", ""), bool(r.get("reserved")), span
         )
+    order = 0
     for name, s in data["services"].items():
         allocations = []
         for pname, p in (s.get("ports") or {}).items():
-            ppath = ("services", name, "ports", pname, "port")
-            pspan = doc.span(ppath)
             bounds = _port_span(p["port"])
             assert bounds is not None  # the schema allows only these two forms
             start, end = bounds
             if not (1 <= start <= 65535 and 1 <= end <= 65535) or start > end:
+                pspan = doc.span(("services", name, "ports", pname, "port"))
                 findings.append(make(SCHEMA_RULE, doc.path, pspan.line, pspan.column,
                                      f"services.{name}.ports.{pname}.port: {p['port']!r} is not "
                                      "a range of ports from 1 to 65535, low to high"))
@@ -335,9 +346,11 @@ def build(doc: yamlio.Document) -> tuple[Ledger, list[Finding]]:
                     target=p.get("target"),
                     health=p.get("health"),
                     exception=p.get("exception"),
-                    span=pspan,
+                    doc=doc,
+                    order=order,
                 )
             )
+            order += 1
         ledger.services[name] = Service(
             name=name,
             category=s["category"],
@@ -348,7 +361,7 @@ def build(doc: yamlio.Document) -> tuple[Ledger, list[Finding]]:
             depends_on=list(s.get("depends_on", [])),
             compose=list(s.get("compose", [])),
             ports=allocations,
-            span=doc.key_span(("services", name)),
+            doc=doc,
         )
     return ledger, findings
 

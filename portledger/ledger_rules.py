@@ -87,16 +87,16 @@ def duplicate_allocation(ledger: Ledger) -> Iterator[Finding]:
             ports: {http: {port: 8002}}
     """
     this = duplicate_allocation.rule  # type: ignore[attr-defined]
-    allocations = sorted(ledger.allocations(), key=lambda a: (a.span.line, a.span.column))
+    allocations = list(ledger.allocations())  # in document order
     # Sweep by start port, so that only allocations that can overlap are compared.
-    by_start = sorted(allocations, key=lambda a: (a.start, a.span.line))
+    by_start = sorted(allocations, key=lambda a: (a.start, a.order))
     reported: set[tuple[int, int]] = set()
     active: list[Allocation] = []
     for a in by_start:
         active = [x for x in active if x.end >= a.start]
         for b in active:
             if overlap.collide(a.binding(), b.binding()):
-                first, second = sorted((a, b), key=lambda x: (x.span.line, x.span.column))
+                first, second = sorted((a, b), key=lambda x: x.order)
                 key = (id(first), id(second))
                 if key in reported:
                     continue
