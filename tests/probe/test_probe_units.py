@@ -215,7 +215,9 @@ def test_http_status_refused_and_silent() -> None:
         started = time.monotonic()
         assert probe.http_status("127.0.0.1", port, "/", 0.3) == (
             None, "did not answer within 0.3 s")
-        assert time.monotonic() - started < 2
+        # Not a speed test: it proves the 0.3 s deadline ends the wait (a hang would
+        # last as long as the server keeps the socket open), with a wide margin.
+        assert time.monotonic() - started < 10
 
 
 def test_health_asks_only_running_services(write_ledger: Write, server: int) -> None:
@@ -293,7 +295,8 @@ def test_a_silent_engine_cannot_hang_the_probe(
     finally:
         server.close()
     assert code == 2
-    assert time.monotonic() - started < 5
+    # Not a speed test: without the --timeout the SDK would wait 60 s; a wide margin.
+    assert time.monotonic() - started < 20
     assert "no answer in time" in capsys.readouterr().err
 
 
