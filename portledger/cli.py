@@ -83,15 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("port", metavar="PORT", help="a port number, optionally with /udp or /sctp")
     who.add_argument("--format", choices=("text", "json"), default="text")
 
-    ports = sub.add_parser(
-        "ports", help="the published ports of one compose project, as Docker Compose resolves them"
-    )
-    ports.add_argument("-f", "--file", action="append", dest="files", metavar="FILE")
-    ports.add_argument("--project-directory", metavar="DIR")
-    ports.add_argument("--env-file", action="append", dest="env_files", metavar="FILE")
-    ports.add_argument("--profile", action="append", dest="profiles", metavar="PROFILE")
-    ports.add_argument("--format", choices=("json", "text"), default="json")
-
     allocate = sub.add_parser("allocate", help="the next free port(s) for a service")
     _add_mapping(allocate)
     allocate.add_argument("service", metavar="SERVICE")
@@ -114,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Parsed by their own modules (see PASSTHROUGH); listed here for --help.
     for name, text in (
+        ("ports", "the published ports of one compose project, as Docker Compose resolves "
+                  "them"),
         ("diff", "port changes between two revisions (default: HEAD and the index)"),
         ("commit-msg", "the commit-msg gate: every staged port change documented"),
         ("prepare-commit-msg", "pre-fill Port-Change trailers for the staged changes"),
@@ -211,22 +204,6 @@ def cmd_who(args: argparse.Namespace) -> int:
     return who.main(_mapping(args), args.port, args.format, sys.stdout)
 
 
-def cmd_ports(args: argparse.Namespace) -> int:
-    from portledger.compose import cli as compose_cli
-
-    argv: list[str] = []
-    for f in args.files or []:
-        argv += ["-f", f]
-    if args.project_directory:
-        argv += ["--project-directory", args.project_directory]
-    for e in args.env_files or []:
-        argv += ["--env-file", e]
-    for p in args.profiles or []:
-        argv += ["--profile", p]
-    argv += ["--format", args.format]
-    return compose_cli.run_ports(argv)
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from portledger import report
 
@@ -248,6 +225,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 PASSTHROUGH = {
     # Commands that parse their own options (listed in build_parser for --help).
+    "ports": ("portledger.compose.cli", "run_ports"),
     "probe": ("portledger.probe", "run_probe"),
     "diff": ("portledger.portdiff", "run_diff"),
     "commit-msg": ("portledger.commits", "run_commit_msg"),
@@ -258,7 +236,6 @@ PASSTHROUGH = {
 COMMANDS = {
     "check": cmd_check,
     "who": cmd_who,
-    "ports": cmd_ports,
     "allocate": cmd_allocate,
     "export": cmd_export,
     "report": cmd_report,

@@ -71,13 +71,7 @@ def _allocatable(ledger: ledger_mod.Ledger, port: int, protocol: str, category: 
 
 def main(mapping: Path, port_text: str, fmt: str, out: TextIO) -> int:
     port, protocol = parse_port(port_text)
-    ledger, findings = ledger_mod.load(display_path(mapping))
-    if ledger is None:
-        first = findings[0]
-        raise FatalError(
-            f"{first.file}:{first.line}:{first.column}: {first.code} {first.message} "
-            "(run `portledger check`)"
-        )
+    ledger = ledger_mod.load_valid(mapping)
     info = describe(ledger, port, protocol)
     if fmt == "json":
         json.dump(info, out, indent=2)
