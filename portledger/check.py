@@ -32,10 +32,15 @@ def display_path(path: str | Path) -> str:
 @lru_cache(maxsize=8192)
 def _display_path(path: str, cwd: str) -> str:
     try:
-        rel = os.path.relpath(os.path.realpath(path), os.path.realpath(cwd))
+        rel = os.path.relpath(os.path.realpath(path), _realpath(cwd))
     except ValueError:  # another drive (Windows)
         return path
     return path if rel.startswith("..") else rel
+
+
+@lru_cache(maxsize=8)
+def _realpath(path: str) -> str:
+    return os.path.realpath(path)
 
 
 def run(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -119,7 +119,7 @@ def projects(files: Sequence[Path]) -> list[ProjectSpec]:
     return specs
 
 
-@dataclass(frozen=True)
+@dataclass
 class Published:
     """A host-port binding of one compose service, with where it is written."""
 
@@ -439,20 +439,66 @@ PARALLEL_MIN = 64
 """Below this many projects, loading in this process is faster than starting workers."""
 
 
-def _load_one(spec: ProjectSpec) -> Any:
+@dataclass
+class _Loaded:
+    """A project as ``run`` needs it, prepared where it was loaded (maybe a worker)."""
+
+    error: Any
+    """The ComposeError that stopped loading, or None."""
+    files: list[str]
+    unset: list[str]
+    """Variables read while unset (names)."""
+    warnings: list[Finding]
+    published: list[Published]
+    """Its host-port bindings; ``owner`` is filled in by ``run``, which has the ledger."""
+
+
+def _digest(spec: ProjectSpec, project: Any) -> _Loaded:
+    if isinstance(project, Exception):
+        return _Loaded(project, [], [], [], [])
+    shown_paths: dict[str, str] = {}
+
+    def shown(path: str) -> str:
+        found = shown_paths.get(path)
+        if found is None:
+            found = shown_paths[path] = _display(path)
+        return found
+
+    project_name = str(spec.directory)
+    published = []
+    for b in project.bindings:
+        if b.published is None:
+            continue
+        lo, _, hi = b.published.partition("-")
+        published.append(Published(
+            project=project_name, compose_service=b.service, owner="",
+            start=int(lo), end=int(hi or lo), protocol=b.protocol, host_ip=b.host_ip,
+            target=b.target, file=shown(b.file), line=b.line, column=b.column,
+            end_line=b.end_line, end_column=b.end_column, raw=b.raw,
+            variables=b.variables,
+        ))
+    return _Loaded(None, project.files, [u.name for u in project.unset_variables],
+                   list(_warnings(project, shown)), published)
+
+
+def _load_one(spec: ProjectSpec, environ: Mapping[str, str] | None = None) -> _Loaded:
     from portledger import compose
 
     try:
-        return compose.load_project(
+        project: Any = compose.load_project(
             files=[str(f) for f in spec.files] if spec.files else None,
-            project_directory=str(spec.directory),
+            project_directory=str(spec.directory), environ=environ,
         )
     except compose.ComposeError as e:
-        return e
+        project = e
+    return _digest(spec, project)
 
 
-def _load_chunk(specs: list[ProjectSpec]) -> list[Any]:
-    return [_load_one(s) for s in specs]
+def _load_chunk(specs: list[ProjectSpec]) -> list[_Loaded]:
+    # One copy of the environment for all the projects (os.environ decodes every
+    # variable each time it is copied).
+    environ = dict(os.environ)
+    return [_load_one(s, environ) for s in specs]
 
 
 class Loading:
@@ -484,17 +530,21 @@ class Loading:
             chunks = [specs[i:i + size] for i in range(0, len(specs), size)]
             self._futures = [self._executor.submit(_load_chunk, c) for c in chunks]
 
-    def results(self) -> list[Any]:
-        """Each spec's Project, or the ComposeError that stopped it, in spec order."""
+    def results(self) -> Iterator[_Loaded]:
+        """Each spec's loaded project, in spec order, as soon as it is there."""
         if self._executor is None:
-            return _load_chunk(self.specs)
+            environ = dict(os.environ)
+            for spec in self.specs:
+                yield _load_one(spec, environ)
+            return
+        done = 0
         try:
-            out: list[Any] = []
             for future in self._futures:
-                out.extend(future.result())
-            return out
-        except Exception:  # noqa: BLE001 - a broken worker: load here instead
-            return _load_chunk(self.specs)
+                chunk = future.result()
+                done += len(chunk)
+                yield from chunk
+        except Exception:  # noqa: BLE001 - a broken worker: load the rest here instead
+            yield from _load_chunk(self.specs[done:])
         finally:
             self.close()
 
@@ -539,46 +589,38 @@ class ComposeResult:
     published: list[Published]
 
 
-def _with_ledger_variables(specs: list[ProjectSpec], results: list[Any],
-                           ledger: Ledger) -> list[Any]:
-    """Reload the projects that read a variable only the ledger sets.
+def _ledger_variables(spec: ProjectSpec, loaded: _Loaded, ledger: Ledger,
+                      values: dict[str, str] | None) -> tuple[_Loaded, dict[str, str] | None]:
+    """Reload a project that read a variable only the ledger sets.
 
     ``portledger export --format env`` writes ``DIGI_CORE_HTTP_PORT=8000``; a compose file
     may say ``"${DIGI_CORE_HTTP_PORT}:8000"``. Where neither the environment nor ``.env``
     sets such a variable, its value comes from the ledger, as after an export. A variable
     with an inline default (``${X:-8000}``) is not unset to Compose: its default stands.
+    ``values`` are the ledger's exports (computed on first need and handed back).
     """
+    error = loaded.error
+    if not ((error is not None and error.code == "PL206") or loaded.unset):
+        return loaded, values
     from portledger import compose
     from portledger.allocate import exports
 
-    values: dict[str, str] | None = None
-    out = []
-    for spec, project in zip(specs, results, strict=True):
-        needs = (isinstance(project, compose.ComposeError) and project.code == "PL206") or (
-            not isinstance(project, Exception) and project is not None
-            and project.unset_variables
+    if values is None:
+        values = exports(ledger)
+    if error is not None:
+        names = {v for v in values if v in error.message}
+    else:
+        names = set(loaded.unset)
+    if not names & values.keys():
+        return loaded, values
+    try:
+        project: Any = compose.load_project(
+            files=[str(f) for f in spec.files] if spec.files else None,
+            project_directory=str(spec.directory), fallback=values,
         )
-        if not needs:
-            out.append(project)
-            continue
-        if values is None:
-            values = exports(ledger)
-        names: set[str] = set()
-        if isinstance(project, compose.ComposeError):
-            if project.code == "PL206":
-                names = {v for v in values if v in project.message}
-        elif project is not None:
-            names = {u.name for u in project.unset_variables}
-        if names & values.keys():
-            try:
-                project = compose.load_project(
-                    files=[str(f) for f in spec.files] if spec.files else None,
-                    project_directory=str(spec.directory), fallback=values,
-                )
-            except compose.ComposeError as e:
-                project = e
-        out.append(project)
-    return out
+    except compose.ComposeError as e:
+        project = e
+    return _digest(spec, project), values
 
 
 def run(ledger: Ledger, paths: Sequence[str] = (),
@@ -587,6 +629,7 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
 
     ``loading`` is a load begun before the ledger was read (see :func:`start`); it is
     used when it was begun with the ledger's own globs, and thrown away otherwise.
+    Projects are compared as they arrive, while workers still load the later ones.
     """
     args = (ledger.root, ledger.compose_files, ledger.compose_exclude, paths)
     key = (str(args[0]), tuple(args[1]), tuple(args[2]), tuple(paths))
@@ -597,45 +640,30 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
     findings: list[Finding] = []
     published: list[Published] = []
     files_read: set[str] = set()
-    results = _with_ledger_variables(loading.specs, loading.results(), ledger)
-    shown_paths: dict[str, str] = {}
-
-    def shown(path: str) -> str:
-        found = shown_paths.get(path)
-        if found is None:
-            found = shown_paths[path] = _display(path)
-        return found
-
-    for spec, project in zip(loading.specs, results, strict=True):
-        if isinstance(project, Exception):
-            findings.append(_load_error(project))
-            continue
-        files_read.update(project.files)
-        findings.extend(_warnings(project))
-        project_name = str(spec.directory)
-        for b in project.bindings:
-            if b.published is None:
-                continue
-            lo, _, hi = b.published.partition("-")
-            start_port, end_port = int(lo), int(hi or lo)
-            ledger_service = ledger.service_for_compose_name(b.service)
-            owner = ledger_service.name if ledger_service else f"{project_name}:{b.service}"
-            published.append(Published(
-                project=project_name, compose_service=b.service, owner=owner,
-                start=start_port, end=end_port, protocol=b.protocol, host_ip=b.host_ip,
-                target=b.target, file=shown(b.file), line=b.line, column=b.column,
-                end_line=b.end_line, end_column=b.end_column, raw=b.raw,
-                variables=b.variables,
-            ))
     index = _index(ledger)
+    owners: dict[str, str | None] = {}
+    values: dict[str, str] | None = None
     # Equal-length ranges arrive as one record per port; report an entry once.
     seen_entries: set[tuple[str, int, int, str]] = set()
-    for p in published:
-        for f in _compare(p, ledger, index):
-            key_ = (p.file, p.line, p.column, f.code)
-            if key_ not in seen_entries:
-                seen_entries.add(key_)
-                findings.append(f)
+    for spec, loaded in zip(loading.specs, loading.results(), strict=True):
+        loaded, values = _ledger_variables(spec, loaded, ledger, values)
+        if loaded.error is not None:
+            findings.append(_load_error(loaded.error))
+            continue
+        files_read.update(loaded.files)
+        findings.extend(loaded.warnings)
+        for p in loaded.published:
+            name = p.compose_service
+            if name not in owners:
+                ledger_service = ledger.service_for_compose_name(name)
+                owners[name] = ledger_service.name if ledger_service else None
+            p.owner = owners[name] or f"{p.project}:{name}"
+            published.append(p)
+            for f in _compare(p, ledger, index):
+                key_ = (p.file, p.line, p.column, f.code)
+                if key_ not in seen_entries:
+                    seen_entries.add(key_)
+                    findings.append(f)
     findings.extend(_duplicates(published))
     return ComposeResult(findings, len(files_read), published)
 
@@ -684,10 +712,10 @@ def _load_error(e: object) -> Finding:
     return ledger_mod.yaml_syntax(YamlError(file, line, column, message))
 
 
-def _warnings(project: object) -> Iterator[Finding]:
+def _warnings(project: object, shown: Callable[[str], str] = _display) -> Iterator[Finding]:
     """PL206 (unset variable leaving a random port) and PL207 for a loaded project."""
     for b in getattr(project, "bindings", ()):
-        file = _display(b.file)
+        file = shown(b.file)
         if b.published is None and b.variables:
             names = ", ".join(f"${{{v}}}" for v in b.variables)
             yield unresolved_variable(

@@ -289,13 +289,14 @@ def well_known_port(ledger: Ledger) -> Iterator[Finding]:
             ports: {primary: {port: 3306}}
     """
     this = well_known_port.rule  # type: ignore[attr-defined]
+    registry = wellknown.registry()
     for service in ledger.services.values():
         names = [service.name, *service.compose]
         for a in service.ports:
             if a.exception or a.end - a.start > 1000:
                 continue
             for port in range(a.start, a.end + 1):
-                registered = wellknown.owner(port, a.protocol)
+                registered = registry.get((port, a.protocol))
                 if registered and not wellknown.belongs_to(registered, names):
                     file, line, col = _at(ledger, a)
                     yield make(this, file, line, col,
