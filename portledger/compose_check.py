@@ -481,13 +481,14 @@ def _digest(spec: ProjectSpec, project: Any) -> _Loaded:
                    list(_warnings(project, shown)), published)
 
 
-def _load_one(spec: ProjectSpec, environ: Mapping[str, str] | None = None) -> _Loaded:
+def _load_one(spec: ProjectSpec, environ: Mapping[str, str] | None = None,
+              fallback: Mapping[str, str] | None = None) -> _Loaded:
     from portledger import compose
 
     try:
         project: Any = compose.load_project(
             files=[str(f) for f in spec.files] if spec.files else None,
-            project_directory=str(spec.directory), environ=environ,
+            project_directory=str(spec.directory), environ=environ, fallback=fallback,
         )
     except compose.ComposeError as e:
         project = e
@@ -602,7 +603,6 @@ def _ledger_variables(spec: ProjectSpec, loaded: _Loaded, ledger: Ledger,
     error = loaded.error
     if not ((error is not None and error.code == "PL206") or loaded.unset):
         return loaded, values
-    from portledger import compose
     from portledger.allocate import exports
 
     if values is None:
@@ -613,14 +613,7 @@ def _ledger_variables(spec: ProjectSpec, loaded: _Loaded, ledger: Ledger,
         names = set(loaded.unset)
     if not names & values.keys():
         return loaded, values
-    try:
-        project: Any = compose.load_project(
-            files=[str(f) for f in spec.files] if spec.files else None,
-            project_directory=str(spec.directory), fallback=values,
-        )
-    except compose.ComposeError as e:
-        project = e
-    return _digest(spec, project), values
+    return _load_one(spec, fallback=values), values
 
 
 def run(ledger: Ledger, paths: Sequence[str] = (),
