@@ -1,3 +1,3 @@
-from portledger.cli import main
+from portledger.cli import run
 
-raise SystemExit(main())
+run()

@@ -550,8 +550,10 @@ class Loading:
             self.close()
 
     def close(self) -> None:
+        """Stop the workers and wait for them: none outlives the command (a worker that
+        kept the output pipe open would keep pre-commit waiting)."""
         if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 
 class FatalError(Exception):
@@ -35,3 +37,20 @@ def guarded(command: Callable[[list[str]], int], argv: Sequence[str]) -> int:
             "(please report it with the input that caused it)\n"
         )
         return FatalError.exit_code
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with ``code`` once output is flushed, skipping interpreter teardown.
+
+    A check of a large repository leaves millions of small objects behind (YAML nodes);
+    a normal exit frees them one by one, a tenth of a second in which the user only
+    waits (mypy ends the same way). Only the console entry points call this, after their
+    command returned: its files are closed and its worker processes joined by then.
+    Tests call the ``main`` functions, which return.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (| head) or a closed stream
+            pass
+    os._exit(code)

@@ -63,8 +63,8 @@ def duplicate_allocation(ledger: Ledger) -> Iterator[Finding]:
     Two allocations collide when they have the same protocol, overlapping ports (ranges
     included) and overlapping host addresses, as Linux decides for ``bind()``: no
     address or ``0.0.0.0`` overlaps every IPv4 address and ``::``; ``127.0.0.1`` and
-    ``127.0.0.2`` do not overlap; tcp and udp never collide. The later entry is
-    reported, naming the earlier one.
+    ``127.0.0.2`` do not overlap; tcp and udp never collide. Each later entry is
+    reported once, naming the first entry it collides with.
 
     Failing:
 
@@ -90,26 +90,28 @@ def duplicate_allocation(ledger: Ledger) -> Iterator[Finding]:
     allocations = list(ledger.allocations())  # in document order
     # Sweep by start port, so that only allocations that can overlap are compared.
     by_start = sorted(allocations, key=lambda a: (a.start, a.order))
-    reported: set[tuple[int, int]] = set()
+    # Each later allocation once, against the first one it collides with: ten services
+    # on one port are nine findings, not forty-five.
+    earliest: dict[int, tuple[Allocation, Allocation]] = {}
     active: list[Allocation] = []
     for a in by_start:
         active = [x for x in active if x.end >= a.start]
         for b in active:
             if overlap.collide(a.binding(), b.binding()):
-                first, second = sorted((a, b), key=lambda x: x.order)
-                key = (id(first), id(second))
-                if key in reported:
-                    continue
-                reported.add(key)
-                file, line, col = _at(ledger, second)
-                who = (f"{first.service}.{first.name}" if first.service != second.service
-                       else f"its own port {first.name}")
-                yield make(this, file, line, col,
-                           f"{second.service}.{second.name} {_where(second)} is already "
-                           f"allocated to {who} ({_where(first)}, line {first.span.line})",
-                           service=second.service, port=second.start,
-                           protocol=second.protocol, context=(first, second))
+                first, second = (a, b) if a.order < b.order else (b, a)
+                known = earliest.get(id(second))
+                if known is None or first.order < known[0].order:
+                    earliest[id(second)] = (first, second)
         active.append(a)
+    for first, second in sorted(earliest.values(), key=lambda pair: pair[1].order):
+        file, line, col = _at(ledger, second)
+        who = (f"{first.service}.{first.name}" if first.service != second.service
+               else f"its own port {first.name}")
+        yield make(this, file, line, col,
+                   f"{second.service}.{second.name} {_where(second)} is already "
+                   f"allocated to {who} ({_where(first)}, line {first.span.line})",
+                   service=second.service, port=second.start,
+                   protocol=second.protocol, context=(first, second))
 
 
 @rule("PL105", "out-of-range", "error",

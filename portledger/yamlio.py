@@ -243,14 +243,19 @@ class Document:
             p = p[:-1]
         return self.spans.get((), Span(1, 1, 1, 1))
 
-    def scalar_text(self, path: KeyPath) -> str | None:
-        """The text of the scalar at ``path`` as the file has it (quotes removed), or None
-        when there is no scalar there. Unchanged by whatever the caller did to ``data``."""
+    def scalar_facts(self, path: KeyPath) -> tuple[Span, str | None, bool]:
+        """(span, text, plain?) of the value at ``path`` in one look-up.
+
+        The text is the scalar's as the file has it (quotes removed; None for a collection
+        or a missing path), unchanged by whatever the caller did to ``data``; plain is True
+        for an unquoted scalar. The span is ``span(path)``'s."""
         found = self._locator.locate(tuple(path))
-        if found is None or found[1].__class__ is not _SCALAR:
-            return None
-        text: str = found[1].value
-        return text
+        if found is None:
+            return self.span(path), None, False
+        node = found[1]
+        if node.__class__ is not _SCALAR:
+            return _mark(node), None, False
+        return _mark(node), node.value, not node.style
 
     def key_span(self, path: KeyPath) -> Span:
         """The span of the mapping key that leads to ``path`` (or of the value)."""

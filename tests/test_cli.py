@@ -379,3 +379,35 @@ def test_bom_and_crlf_keep_locations(tmp_path: Path) -> None:
 def test_valid_fixture_through_a_subprocess() -> None:
     result = portledger("check", "--no-compose", "--mapping", str(VALID / "PL100-schema.yml"))
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_the_console_entry_flushes_everything_before_its_quick_exit(tmp_path: Path) -> None:
+    # `python -m portledger` ends through errors.exit_now (os._exit, no interpreter
+    # teardown): every byte of a large report must still arrive, with the exit code.
+    services = "\n".join(
+        f"  s{i}:\n    category: application\n    ports: {{http: {{port: 2500}}}}"
+        for i in range(600)
+    )
+    ledger = tmp_path / "port-mapping.yml"
+    ledger.write_text("version: 1\nranges:\n  application: {start: 2000, end: 2999}\n"
+                      f"services:\n{services}\n")
+    result = portledger("check", "--no-compose", "--format", "json", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (1, "")
+    assert len(result.stdout) > 200_000  # well beyond a pipe's buffer
+    findings = json.loads(result.stdout)["findings"]
+    assert len(findings) == 599
+    assert {f["code"] for f in findings} == {"PL104"}
+
+
+def test_the_quick_exit_survives_a_reader_that_went_away(tmp_path: Path) -> None:
+    # `portledger check | head -1`: the reader closes the pipe; no traceback, no hang.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portledger", "check", "--no-compose", "--mapping",
+         str(INVALID / "PL105-out-of-range.yml")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=10) in (0, 1)
+    assert "Traceback" not in err

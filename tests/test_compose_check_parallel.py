@@ -3,6 +3,7 @@ the look-ahead at the ledger's compose globs never changes the verdict."""
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,18 @@ def test_workers_and_this_process_agree(tmp_path: Path, monkeypatch: pytest.Monk
     assert sorted({k[0] for k in keys(parallel)}) == ["PL202", "PL204"]
     assert len([k for k in keys(parallel) if k[0] == "PL202"]) == 8
     assert parallel.files == sequential.files == 81
+
+
+def test_no_worker_outlives_the_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker left running would keep the output pipe open (pre-commit would wait), and
+    # the console entry ends with os._exit, which joins nothing.
+    ledger_path = make_repo(tmp_path, 80)
+    monkeypatch.chdir(tmp_path)
+    loading = compose_check.start(tmp_path, ledger_mod.DEFAULT_COMPOSE_FILES, ())
+    assert multiprocessing.active_children()  # the workers were started
+    check.run(ledger_path)  # begins its own load, which it closes
+    loading.close()
+    assert multiprocessing.active_children() == []
 
 
 def test_a_wrong_guess_at_the_globs_is_corrected(tmp_path: Path,

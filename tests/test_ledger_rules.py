@@ -117,3 +117,12 @@ def test_well_known_port_respects_the_services_file(
     monkeypatch.setenv("PORTLEDGER_SERVICES_FILE", str(services))
     # Now 3306 is registered to pcs (alias pcs-api), so pcs-api may hold it.
     assert found(INVALID / "PL109-well-known-port.yml") == []
+
+
+def test_a_crowded_port_is_reported_once_per_entry_against_the_first() -> None:
+    findings = check.run(INVALID / "PL104-duplicate-allocation-three-on-one-port.yml",
+                         compose=False).findings
+    assert [f.message for f in findings] == [
+        "pcs-api.http 8000/tcp is already allocated to digi-core.http (8000/tcp, line 11)",
+        "pcs-web.http 8000/tcp is already allocated to digi-core.http (8000/tcp, line 11)",
+    ]

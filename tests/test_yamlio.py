@@ -132,6 +132,17 @@ def test_plain_scalars_are_recorded_with_their_text() -> None:
     assert doc.plain == {("a",): "0022", ("d", 0): "8080:80"}
 
 
+def test_scalar_facts_give_span_text_and_style_at_once() -> None:
+    doc = load("p:\n  - 22:22\n  - \"8080:80\"\n  - {target: 80}\n  - 0022\n")
+    doc.data["p"][1] = "changed after loading"
+    assert doc.scalar_facts(("p", 0)) == (Span(2, 5, 2, 10), "22:22", True)
+    assert doc.scalar_facts(("p", 1)) == (Span(3, 5, 3, 14), "8080:80", False)
+    assert doc.scalar_facts(("p", 2)) == (Span(4, 5, 4, 17), None, False)
+    assert doc.scalar_facts(("p", 3)) == (Span(5, 5, 5, 9), "0022", True)
+    # No node there: the nearest ancestor's span, and no text.
+    assert doc.scalar_facts(("p", 9)) == (doc.spans[("p",)], None, False)
+
+
 # -- spans --------------------------------------------------------------------------
 
 def test_spans_are_exact() -> None:

@@ -351,22 +351,14 @@ def _wrap_ports(
                         f"invalid port: target {item['target']!r} is not an integer",
                         "PL205",
                     ) from None
+            span, text, plain = doc.scalar_facts(path)
             if not isinstance(item, dict):
-                raw = doc.plain.get(path)
-                if raw is None:
-                    raw = _source_value(doc, path, item)
-            origin = Origin(doc.path, doc.span(path), raw, path in doc.plain, tuple(variables))
+                # The entry as written, before interpolation (the data may have been
+                # interpolated in place).
+                raw = text if text is not None else None if item is None else str(item)
+            origin = Origin(doc.path, span, raw, plain, tuple(variables))
             wrapped.append(RawPort(item, origin))
         service["ports"] = wrapped
-
-
-def _source_value(doc: yamlio.Document, path: tuple[Any, ...], value: Any) -> str | None:
-    # The entry as written, before interpolation: read back from the document's nodes
-    # (its data may have been interpolated in place).
-    text = doc.scalar_text(path)
-    if text is not None:
-        return text
-    return str(value) if value is not None else None
 
 
 # -- canonical ports and repeats ------------------------------------------------------

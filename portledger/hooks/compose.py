@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from portledger.cli import main as cli_main
+from portledger.errors import exit_now
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     return cli_main(["check", *(sys.argv[1:] if argv is None else argv)])
 
 
+def run() -> NoReturn:
+    """The console script: :func:`main`, then a prompt exit (see ``errors.exit_now``)."""
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

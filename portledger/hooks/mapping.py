@@ -7,10 +7,11 @@ PL100-PL110), so this hook is safe to run in parallel batches.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from portledger.cli import main as cli_main
+from portledger.errors import exit_now
 from portledger.reporters import FORMATS
 
 
@@ -33,5 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+def run() -> NoReturn:
+    """The console script: :func:`main`, then a prompt exit (see ``errors.exit_now``)."""
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    run()
