@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -25,7 +25,8 @@ _STATUS_ORDER = {"active": 0, "planned": 1, "deprecated": 2}
 
 
 def refusal(ledger: Ledger, port: int, protocol: str, names: list[str],
-            category: str | None = None, taken: Iterable[tuple[str, int]] = ()) -> str | None:
+            category: str | None = None,
+            taken: Collection[tuple[str, int]] = frozenset()) -> str | None:
     """Why ``port`` may not be given to a service called ``names`` (None: it may)."""
     if category is not None:
         r = ledger.ranges.get(category)
@@ -33,10 +34,9 @@ def refusal(ledger: Ledger, port: int, protocol: str, names: list[str],
             return f"category {category!r} is not a range of the ledger"
         if not r.start <= port <= r.end:
             return f"outside the {category} range {r.start}-{r.end}"
-    for a in ledger.allocations():
-        if a.protocol == protocol and a.start <= port <= a.end:
-            return f"allocated to {a.service}.{a.name}"
-    if (protocol, port) in set(taken):
+    for a in ledger.holders(protocol, port):
+        return f"allocated to {a.service}.{a.name}"
+    if (protocol, port) in taken:
         return "published by a compose service"
     for r in ledger.ranges.values():
         if r.reserved and r.start <= port <= r.end:

@@ -392,21 +392,12 @@ def yaml11_misread(text: str) -> bool:
 # --- the check --------------------------------------------------------------------------
 
 
-def _index(ledger: Ledger) -> dict[tuple[str, int], list[Allocation]]:
-    index: dict[tuple[str, int], list[Allocation]] = defaultdict(list)
-    for a in ledger.allocations():
-        for port in range(a.start, a.end + 1):
-            index[(a.protocol, port)].append(a)
-    return index
-
-
-def _compare(p: Published, ledger: Ledger,
-             index: dict[tuple[str, int], list[Allocation]]) -> Iterator[Finding]:
+def _compare(p: Published, ledger: Ledger) -> Iterator[Finding]:
     service = ledger.service_for_compose_name(p.compose_service)
     candidates = {
         id(a): a
         for port in range(p.start, p.end + 1)
-        for a in index.get((p.protocol, port), ())
+        for a in ledger.holders(p.protocol, port)
         if overlap.collide(a.binding(), p.binding())
     }
     # Another service's allocation comes first: publishing on every address takes
@@ -635,7 +626,6 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
     findings: list[Finding] = []
     published: list[Published] = []
     files_read: set[str] = set()
-    index = _index(ledger)
     owners: dict[str, str | None] = {}
     values: dict[str, str] | None = None
     # Equal-length ranges arrive as one record per port; report an entry once.
@@ -654,7 +644,7 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
                 owners[name] = ledger_service.name if ledger_service else None
             p.owner = owners[name] or f"{p.project}:{name}"
             published.append(p)
-            for f in _compare(p, ledger, index):
+            for f in _compare(p, ledger):
                 key_ = (p.file, p.line, p.column, f.code)
                 if key_ not in seen_entries:
                     seen_entries.add(key_)

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import tempfile
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import accumulate
@@ -221,6 +222,7 @@ class Planner:
     def __init__(self, ledger: Ledger, published: Sequence[Any]) -> None:
         self.ledger = ledger
         self.published = list(published)
+        self._by_owner: dict[tuple[str, str, int], list[Any]] | None = None
         self._allocator: Allocator | None = None
         self.sources: dict[str, Source] = {}
         self.by_entry: dict[tuple[str, int, int], Plan] = {}
@@ -235,6 +237,15 @@ class Planner:
                      for port in range(p.start, p.end + 1)}
             self._allocator = Allocator(self.ledger, taken)
         return self._allocator
+
+    def published_by(self, owner: str, protocol: str, start: int) -> list[Any]:
+        """The compose entries of ``owner`` publishing ``start``/``protocol`` (indexed on
+        first use: a plan per finding must not scan every entry of the repository)."""
+        if self._by_owner is None:
+            self._by_owner = defaultdict(list)
+            for p in self.published:
+                self._by_owner[(p.owner, p.protocol, p.start)].append(p)
+        return self._by_owner.get((owner, protocol, start), [])
 
     # -- helpers -----------------------------------------------------------------------
     def source(self, path: str) -> Source:
@@ -523,22 +534,21 @@ class Planner:
         if ledger_edit is not None:
             edits.append(ledger_edit)
         places = [f"{self.ledger.path}:{a.span.line} port: {new_port}"]
-        for p in self.published:
-            if p.owner == a.service and p.protocol == a.protocol and p.start == a.start:
-                e = self.compose_edit(p, new_port)
-                if e is None:
-                    plan = Plan(f"manual: {why}; move {a.service}.{a.name} to {new_port} "
-                                f"(and {p.file}:{p.line}, which cannot be edited safely)")
-                    self.by_alloc[key] = plan
-                    return plan
-                edits.append(e)
-                places.append(f"{p.file}:{p.line} \"{new_port}:{p.target}\"")
+        for p in self.published_by(a.service, a.protocol, a.start):
+            e = self.compose_edit(p, new_port)
+            if e is None:
+                plan = Plan(f"manual: {why}; move {a.service}.{a.name} to {new_port} "
+                            f"(and {p.file}:{p.line}, which cannot be edited safely)")
+                self.by_alloc[key] = plan
+                return plan
+            edits.append(e)
+            places.append(f"{p.file}:{p.line} \"{new_port}:{p.target}\"")
         plan = Plan(f"{why}; {a.service}.{a.name} moves to {new_port} (next free in "
                     f"{s.category}): edit {', '.join(places)}", tuple(edits))
         self.by_alloc[key] = plan
-        for p in self.published:  # every finding about these entries shares the plan
-            if p.owner == a.service and p.protocol == a.protocol and p.start == a.start:
-                self.by_entry[(p.file, p.line, p.column)] = plan
+        # Every finding about these entries shares the plan.
+        for p in self.published_by(a.service, a.protocol, a.start):
+            self.by_entry[(p.file, p.line, p.column)] = plan
         return plan
 
     def _plan_pl104(self, f: Finding, first: Allocation, second: Allocation) -> Plan:

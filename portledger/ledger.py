@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -18,6 +19,8 @@ from portledger.findings import Finding, make, rule
 LEDGER_NAME = "port-mapping.yml"
 DEFAULT_EPHEMERAL = (32768, 60999)
 DEFAULT_COMPOSE_FILES = ("**/compose*.y*ml", "**/docker-compose*.y*ml")
+WIDE_RANGE = 1024
+"""Allocations spanning more ports than this are scanned, not indexed port by port."""
 
 
 
@@ -97,6 +100,29 @@ class Ledger:
     def allocations(self) -> Iterator[Allocation]:
         for service in self.services.values():
             yield from service.ports
+
+    def holders(self, protocol: str, port: int) -> list[Allocation]:
+        """The allocations whose ports include ``port``/``protocol`` (on any host
+        address), in document order. Indexed on first use: rules and plans ask per port."""
+        index: dict[tuple[str, int], list[Allocation]] | None = getattr(
+            self, "_holders_cache", None)
+        if index is None:
+            index = defaultdict(list)
+            wide: list[Allocation] = []
+            for a in self.allocations():
+                if a.end - a.start >= WIDE_RANGE:
+                    wide.append(a)  # not one index entry per port of a huge range
+                else:
+                    for p in range(a.start, a.end + 1):
+                        index[(a.protocol, p)].append(a)
+            self._holders_cache = index
+            self._wide_cache = wide
+        found = index.get((protocol, port), [])
+        wide = [a for a in self._wide_cache
+                if a.protocol == protocol and a.start <= port <= a.end]
+        if wide:
+            return sorted(found + wide, key=lambda a: a.order)
+        return list(found)
 
     def range_of(self, port: int) -> Range | None:
         for r in self.ranges.values():
