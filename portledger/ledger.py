@@ -23,7 +23,6 @@ WIDE_RANGE = 1024
 """Allocations spanning more ports than this are scanned, not indexed port by port."""
 
 
-
 @dataclass(frozen=True)
 class Range:
     name: str
@@ -34,9 +33,14 @@ class Range:
     span: yamlio.Span
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Allocation:
-    """One named port (or port range) of a ledger service."""
+    """One named port (or port range) of a ledger service.
+
+    Compared and hashed by value like a frozen dataclass, but not frozen: a frozen one
+    sets each field through ``object.__setattr__``, five times slower to make, and a
+    large ledger makes tens of thousands. Nothing changes one after it is built.
+    """
 
     service: str
     name: str

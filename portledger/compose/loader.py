@@ -73,7 +73,7 @@ class ComposeError(Exception):
         return (ComposeError, (self.file, self.line, self.column, self.message, self.code))
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # by value, as if frozen, but quicker to make (ledger.Allocation)
 class Origin:
     """Where a port entry was written, and what it read."""
 
