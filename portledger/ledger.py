@@ -164,6 +164,19 @@ def find_ledger(start: Path | None = None) -> Path | None:
 _COMPOSE_SECTION = re.compile(r"^compose:[ \t]*(?:#.*)?\n((?:[ \t#].*\n|\n)*)", re.MULTILINE)
 
 
+def _compose_section(text: str) -> re.Match[str] | None:
+    """``_COMPOSE_SECTION.search(text)``, tried only where a line starts with
+    ``compose:`` (a regular-expression search of a large ledger tries every position)."""
+    at = text.find("compose:")
+    while at != -1:
+        if at == 0 or text[at - 1] == "\n":
+            match = _COMPOSE_SECTION.match(text, at)
+            if match:
+                return match
+        at = text.find("compose:", at + 1)
+    return None
+
+
 def peek_compose_globs(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The ledger's ``compose.files`` and ``compose.exclude``, read ahead cheaply.
 
@@ -176,7 +189,7 @@ def peek_compose_globs(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
         text = yamlio.read_text(path)
     except yamlio.YamlError:
         return defaults
-    match = _COMPOSE_SECTION.search(text)
+    match = _compose_section(text)
     if not match:
         return defaults
     try:
