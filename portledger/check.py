@@ -32,7 +32,11 @@ def display_path(path: str | Path) -> str:
 @lru_cache(maxsize=8192)
 def _display_path(path: str, cwd: str) -> str:
     try:
-        rel = os.path.relpath(os.path.realpath(path), _realpath(cwd))
+        # As written first (the current folder is a physical path, and the paths found
+        # below it usually are); through symbolic links only when that leads outside.
+        rel = os.path.relpath(os.path.abspath(path), cwd)
+        if rel.startswith(".."):
+            rel = os.path.relpath(os.path.realpath(path), _realpath(cwd))
     except ValueError:  # another drive (Windows)
         return path
     return path if rel.startswith("..") else rel

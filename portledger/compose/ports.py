@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 from typing import Any
 
 _DIGITS = re.compile(r"^[0-9]+$")
@@ -60,6 +61,7 @@ def parse_range(text: str, what: str) -> tuple[int, int]:
     return start, end
 
 
+@lru_cache(maxsize=1024)  # the same few addresses, in entry after entry
 def valid_ip(text: str) -> bool:
     """Go's ``net.ParseIP``: IPv4 dotted quad or IPv6, no zone, no prefix."""
     if "%" in text or "/" in text:
