@@ -34,8 +34,9 @@ def refusal(ledger: Ledger, port: int, protocol: str, names: list[str],
             return f"category {category!r} is not a range of the ledger"
         if not r.start <= port <= r.end:
             return f"outside the {category} range {r.start}-{r.end}"
-    for a in ledger.holders(protocol, port):
-        return f"allocated to {a.service}.{a.name}"
+    held = ledger.holders(protocol, port)
+    if held:
+        return f"allocated to {held[0].service}.{held[0].name}"
     if (protocol, port) in taken:
         return "published by a compose service"
     for r in ledger.ranges.values():

@@ -525,9 +525,7 @@ class Loading:
     def results(self) -> Iterator[_Loaded]:
         """Each spec's loaded project, in spec order, as soon as it is there."""
         if self._executor is None:
-            environ = dict(os.environ)
-            for spec in self.specs:
-                yield _load_one(spec, environ)
+            yield from _load_chunk(self.specs)
             return
         done = 0
         try:

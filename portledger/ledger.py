@@ -6,7 +6,7 @@ import difflib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -105,9 +105,10 @@ class Ledger:
         for service in self.services.values():
             yield from service.ports
 
-    def holders(self, protocol: str, port: int) -> list[Allocation]:
+    def holders(self, protocol: str, port: int) -> Sequence[Allocation]:
         """The allocations whose ports include ``port``/``protocol`` (on any host
-        address), in document order. Indexed on first use: rules and plans ask per port."""
+        address), in document order. Indexed on first use: rules and plans ask per port.
+        Read-only: the sequence may be the index's own."""
         index: dict[tuple[str, int], list[Allocation]] | None = getattr(
             self, "_holders_cache", None)
         if index is None:
@@ -121,12 +122,12 @@ class Ledger:
                         index[(a.protocol, p)].append(a)
             self._holders_cache = index
             self._wide_cache = wide
-        found = index.get((protocol, port), [])
+        found = index.get((protocol, port), ())
         wide = [a for a in self._wide_cache
                 if a.protocol == protocol and a.start <= port <= a.end]
         if wide:
-            return sorted(found + wide, key=lambda a: a.order)
-        return list(found)
+            return sorted([*found, *wide], key=lambda a: a.order)
+        return found
 
     def range_of(self, port: int) -> Range | None:
         for r in self.ranges.values():

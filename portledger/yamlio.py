@@ -588,17 +588,7 @@ class _Builder:
             if tag != SEQ and tag not in self.local_tags:
                 raise self.fail(node, f"tag {tag!r} is not allowed on a sequence")
             depth += 1
-            items: list[Any] = []
-            for i, child in enumerate(node.value):
-                if child.__class__ is _SCALAR and child.tag == STR and depth <= MAX_DEPTH:
-                    text = child.value  # as in mapping(): most items need no call
-                    if "$" not in text and (
-                        child.style or not self.goyaml or text[:1] not in _GO_INT_FIRST
-                    ):
-                        items.append(text)
-                        continue
-                items.append(self.build(child, path + (i,), depth))
-            return items
+            return [self.build(child, path + (i,), depth) for i, child in enumerate(node.value)]
         if tag != MAP and tag not in self.local_tags:
             raise self.fail(node, f"tag {tag!r} is not allowed on a mapping")
         assert isinstance(node, yaml.MappingNode)
@@ -643,8 +633,8 @@ class _Builder:
                 result.pop(key, None)
             seen[key] = key_node
             if value_node.__class__ is _SCALAR and value_node.tag == STR and depth <= MAX_DEPTH:
-                # build()'s answer for most values, without the call: a string with no
-                # "$" that go-yaml would not read as a number.
+                # build()'s answer for most values (its first branches), without the call:
+                # a string with no "$" that go-yaml would not read as a number.
                 text = value_node.value
                 if "$" not in text and (
                     value_node.style or not self.goyaml or text[:1] not in _GO_INT_FIRST

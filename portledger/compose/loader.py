@@ -354,8 +354,10 @@ def _wrap_ports(
             span, text, plain = doc.scalar_facts(path)
             if not isinstance(item, dict):
                 # The entry as written, before interpolation (the data may have been
-                # interpolated in place).
-                raw = text if text is not None else None if item is None else str(item)
+                # interpolated in place); a value no scalar holds, as Python prints it.
+                raw = text
+                if raw is None and item is not None:
+                    raw = str(item)
             origin = Origin(doc.path, span, raw, plain, tuple(variables))
             wrapped.append(RawPort(item, origin))
         service["ports"] = wrapped
