@@ -61,10 +61,9 @@ class Allocator:
     extra_taken: set[tuple[str, int]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        # The ledger's own ports are looked up in its index (Ledger.holders); this set
+        # holds the others: the caller's, and those handed out since.
         self._taken: set[tuple[str, int]] = set(self.extra_taken)
-        for a in self.ledger.allocations():
-            for port in range(a.start, a.end + 1):
-                self._taken.add((a.protocol, port))
         self._blocked: list[tuple[int, int]] = [
             (r.start, r.end) for r in self.ledger.ranges.values() if r.reserved
         ]
@@ -74,7 +73,7 @@ class Allocator:
         self._taken.add((protocol, port))
 
     def _ok(self, port: int, protocol: str, names: list[str]) -> bool:
-        if (protocol, port) in self._taken or port < 1024:
+        if port < 1024 or (protocol, port) in self._taken or self.ledger.holders(protocol, port):
             return False
         lo, hi = self.ledger.ephemeral
         if lo <= port <= hi or any(s <= port <= e for s, e in self._blocked):

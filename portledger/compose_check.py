@@ -25,7 +25,7 @@ from typing import Any
 
 from portledger import overlap
 from portledger.findings import Finding, Severity, make, rule
-from portledger.ledger import Allocation, Ledger
+from portledger.ledger import Allocation, Ledger, Service
 
 DEFAULT_NAMES = (
     "compose.yaml",
@@ -82,9 +82,11 @@ def discover(root: Path, patterns: Sequence[str], exclude: Sequence[str] = ()) -
     include = [_glob_regex(p) for p in patterns]
     leave = [_glob_regex(p) for p in exclude]
     found: list[Path] = []
-    for folder, dirs, files in os.walk(root):
+    top = str(root)
+    prefix = os.path.join(top, "")  # os.walk names each folder below as top + sep + ...
+    for folder, dirs, files in os.walk(top):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
-        rel_folder = os.path.relpath(folder, root)
+        rel_folder = "." if folder == top else folder[len(prefix):]
         for name in files:
             rel = name if rel_folder == "." else f"{rel_folder}/{name}".replace(os.sep, "/")
             if any(r.match(rel) for r in include) and not any(r.match(rel) for r in leave):
@@ -392,21 +394,23 @@ def yaml11_misread(text: str) -> bool:
 # --- the check --------------------------------------------------------------------------
 
 
-def _compare(p: Published, ledger: Ledger) -> Iterator[Finding]:
-    service = ledger.service_for_compose_name(p.compose_service)
-    candidates = {
-        id(a): a
-        for port in range(p.start, p.end + 1)
-        for a in ledger.holders(p.protocol, port)
-        if overlap.collide(a.binding(), p.binding())
-    }
+def _compare(p: Published, ledger: Ledger, service: Service | None) -> Iterator[Finding]:
+    """What the ledger says of ``p``; ``service`` is the ledger service it stands for."""
+    # The holders of a port have its protocol and include the port: of a collision
+    # (overlap.collide), only the host addresses are left to compare.
+    candidates: dict[int, Allocation] = {}
+    for port in range(p.start, p.end + 1):
+        for a in ledger.holders(p.protocol, port):
+            if overlap.addresses_overlap(a.host_ip, p.host_ip):
+                candidates[id(a)] = a
     # Another service's allocation comes first: publishing on every address takes
     # 127.0.0.1 from whoever owns it there, even when the service owns 127.0.0.2.
-    others = [a for a in candidates.values() if service is None or a.service != service.name]
-    if service is not None:
+    name = service.name if service is not None else None
+    others = [a for a in candidates.values() if a.service != name]
+    if others and service is not None:
         # Another service's allocation that collides with this service's own one is the
         # ledger's own conflict (PL104), reported there, not at every compose file.
-        own = [a for a in candidates.values() if a.service == service.name]
+        own = [a for a in candidates.values() if a.service == name]
         others = [a for a in others
                   if not any(overlap.collide(a.binding(), o.binding()) for o in own)]
     if others:
@@ -512,11 +516,11 @@ class Loading:
 
             from portledger.compose import schema
 
-            # Imported and compiled once here; the forked workers inherit both.
-            schema.prepare()
-
+            # Each worker imports and compiles the compose-spec validator as it starts,
+            # while this process goes on (here it would hold up every worker).
             self._executor = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("fork")
+                max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                initializer=schema.prepare,
             )
             size = max(1, len(specs) // (workers * 4))
             chunks = [specs[i:i + size] for i in range(0, len(specs), size)]
@@ -624,7 +628,7 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
     findings: list[Finding] = []
     published: list[Published] = []
     files_read: set[str] = set()
-    owners: dict[str, str | None] = {}
+    owners: dict[str, Service | None] = {}
     values: dict[str, str] | None = None
     # Equal-length ranges arrive as one record per port; report an entry once.
     seen_entries: set[tuple[str, int, int, str]] = set()
@@ -637,12 +641,13 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
         findings.extend(loaded.warnings)
         for p in loaded.published:
             name = p.compose_service
-            if name not in owners:
-                ledger_service = ledger.service_for_compose_name(name)
-                owners[name] = ledger_service.name if ledger_service else None
-            p.owner = owners[name] or f"{p.project}:{name}"
+            if name in owners:
+                service = owners[name]
+            else:
+                service = owners[name] = ledger.service_for_compose_name(name)
+            p.owner = service.name if service is not None else f"{p.project}:{name}"
             published.append(p)
-            for f in _compare(p, ledger):
+            for f in _compare(p, ledger, service):
                 key_ = (p.file, p.line, p.column, f.code)
                 if key_ not in seen_entries:
                     seen_entries.add(key_)
@@ -657,12 +662,11 @@ def _duplicates(published: list[Published]) -> Iterator[Finding]:
         for port in range(p.start, p.end + 1):
             by_port[(p.protocol, port)].append(p)
     reported: set[tuple[str, int, int]] = set()
-    order = sorted(published, key=lambda p: (p.file, p.line, p.column))
-    position = {id(p): i for i, p in enumerate(order)}
     for group in by_port.values():
         if len(group) < 2:
             continue
-        group = sorted(group, key=lambda p: position[id(p)])
+        # In the order of the files and places (stable: a range's records keep theirs).
+        group = sorted(group, key=lambda p: (p.file, p.line, p.column))
         for i, later in enumerate(group):
             for earlier in group[:i]:
                 if earlier.owner == later.owner:

@@ -123,6 +123,8 @@ class Ledger:
             self._holders_cache = index
             self._wide_cache = wide
         found = index.get((protocol, port), ())
+        if not self._wide_cache:
+            return found
         wide = [a for a in self._wide_cache
                 if a.protocol == protocol and a.start <= port <= a.end]
         if wide:

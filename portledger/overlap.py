@@ -29,6 +29,8 @@ def _addr(host_ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
 
 def addresses_overlap(a: str | None, b: str | None) -> bool:
     """True when binding the same port on ``a`` and on ``b`` would conflict."""
+    if a == b or not a or not b:
+        return True  # the same text, or "every address" on one side (the common cases)
     x, y = _addr(a), _addr(b)
     if x is None or y is None:
         # None is "every address"; an address we cannot parse is compared as text.

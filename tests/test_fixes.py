@@ -156,6 +156,26 @@ def test_write_keeps_bom_crlf_and_mode(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["port-mapping.yml"]
 
 
+@pytest.mark.parametrize("breaks", [
+    ("\n", "\n", "\n"),                 # the common case (str.split)
+    ("\r\n", "\r\n", "\r\n"),
+    ("\r", "\x85", "\u2028"),           # breaks libyaml also counts as new lines
+    ("\n", "\u2029", "\n"),
+])
+def test_source_offsets_follow_libyaml_lines(tmp_path: Path,
+                                             breaks: tuple[str, str, str]) -> None:
+    from portledger import yamlio
+
+    target = tmp_path / "c.yml"
+    a, b, c = breaks
+    target.write_bytes(f"x: 1{a}y: 22{b}z: 333{c}".encode())
+    source = fixes.Source.read(str(target))
+    doc = yamlio.load(target)
+    for key, value in (("x", "1"), ("y", "22"), ("z", "333")):
+        span = doc.span((key,))
+        assert source.slice(*span) == value
+
+
 KILL_BETWEEN_WRITE_AND_RENAME = """
 import os, signal, sys
 from portledger import cli, fixes
