@@ -54,8 +54,12 @@ def run(
     select: set[str] | None = None,
     ignore: set[str] = frozenset(),  # type: ignore[assignment]
     compose: bool = True,
+    cache: bool = False,
 ) -> Result:
-    """Check the ledger at ``mapping`` (and compose projects); return sorted findings."""
+    """Check the ledger at ``mapping`` (and compose projects); return sorted findings.
+
+    With ``cache``, compose projects whose files are unchanged since an earlier check
+    are not read again (:mod:`portledger.cache`)."""
     result = Result()
     loading = None
     if compose and mapping.is_file():
@@ -63,7 +67,8 @@ def run(
 
         # Compose files start loading (in workers, when many) while the ledger is read.
         globs, exclude = ledger_mod.peek_compose_globs(mapping)
-        loading = compose_check.start(mapping.resolve().parent, globs, exclude, paths)
+        loading = compose_check.start(mapping.resolve().parent, globs, exclude, paths,
+                                      cache=cache)
     try:
         ledger, findings = ledger_mod.load(display_path(mapping))
         result.files = 1
@@ -74,7 +79,7 @@ def run(
             if compose:
                 from portledger import compose_check
 
-                composed = compose_check.run(ledger, paths, loading)
+                composed = compose_check.run(ledger, paths, loading, cache=cache)
                 findings.extend(composed.findings)
                 result.files += composed.files
                 result.published = composed.published

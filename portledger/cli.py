@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="lowest severity that makes the exit code 1 (default: error)")
     check.add_argument("--no-compose", action="store_true",
                        help="check the ledger alone, not the compose projects")
+    check.add_argument("--no-cache", action="store_true",
+                       help="read every compose project again, even those whose files are "
+                       "unchanged since the last check (cache: $PORTLEDGER_CACHE_DIR, "
+                       "else ~/.cache/portledger)")
     fixing = check.add_mutually_exclusive_group()
     fixing.add_argument("--fix", action="store_true",
                         help="apply the resolution plans to the ledger and compose files")
@@ -145,7 +149,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     def run() -> check.Result:
         return check.run(mapping, args.paths, select=select, ignore=ignore,
-                         compose=not args.no_compose)
+                         compose=not args.no_compose, cache=not args.no_cache)
 
     result = run()
     changed = False

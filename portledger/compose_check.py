@@ -21,11 +21,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portledger import overlap
 from portledger.findings import Finding, Severity, make, rule
 from portledger.ledger import Allocation, Ledger, Service
+
+if TYPE_CHECKING:  # imported where used: the compose loader brings PyYAML
+    from portledger.cache import ComposeCache
+    from portledger.compose import PortBinding
 
 DEFAULT_NAMES = (
     "compose.yaml",
@@ -446,11 +450,12 @@ class _Loaded:
     warnings: list[Finding]
     published: list[Published]
     """Its host-port bindings; ``owner`` is filled in by ``run``, which has the ledger."""
+    cache_line: str | None = None
+    """Its entry for the cache (portledger.cache), when one was asked for."""
 
 
-def _digest(spec: ProjectSpec, project: Any) -> _Loaded:
-    if isinstance(project, Exception):
-        return _Loaded(project, [], [], [], [])
+def _digest(spec: ProjectSpec, bindings: Sequence[PortBinding], files: list[str],
+            unset: list[str]) -> _Loaded:
     shown_paths: dict[str, str] = {}
 
     def shown(path: str) -> str:
@@ -461,7 +466,7 @@ def _digest(spec: ProjectSpec, project: Any) -> _Loaded:
 
     project_name = str(spec.directory)
     published = []
-    for b in project.bindings:
+    for b in bindings:
         if b.published is None:
             continue
         lo, _, hi = b.published.partition("-")
@@ -472,29 +477,57 @@ def _digest(spec: ProjectSpec, project: Any) -> _Loaded:
             end_line=b.end_line, end_column=b.end_column, raw=b.raw,
             variables=b.variables,
         ))
-    return _Loaded(None, project.files, [u.name for u in project.unset_variables],
-                   list(_warnings(project, shown)), published)
+    return _Loaded(None, files, unset, list(_warnings(bindings, shown)), published)
 
 
 def _load_one(spec: ProjectSpec, environ: Mapping[str, str] | None = None,
-              fallback: Mapping[str, str] | None = None) -> _Loaded:
+              fallback: Mapping[str, str] | None = None, cached: bool = False) -> _Loaded:
+    """Load ``spec``; with ``cached``, also make its cache entry (see portledger.cache)."""
     from portledger import compose
 
     try:
-        project: Any = compose.load_project(
-            files=[str(f) for f in spec.files] if spec.files else None,
-            project_directory=str(spec.directory), environ=environ, fallback=fallback,
+        project = compose.load_project(
+            files=_spec_files(spec), project_directory=str(spec.directory),
+            environ=environ, fallback=fallback,
         )
     except compose.ComposeError as e:
-        project = e
-    return _digest(spec, project)
+        return _Loaded(e, [], [], [], [])
+    loaded = _digest(spec, project.bindings, project.files,
+                     [u.name for u in project.unset_variables])
+    if cached:
+        from portledger import cache
+
+        loaded.cache_line = cache.entry_line(project)
+    return loaded
 
 
-def _load_chunk(specs: list[ProjectSpec]) -> list[_Loaded]:
+def _spec_files(spec: ProjectSpec) -> list[str] | None:
+    return [str(f) for f in spec.files] if spec.files else None
+
+
+def _load_chunk(specs: list[ProjectSpec], cached: bool = False) -> list[_Loaded]:
     # One copy of the environment for all the projects (os.environ decodes every
     # variable each time it is copied).
     environ = dict(os.environ)
-    return [_load_one(s, environ) for s in specs]
+    return [_load_one(s, environ, cached=cached) for s in specs]
+
+
+def _from_cache(spec: ProjectSpec, line: str, entry: dict[str, Any]) -> _Loaded | None:
+    """The project as its cache entry has it (None for an entry that does not fit)."""
+    from portledger.compose import PortBinding
+
+    try:
+        bindings = [
+            PortBinding(service, host_ip, published, target, protocol, file, line_, column,
+                        end_line, end_column, tuple(variables), raw, plain)
+            for (service, host_ip, published, target, protocol, file, line_, column,
+                 end_line, end_column, variables, raw, plain) in entry["bindings"]
+        ]
+        loaded = _digest(spec, bindings, list(entry["files"]), list(entry["unset"]))
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+    loaded.cache_line = line
+    return loaded
 
 
 class Loading:
@@ -504,13 +537,24 @@ class Loading:
     are split among forked workers while this process goes on (with the ledger).
     """
 
-    def __init__(self, specs: list[ProjectSpec], key: tuple[Any, ...] = ()) -> None:
+    def __init__(self, specs: list[ProjectSpec], key: tuple[Any, ...] = (),
+                 cache: ComposeCache | None = None) -> None:
         self.specs = specs
         self.key = key
+        self.cache = cache
         self._futures: list[Any] = []
         self._executor: Any = None
+        # Projects whose every input is unchanged come from the cache; the rest load.
+        self._hits: dict[ProjectSpec, _Loaded] = {}
+        if cache is not None:
+            for spec in specs:
+                found = cache.lookup(_cache_key(spec))
+                loaded = _from_cache(spec, *found) if found is not None else None
+                if loaded is not None:
+                    self._hits[spec] = loaded
+        self._misses = [s for s in specs if s not in self._hits]
         workers = min(os.cpu_count() or 1, 8)
-        if len(specs) >= PARALLEL_MIN and workers > 1 and _can_fork():
+        if len(self._misses) >= PARALLEL_MIN and workers > 1 and _can_fork():
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
@@ -522,14 +566,26 @@ class Loading:
                 max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                 initializer=schema.prepare,
             )
-            size = max(1, len(specs) // (workers * 4))
-            chunks = [specs[i:i + size] for i in range(0, len(specs), size)]
-            self._futures = [self._executor.submit(_load_chunk, c) for c in chunks]
+            misses = self._misses
+            size = max(1, len(misses) // (workers * 4))
+            chunks = [misses[i:i + size] for i in range(0, len(misses), size)]
+            self._futures = [self._executor.submit(_load_chunk, c, cache is not None)
+                             for c in chunks]
 
     def results(self) -> Iterator[_Loaded]:
         """Each spec's loaded project, in spec order, as soon as it is there."""
+        loaded = self._loaded_misses()
+        try:
+            for spec in self.specs:
+                hit = self._hits.get(spec)
+                yield hit if hit is not None else next(loaded)
+        finally:
+            self.close()
+
+    def _loaded_misses(self) -> Iterator[_Loaded]:
+        cached = self.cache is not None
         if self._executor is None:
-            yield from _load_chunk(self.specs)
+            yield from _load_chunk(self._misses, cached)
             return
         done = 0
         try:
@@ -538,9 +594,7 @@ class Loading:
                 done += len(chunk)
                 yield from chunk
         except Exception:  # noqa: BLE001 - a broken worker: load the rest here instead
-            yield from _load_chunk(self.specs[done:])
-        finally:
-            self.close()
+            yield from _load_chunk(self._misses[done:], cached)
 
     def close(self) -> None:
         """Stop the workers and wait for them: none outlives the command (a worker that
@@ -572,10 +626,16 @@ def select(root: Path, patterns: Sequence[str], exclude: Sequence[str],
 
 
 def start(root: Path, patterns: Sequence[str], exclude: Sequence[str],
-          paths: Sequence[str] = ()) -> Loading:
-    """Begin loading the projects ``select`` finds (in the background when many)."""
-    key = (str(root), tuple(patterns), tuple(exclude), tuple(paths))
-    return Loading(select(root, patterns, exclude, paths), key)
+          paths: Sequence[str] = (), cache: bool = False) -> Loading:
+    """Begin loading the projects ``select`` finds (in the background when many);
+    with ``cache``, unchanged projects come from the cache of ``root``."""
+    key = (str(root), tuple(patterns), tuple(exclude), tuple(paths), cache)
+    store = None
+    if cache:
+        from portledger.cache import ComposeCache
+
+        store = ComposeCache.open(root)
+    return Loading(select(root, patterns, exclude, paths), key, store)
 
 
 @dataclass
@@ -612,19 +672,22 @@ def _ledger_variables(spec: ProjectSpec, loaded: _Loaded, ledger: Ledger,
 
 
 def run(ledger: Ledger, paths: Sequence[str] = (),
-        loading: Loading | None = None) -> ComposeResult:
+        loading: Loading | None = None, cache: bool = False) -> ComposeResult:
     """Findings PL201-PL207 for the ledger's compose projects (or for ``paths``).
 
     ``loading`` is a load begun before the ledger was read (see :func:`start`); it is
     used when it was begun with the ledger's own globs, and thrown away otherwise.
     Projects are compared as they arrive, while workers still load the later ones.
+    With ``cache``, unchanged projects come from the cache, which is then brought up to
+    date (see :mod:`portledger.cache`).
     """
     args = (ledger.root, ledger.compose_files, ledger.compose_exclude, paths)
-    key = (str(args[0]), tuple(args[1]), tuple(args[2]), tuple(paths))
+    key = (str(args[0]), tuple(args[1]), tuple(args[2]), tuple(paths), cache)
     if loading is None or loading.key != key:
         if loading is not None:
             loading.close()
-        loading = start(*args)
+        loading = start(*args, cache=cache)
+    cache_lines: dict[str, str] = {}
     findings: list[Finding] = []
     published: list[Published] = []
     files_read: set[str] = set()
@@ -633,6 +696,8 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
     # Equal-length ranges arrive as one record per port; report an entry once.
     seen_entries: set[tuple[str, int, int, str]] = set()
     for spec, loaded in zip(loading.specs, loading.results(), strict=True):
+        if loaded.cache_line is not None:
+            cache_lines[_cache_key(spec)] = loaded.cache_line
         loaded, values = _ledger_variables(spec, loaded, ledger, values)
         if loaded.error is not None:
             findings.append(_load_error(loaded.error))
@@ -653,7 +718,19 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
                     seen_entries.add(key_)
                     findings.append(f)
     findings.extend(_duplicates(published))
+    if loading.cache is not None:
+        # A check of some paths leaves the other projects' entries as they were.
+        loading.cache.save(cache_lines, keep_others=bool(paths))
     return ComposeResult(findings, len(files_read), published)
+
+
+def _cache_key(spec: ProjectSpec) -> str:
+    from portledger.cache import spec_key
+
+    # Absolute: a check of some paths (maybe relative ones) finds the full check's entries.
+    files = _spec_files(spec)
+    return spec_key(os.path.abspath(spec.directory),
+                    [os.path.abspath(f) for f in files] if files else None)
 
 
 def _duplicates(published: list[Published]) -> Iterator[Finding]:
@@ -699,9 +776,10 @@ def _load_error(e: object) -> Finding:
     return ledger_mod.yaml_syntax(YamlError(file, line, column, message))
 
 
-def _warnings(project: object, shown: Callable[[str], str] = _display) -> Iterator[Finding]:
-    """PL206 (unset variable leaving a random port) and PL207 for a loaded project."""
-    for b in getattr(project, "bindings", ()):
+def _warnings(bindings: Sequence[PortBinding],
+              shown: Callable[[str], str] = _display) -> Iterator[Finding]:
+    """PL206 (unset variable leaving a random port) and PL207 for a project's bindings."""
+    for b in bindings:
         file = shown(b.file)
         if b.published is None and b.variables:
             names = ", ".join(f"${{{v}}}" for v in b.variables)

@@ -16,3 +16,13 @@ def fixed_services_file(monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PORTLEDGER_SERVICES_FILE", str(SERVICES_FILE))
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)  # keep the default text format
     return SERVICES_FILE
+
+
+@pytest.fixture(autouse=True)
+def private_cache(monkeypatch: pytest.MonkeyPatch,
+                  tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each test has a compose cache of its own (``check`` caches by default), never the
+    user's ~/.cache/portledger (subprocesses inherit the variable)."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("PORTLEDGER_CACHE_DIR", str(folder))
+    return folder

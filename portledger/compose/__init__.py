@@ -109,6 +109,11 @@ class Project:
     profiles: list[str] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
     """The enabled services, in name order (also those that publish nothing)."""
+    inputs: tuple[dict[str, str | None], dict[str, str | None]] | None = None
+    """What loading depended on (``compose.loader.Inputs``): every path it looked at,
+    with the SHA-256 of the bytes read there or None where there was no file, and every
+    environment variable it looked up, with its value or None (None as a whole when
+    loading could not account for them)."""
 
 
 def _binding(service: str, port: CanonicalPort) -> PortBinding:
@@ -192,6 +197,7 @@ def load_project(
         unset_variables=loaded.unset,
         profiles=loaded.profiles,
         services=sorted(names),
+        inputs=loaded.inputs.digests(),
     )
 
 

@@ -71,10 +71,12 @@ def _operator(substring: str) -> str | None:
 
 
 class Interpolator:
-    """Substitutes variables from ``environ``; records the unset ones it read."""
+    """Substitutes variables from ``environ``; records the names it read, and of those
+    the unset ones."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
+        self.read: list[str] = []
         self.unset: list[str] = []
 
     def substitute(self, template: str) -> str:
@@ -118,6 +120,7 @@ class Interpolator:
         if braced and op is not None and op in braced:
             return self._apply(braced, op) + self.substitute(rest)
         name = named or braced or ""
+        self.read.append(name)
         value = self.environ.get(name)
         if value is None:
             self.unset.append(name)
@@ -127,6 +130,7 @@ class Interpolator:
     def _apply(self, substitution: str, op: str) -> str:
         name, _, arg = substitution.partition(op)
         arg = self.substitute(arg)
+        self.read.append(name)
         value = self.environ.get(name)
         if op in (":?", "?"):
             if value is None or (op == ":?" and value == ""):

@@ -33,8 +33,9 @@ Deliberate differences from Compose (each stricter or simpler, never laxer):
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,9 +112,65 @@ class UnsetVariable:
     path: tuple[Any, ...]
 
 
+class Inputs:
+    """What a load depended on: every path it looked at, with what it found there (the
+    SHA-256 of the bytes it read, in hex, or None where there was no file), and every
+    environment variable it looked up, with its value in ``environ`` (None: unset). Two
+    loads that find the same give the same project, which is what a cache needs to know.
+
+    ``complete`` turns False when something was looked at but not read (a file that
+    could not be opened): such a load says nothing reliable about its inputs.
+    """
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ: Mapping[str, str] = environ or {}
+        self.seen: dict[str, str | None] = {}
+        self.variables: dict[str, str | None] = {}
+        self.complete = True
+
+    def looked_up(self, names: Iterable[str]) -> None:
+        """Note variables read (from the environment, or where it leaves them unset,
+        from ``.env`` files, whose bytes are noted anyway)."""
+        for name in names:
+            if name not in self.variables:
+                self.variables[name] = self.environ.get(name)
+
+    def is_file(self, path: str) -> bool:
+        """``os.path.isfile``, remembered (a file found must then be read to count)."""
+        found = os.path.isfile(path)
+        path = os.path.abspath(path)  # one name for a file however it was reached
+        if path not in self.seen:
+            self.seen[path] = _UNREAD if found else None
+        return found
+
+    def read(self, path: str, limit: int) -> bytes | None:
+        """At most ``limit`` bytes of ``path`` (None when it cannot be read; the caller's
+        own reading then reports why), their digest remembered."""
+        try:
+            with open(path, "rb") as f:
+                data = f.read(limit)
+        except OSError:
+            self.complete = False
+            return None
+        self.seen[os.path.abspath(path)] = hashlib.sha256(data).hexdigest()
+        return data
+
+    def digests(self) -> tuple[dict[str, str | None], dict[str, str | None]] | None:
+        """(paths, variables) and what was found, or None when they do not tell the
+        whole story."""
+        if not self.complete or _UNREAD in self.seen.values():
+            return None
+        return dict(self.seen), dict(self.variables)
+
+
+_UNREAD = "?"
+"""A file found by a look-up but not (yet) read."""
+
+
 @dataclass
 class _Context:
     environ: dict[str, str]
+    inputs: Inputs
     unset: list[UnsetVariable] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     include_stack: tuple[str, ...] = ()
@@ -127,19 +184,26 @@ def _error_at(doc: yamlio.Document, path: tuple[Any, ...], message: str, code: s
     return ComposeError(doc.path, sp.line, sp.column, message, code)
 
 
-def read_env_file(path: str, environ: Mapping[str, str]) -> dict[str, str]:
+def read_env_file(path: str, environ: Mapping[str, str],
+                  inputs: Inputs | None = None) -> dict[str, str]:
     """Read a ``.env`` file as Compose does: ``${VAR}`` in unquoted and double-quoted
     values expands from the environment first, then from earlier lines; single-quoted
     values are literal; a bare ``NAME`` takes its value from the environment."""
     from dotenv.parser import parse_stream
 
+    data = inputs.read(path, yamlio.MAX_BYTES + 1) if inputs is not None else None
+    if data is None:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(yamlio.MAX_BYTES + 1)
+        except OSError as e:
+            raise ComposeError(
+                path, 1, 1, f"cannot read env file: {e.strerror or e}", "PL101"
+            ) from None
     try:
-        with open(path, encoding="utf-8-sig") as f:
-            text = f.read()
-    except OSError as e:
-        raise ComposeError(
-            path, 1, 1, f"cannot read env file: {e.strerror or e}", "PL101"
-        ) from None
+        text = yamlio.read_text(path, data)
+    except yamlio.YamlError as e:
+        raise ComposeError(path, e.line, e.column, f"env file: {e.message}", "PL101") from None
     import io
 
     values: dict[str, str] = {}
@@ -151,6 +215,8 @@ def read_env_file(path: str, environ: Mapping[str, str]) -> dict[str, str]:
         if binding.key is None:
             continue
         if binding.value is None:
+            if inputs is not None:
+                inputs.looked_up([binding.key])
             if binding.key in environ:
                 values[binding.key] = environ[binding.key]
             continue
@@ -158,15 +224,18 @@ def read_env_file(path: str, environ: Mapping[str, str]) -> dict[str, str]:
         if after.lstrip().startswith("'"):
             values[binding.key] = binding.value
             continue
-        lookup = {**values, **environ}
+        interp = Interpolator({**values, **environ})
         try:
-            values[binding.key] = Interpolator(lookup).substitute(binding.value)
+            values[binding.key] = interp.substitute(binding.value)
         except TemplateError as e:
             raise ComposeError(path, binding.original.line, 1, e.message, "PL101") from None
+        finally:
+            if inputs is not None:
+                inputs.looked_up(interp.read)
     return values
 
 
-def _find_default_files(start: str) -> list[str]:
+def _find_default_files(start: str, inputs: Inputs) -> list[str]:
     """compose.yaml & co in ``start`` or the nearest parent folder that has one, plus the
     first override file found beside it (Compose picks it whatever the base's name)."""
     here = os.path.abspath(start)
@@ -174,11 +243,11 @@ def _find_default_files(start: str) -> list[str]:
     while True:
         for name in DEFAULT_FILES:
             candidate = os.path.join(here, name)
-            if os.path.isfile(candidate):
+            if inputs.is_file(candidate):
                 base = os.path.normpath(os.path.join(rel, name))
                 found = [base]
                 for over in OVERRIDE_FILES:
-                    if os.path.isfile(os.path.join(here, over)):
+                    if inputs.is_file(os.path.join(here, over)):
                         found.append(os.path.normpath(os.path.join(rel, over)))
                         break
                 return found
@@ -229,6 +298,8 @@ def _interpolate(
             raise _error_at(
                 doc, path, f"{e.message} in {where} (write $$ for a literal $)", "PL101"
             ) from None
+        finally:
+            ctx.inputs.looked_up(interp.read)
         if interp.unset:
             unset_by_path[path] = interp.unset
             sp = doc.span(path)
@@ -279,8 +350,9 @@ class _File:
 
 
 def _read_file(path: str, ctx: _Context, environ: Mapping[str, str], *, validate: bool) -> _File:
+    data = ctx.inputs.read(path, yamlio.MAX_BYTES + 1)
     try:
-        doc = yamlio.load(path, compat="goyaml", local_tags=LOCAL_TAGS)
+        doc = yamlio.load(path, data=data, compat="goyaml", local_tags=LOCAL_TAGS)
     except yamlio.YamlError as e:
         raise ComposeError(e.path, e.line, e.column, e.message, "PL101") from None
     if path not in ctx.files:
@@ -502,7 +574,7 @@ def _extends(
         if not isinstance(other, str) or "://" in other or other.startswith("git@"):
             raise _error_at(doc, here, f"extends file {other!r} cannot be read locally", "PL101")
         path = os.path.normpath(os.path.join(base_dir, other))
-        if not os.path.isfile(path):
+        if not ctx.inputs.is_file(path):
             raise _error_at(doc, here, f"extends file {other!r} not found", "PL101")
         base_file = _read_file(path, ctx, environ, validate=False)
         _canonical_ports(base_file.cfg)
@@ -564,7 +636,7 @@ def _include(file: _File, working_dir: str, ctx: _Context, environ: Mapping[str,
                 raise _error_at(doc, here, f"remote include {p!r} is not supported", "PL101")
             files.append(os.path.normpath(os.path.join(working_dir, p)))
         for f in files:
-            if not os.path.isfile(f):
+            if not ctx.inputs.is_file(f):
                 raise _error_at(doc, here, f"included file {f!r} not found", "PL101")
         if files[0] in ctx.include_stack:
             raise _error_at(doc, here, f"include cycle through {files[0]!r}", "PL101")
@@ -576,15 +648,16 @@ def _include(file: _File, working_dir: str, ctx: _Context, environ: Mapping[str,
         env_files = entry.get("env_file")
         if env_files is None:
             default = os.path.join(sub_dir, ".env")
-            env_list = [default] if os.path.isfile(default) else []
+            env_list = [default] if ctx.inputs.is_file(default) else []
         else:
             env_list = [env_files] if isinstance(env_files, str) else list(env_files)
             env_list = [os.path.normpath(os.path.join(working_dir, e)) for e in env_list]
         from_files: dict[str, str] = {}
         for env_file in env_list:
-            from_files.update(read_env_file(env_file, {**from_files, **environ}))
+            from_files.update(read_env_file(env_file, {**from_files, **environ}, ctx.inputs))
         sub_env = {**from_files, **environ}  # the including project's variables win
-        sub_ctx = _Context(sub_env, ctx.unset, ctx.files, ctx.include_stack + (files[0],))
+        sub_ctx = _Context(sub_env, ctx.inputs, ctx.unset, ctx.files,
+                           ctx.include_stack + (files[0],))
         imported = _load_files(files, sub_dir, sub_ctx)
         services = file.cfg.setdefault("services", {})
         for name, service in (imported.get("services") or {}).items():
@@ -626,6 +699,7 @@ class LoadedProject:
     environ: dict[str, str]
     profiles: list[str]
     working_dir: str
+    inputs: Inputs
 
 
 def load(
@@ -642,6 +716,7 @@ def load(
     ``.env`` files set (portledger passes the ledger's exported ports).
     """
     os_env = dict(os.environ if environ is None else environ)
+    inputs = Inputs(os_env)
     if project_directory is not None:
         working_dir = project_directory
     elif files:
@@ -652,22 +727,24 @@ def load(
         env_list = list(env_files)
     else:
         default = os.path.join(working_dir, ".env")
-        env_list = [default] if os.path.isfile(default) else []
+        env_list = [default] if inputs.is_file(default) else []
     from_files: dict[str, str] = {}
     for env_file in env_list:
-        if not os.path.isfile(env_file):
+        if not inputs.is_file(env_file):
             raise ComposeError(env_file, 1, 1, "env file not found", "PL101")
-        from_files.update(read_env_file(env_file, {**from_files, **os_env}))
+        from_files.update(read_env_file(env_file, {**from_files, **os_env}, inputs))
     env = {**(fallback or {}), **from_files, **os_env}
     if not files:
+        inputs.looked_up(["COMPOSE_FILE"])
         compose_file = env.get("COMPOSE_FILE")
         if compose_file:
+            inputs.looked_up(["COMPOSE_PATH_SEPARATOR"])
             sep = env.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
             files = [
                 os.path.normpath(os.path.join(working_dir, f)) for f in compose_file.split(sep) if f
             ]
         else:
-            files = _find_default_files(working_dir)
+            files = _find_default_files(working_dir, inputs)
             if not files:
                 raise ComposeError(
                     working_dir,
@@ -680,15 +757,16 @@ def load(
             if project_directory is None:
                 working_dir = os.path.dirname(files[0]) or "."
     for f in files:
-        if not os.path.isfile(f):
+        if not inputs.is_file(f):
             raise ComposeError(f, 1, 1, "no such compose file", "PL101")
     if profiles:
         active = list(profiles)
     else:
+        inputs.looked_up(["COMPOSE_PROFILES"])
         active = [p.strip() for p in env.get("COMPOSE_PROFILES", "").split(",") if p.strip()]
-    ctx = _Context(env)
+    ctx = _Context(env, inputs)
     model = _load_files(list(files), working_dir, ctx)
-    return LoadedProject(model, ctx.files, ctx.unset, env, active, working_dir)
+    return LoadedProject(model, ctx.files, ctx.unset, env, active, working_dir, inputs)
 
 
 def enabled(service: dict[str, Any], active: list[str]) -> bool:

@@ -1,0 +1,192 @@
+"""A cache of loaded compose projects: a hook that runs on every commit reads again only
+the projects whose inputs changed.
+
+A project's ports depend on the bytes of the files Compose reads for it (compose files,
+their overrides, ``.env`` files, ``extends`` and ``include`` files), on which of the
+files it looks for exist, and on the environment variables it reads. Loading records
+each path it looked at with the SHA-256 of what it read there, or "no file", and each
+variable it looked up with its value (:class:`portledger.compose.loader.Inputs`). An
+entry is used only when every one of those paths still holds the same bytes (or still
+no file) and every one of those variables still has the same value (or is still unset);
+other variables may change freely. The whole cache is used only when the current folder
+(paths are shown relative to it) and the code that loads (portledger's own files,
+PyYAML, python-dotenv, the JSON Schema validators) are the same as when it was written.
+Only projects that loaded without error are kept.
+
+One file per ledger folder, ``compose-<hash>.jsonl`` in ``$PORTLEDGER_CACHE_DIR`` (or
+``$XDG_CACHE_HOME/portledger``, ``~/.cache/portledger``): a first line with the key
+described above, then one line per project (its spec, a tab, a JSON entry). JSON, not
+pickle: a cache file someone else could write must not run code. A missing, unreadable,
+corrupt or stale file is an empty cache; a cache that cannot be written is no cache.
+Nothing is printed about it either way: the cache changes how long a check takes, never
+what it says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+"""Bumped whenever an entry's layout changes."""
+
+_READ_LIMIT = 8 * 1024 * 1024 + 1
+"""As much as the loader reads of a file (yamlio.MAX_BYTES + 1)."""
+
+
+def directory(environ: Mapping[str, str]) -> Path:
+    explicit = environ.get("PORTLEDGER_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "portledger"
+
+
+def _stamp(path: str) -> list[Any]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [path, None]
+    return [path, st.st_size, st.st_mtime_ns]
+
+
+def _code_stamps() -> list[Any]:
+    """Size and modification time of every file that decides how a project loads."""
+    stamps: list[Any] = [sys.version, FORMAT]
+    package = os.path.dirname(os.path.abspath(__file__))
+    for folder, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        stamps += [_stamp(os.path.join(folder, f)) for f in sorted(files)
+                   if f.endswith((".py", ".json"))]
+    from portledger.compose import schema
+
+    stamps.append(_stamp(str(schema._schema_path())))
+    for module in ("yaml", "dotenv", "jsonschema_rs", "jsonschema"):
+        spec = importlib.util.find_spec(module)
+        origin = spec.origin if spec is not None else None
+        if origin is None:
+            stamps.append([module, None])
+            continue
+        folder = os.path.dirname(origin)
+        stamps += [_stamp(os.path.join(folder, f)) for f in sorted(os.listdir(folder))
+                   if f.endswith((".py", ".so", ".pyd"))]
+    return stamps
+
+
+def cache_key(cwd: str) -> str:
+    return json.dumps([FORMAT, cwd, _code_stamps()], separators=(",", ":"))
+
+
+def spec_key(directory_: str, files: list[str] | None) -> str:
+    return json.dumps([directory_, files], separators=(",", ":"))
+
+
+def entry_line(project: Any) -> str | None:
+    """The cache entry of a loaded :class:`portledger.compose.Project` (None when its
+    inputs are not all known)."""
+    if project.inputs is None:
+        return None
+    paths, variables = project.inputs
+    return json.dumps({
+        "inputs": sorted(paths.items()),
+        "variables": sorted(variables.items()),
+        "files": project.files,
+        "unset": [u.name for u in project.unset_variables],
+        "bindings": [
+            [b.service, b.host_ip, b.published, b.target, b.protocol, b.file, b.line,
+             b.column, b.end_line, b.end_column, list(b.variables), b.raw, b.plain]
+            for b in project.bindings
+        ],
+    }, separators=(",", ":"))
+
+
+def _unchanged(inputs: list[Any], variables: list[Any], environ: Mapping[str, str]) -> bool:
+    for name, value in variables:
+        if environ.get(name) != value:
+            return False
+    for path, digest in inputs:
+        if digest is None:
+            if os.path.isfile(path):
+                return False
+            continue
+        try:
+            with open(path, "rb") as f:
+                data = f.read(_READ_LIMIT)
+        except OSError:
+            return False
+        if hashlib.sha256(data).hexdigest() != digest:
+            return False
+    return True
+
+
+class ComposeCache:
+    """The entries of one ledger folder's cache file, and the lines to write back."""
+
+    def __init__(self, path: Path, key: str, environ: Mapping[str, str]) -> None:
+        self.path = path
+        self.key = key
+        self.environ = environ
+        self.lines: dict[str, str] = {}
+        self._read_text = ""
+
+    @classmethod
+    def open(cls, root: Path, environ: Mapping[str, str] | None = None) -> ComposeCache:
+        env = dict(os.environ if environ is None else environ)
+        name = hashlib.sha256(str(root).encode()).hexdigest()[:24]
+        cache = cls(directory(env) / f"compose-{name}.jsonl", cache_key(os.getcwd()), env)
+        try:
+            text = cache.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return cache
+        head, _, body = text.partition("\n")
+        if head != cache.key:
+            return cache
+        cache._read_text = text
+        for line in body.split("\n"):
+            k, tab, v = line.partition("\t")
+            if tab:
+                cache.lines[k] = v
+        return cache
+
+    def lookup(self, key: str) -> tuple[str, dict[str, Any]] | None:
+        """(line, entry) of ``key`` when every input it read is unchanged."""
+        line = self.lines.get(key)
+        if line is None:
+            return None
+        try:
+            entry = json.loads(line)
+            if not _unchanged(entry["inputs"], entry["variables"], self.environ):
+                return None
+        except (ValueError, TypeError, KeyError):  # a damaged line: as if absent
+            return None
+        return line, entry
+
+    def save(self, lines: Mapping[str, str], keep_others: bool) -> None:
+        """Write ``lines`` (with the entries of other projects when ``keep_others``),
+        atomically; nothing when the file would not change or cannot be written."""
+        merged = {**self.lines, **lines} if keep_others else dict(lines)
+        text = "".join(
+            [self.key, "\n", *(f"{k}\t{v}\n" for k, v in sorted(merged.items()))])
+        if text == self._read_text:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".compose-",
+                                       suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(text)
+                os.replace(tmp, self.path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError:
+            return
+        self._read_text = text

@@ -1,0 +1,218 @@
+"""The compose cache (``portledger.cache``): a second check reads only what changed, and
+every input of a project (its files, the files it looked for, the variables it read)
+invalidates its entry when it changes. Real files, real loads; the only stand-in is a
+counter wrapped round the loader to see which projects were read again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portledger import cache, check, compose_check
+
+LEDGER = """version: 1
+ranges:
+  application: {start: 2000, end: 2999}
+services:
+  web:
+    category: application
+    ports: {http: {port: 2000}}
+  api:
+    category: application
+    ports: {http: {port: 2100}}
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "port-mapping.yml").write_text(LEDGER)
+    for name, port in (("web", 2000), ("api", 2100)):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "compose.yaml").write_text(
+            f'services:\n  {name}:\n    image: x\n    ports:\n      - "{port}:80"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WEB_PORT", raising=False)
+    monkeypatch.delenv("COMPOSE_PROFILES", raising=False)
+    return tmp_path
+
+
+Run = tuple[list[tuple[str, str, int, int]], list[str]]
+
+
+def run(repo: Path, monkeypatch: pytest.MonkeyPatch, *, use_cache: bool = True,
+        paths: tuple[str, ...] = ()) -> Run:
+    """(findings as (code, file, line, column), folders of the projects loaded again)."""
+    loaded: list[str] = []
+    real = compose_check._load_one
+
+    def counting(spec: compose_check.ProjectSpec, *args: object, **kwargs: object) -> object:
+        loaded.append(spec.directory.name)
+        return real(spec, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compose_check, "_load_one", counting)
+    result = check.run(repo / "port-mapping.yml", paths, cache=use_cache)
+    monkeypatch.setattr(compose_check, "_load_one", real)
+    return [(f.code, f.file, f.line, f.column) for f in result.findings], sorted(loaded)
+
+
+def test_a_second_check_reads_nothing_again_and_says_the_same(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (repo / "api" / "compose.yaml").write_text(  # a finding, to see it come back
+        'services:\n  api:\n    image: x\n    ports:\n      - "2000:80"\n')
+    first = run(repo, monkeypatch)
+    assert first == ([("PL202", "api/compose.yaml", 5, 9),
+                      ("PL204", "web/compose.yaml", 5, 9)], ["api", "web"])
+    assert run(repo, monkeypatch) == (first[0], [])
+    assert run(repo, monkeypatch, use_cache=False) == (first[0], ["api", "web"])
+
+
+def test_an_edited_compose_file_is_read_again(repo: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run(repo, monkeypatch) == ([], ["api", "web"])
+    (repo / "web" / "compose.yaml").write_text(
+        'services:\n  web:\n    image: x\n    ports:\n      - "2001:80"\n')
+    assert run(repo, monkeypatch) == ([("PL203", "web/compose.yaml", 5, 9)], ["web"])
+
+
+def test_a_new_override_file_is_read(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(repo, monkeypatch)
+    (repo / "web" / "compose.override.yaml").write_text(
+        'services:\n  web:\n    ports: !override\n      - "2002:80"\n')
+    assert run(repo, monkeypatch) == (
+        [("PL203", "web/compose.override.yaml", 4, 9)], ["web"])
+
+
+def test_env_file_and_environment(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (repo / "web" / "compose.yaml").write_text(
+        'services:\n  web:\n    image: x\n    ports:\n      - "${WEB_PORT:-2000}:80"\n')
+    assert run(repo, monkeypatch) == ([], ["api", "web"])
+    (repo / "web" / ".env").write_text("WEB_PORT=2003\n")  # a file looked for, now there
+    assert run(repo, monkeypatch) == ([("PL203", "web/compose.yaml", 5, 9)], ["web"])
+    assert run(repo, monkeypatch)[1] == []
+    monkeypatch.setenv("WEB_PORT", "2000")  # the environment wins over .env
+    assert run(repo, monkeypatch) == ([], ["web"])
+    monkeypatch.setenv("SOMETHING_ELSE", "1")  # a variable no project reads
+    assert run(repo, monkeypatch) == ([], [])
+    monkeypatch.delenv("WEB_PORT")
+    assert run(repo, monkeypatch) == ([("PL203", "web/compose.yaml", 5, 9)], ["web"])
+
+
+def test_profiles_from_the_environment(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (repo / "web" / "compose.yaml").write_text(
+        'services:\n  web:\n    image: x\n    profiles: [debug]\n    ports:\n'
+        '      - "2004:80"\n')
+    assert run(repo, monkeypatch) == ([], ["api", "web"])  # not enabled: not checked
+    monkeypatch.setenv("COMPOSE_PROFILES", "debug")
+    assert run(repo, monkeypatch) == ([("PL203", "web/compose.yaml", 6, 9)], ["api", "web"])
+
+
+def test_extends_and_include_files(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (repo / "web" / "base.yaml").write_text(
+        'services:\n  base:\n    image: x\n    ports:\n      - "2000:80"\n')
+    (repo / "web" / "compose.yaml").write_text(
+        'services:\n  web:\n    extends: {file: base.yaml, service: base}\n')
+    (repo / "api" / "sub").mkdir()
+    (repo / "api" / "sub" / "services.yaml").write_text(  # not a project of its own
+        'services:\n  api:\n    image: x\n    ports:\n      - "${API_PORT:-2100}:80"\n')
+    (repo / "api" / "compose.yaml").write_text("include:\n  - sub/services.yaml\n")
+    assert run(repo, monkeypatch) == ([], ["api", "web"])
+    (repo / "web" / "base.yaml").write_text(
+        'services:\n  base:\n    image: x\n    ports:\n      - "2005:80"\n')
+    assert run(repo, monkeypatch) == ([("PL203", "web/base.yaml", 5, 9)], ["web"])
+    (repo / "api" / "sub" / ".env").write_text("API_PORT=2101\n")  # the included .env
+    assert run(repo, monkeypatch) == ([("PL203", "api/sub/services.yaml", 5, 9),
+                                       ("PL203", "web/base.yaml", 5, 9)], ["api"])
+
+
+def test_projects_that_fail_to_load_are_read_every_time(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (repo / "web" / "compose.yaml").write_text(
+        'services:\n  web:\n    image: x\n    ports:\n      - "abc:80"\n')
+    first = run(repo, monkeypatch)
+    assert first == ([("PL205", "web/compose.yaml", 5, 9)], ["api", "web"])
+    assert run(repo, monkeypatch) == (first[0], ["web"])
+
+
+def test_a_damaged_cache_is_an_empty_one(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                         private_cache: Path) -> None:
+    run(repo, monkeypatch)
+    [path] = private_cache.iterdir()
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3  # the key, then one line per project
+    # A line that is not JSON, one with a wrong shape: those projects are read again.
+    key0, _, _ = lines[1].partition("\t")
+    key1, _, entry1 = lines[2].partition("\t")
+    broken = json.loads(entry1)
+    broken["bindings"] = [["too", "short"]]
+    path.write_text(f"{lines[0]}\n{key0}\t{{not json\n{key1}\t{json.dumps(broken)}\n")
+    assert run(repo, monkeypatch) == ([], ["api", "web"])
+    assert run(repo, monkeypatch) == ([], [])  # and written back whole
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    assert run(repo, monkeypatch) == ([], ["api", "web"])
+
+
+def test_a_cache_that_cannot_be_written_is_no_cache(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    blocker = tmp_path_factory.mktemp("ro") / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("PORTLEDGER_CACHE_DIR", str(blocker / "cache"))  # below a file
+    assert run(repo, monkeypatch) == ([], ["api", "web"])
+    assert run(repo, monkeypatch) == ([], ["api", "web"])
+
+
+def test_other_current_folder_other_cache(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (repo / "web" / "compose.yaml").write_text(
+        'services:\n  web:\n    image: x\n    ports:\n      - "2006:80"\n')
+    assert run(repo, monkeypatch)[0] == [("PL203", "web/compose.yaml", 5, 9)]
+    monkeypatch.chdir(repo / "web")  # paths are shown relative to it
+    assert run(repo, monkeypatch) == ([("PL203", "compose.yaml", 5, 9)], ["api", "web"])
+
+
+def test_checking_some_paths_keeps_the_other_entries(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(repo, monkeypatch)
+    assert run(repo, monkeypatch, paths=("web",)) == ([], [])
+    (repo / "web" / "compose.yaml").write_text(
+        'services:\n  web:\n    image: x\n    ports:\n      - "2007:80"\n')
+    assert run(repo, monkeypatch, paths=("web",)) == (
+        [("PL203", "web/compose.yaml", 5, 9)], ["web"])
+    assert run(repo, monkeypatch) == ([("PL203", "web/compose.yaml", 5, 9)], [])
+
+
+def test_an_entry_records_paths_and_variables(repo: Path) -> None:
+    from portledger import compose
+
+    (repo / "web" / "compose.yaml").write_text(
+        'services:\n  web:\n    image: x\n    ports:\n      - "${WEB_PORT:-2000}:80"\n')
+    project = compose.load_project(project_directory=str(repo / "web"), environ={})
+    entry = json.loads(cache.entry_line(project) or "")
+    inputs = dict(entry["inputs"])
+    assert inputs[str(repo / "web" / ".env")] is None
+    assert inputs[str(repo / "web" / "compose.override.yaml")] is None
+    assert len(inputs[str(repo / "web" / "compose.yaml")]) == 64  # its SHA-256
+    assert dict(entry["variables"]) == {"COMPOSE_FILE": None, "COMPOSE_PROFILES": None,
+                                        "WEB_PORT": None}
+
+
+def test_the_command_line_caches_unless_told_not_to(
+        repo: Path, private_cache: Path) -> None:
+    env = {**os.environ, "PORTLEDGER_CACHE_DIR": str(private_cache / "cli")}
+
+    def portledger(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "portledger", "check", *args],
+                              cwd=repo, env=env, capture_output=True, text=True)
+
+    assert portledger("--no-cache").returncode == 0
+    assert not (private_cache / "cli").exists()
+    first = portledger("--format", "json")
+    assert len(list((private_cache / "cli").iterdir())) == 1
+    second = portledger("--format", "json")
+    assert (first.returncode, first.stdout, first.stderr) == (0, second.stdout, "")
+    assert json.loads(second.stdout)["summary"]["files"] == 3
