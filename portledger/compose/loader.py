@@ -26,7 +26,8 @@ Deliberate differences from Compose (each stricter or simpler, never laxer):
   own key, and only rejects exotic lists such as ``published: 7002`` next to
   ``published: "7002"`` in the same service);
 * an invalid ``.env`` line is an error (python-dotenv's parser is used, not compose-go's;
-  they differ only on malformed or exotic lines);
+  they differ only on malformed or exotic lines), and so is a ``.env`` file that is not
+  UTF-8 (Compose passes its bytes on);
 * remote resources (git or OCI ``include``/``extends``) are not fetched: an error.
 """
 

@@ -234,3 +234,16 @@ def test_a_thousand_projects_load(tmp_path: Path) -> None:
     for d in dirs:
         total += len(load_project(project_directory=d, environ={}).bindings)
     assert total == 3000
+
+
+def test_env_file_that_is_not_utf8_is_a_located_error(tmp_path: Path) -> None:
+    # Stricter than Compose, which passes the bytes on: a .env that is not UTF-8 was
+    # read in text mode before, and stopped portledger with an internal error.
+    (tmp_path / "compose.yaml").write_text(
+        'services:\n  web:\n    image: nginx\n    ports:\n      - "${PORT:-8080}:80"\n')
+    (tmp_path / ".env").write_bytes(b"# ports\nPORT=80\xff81\n")
+    with pytest.raises(ComposeError) as info:
+        load_project(project_directory=str(tmp_path), environ={})
+    e = info.value
+    assert (e.code, e.file, e.line, e.column) == ("PL101", str(tmp_path / ".env"), 2, 8)
+    assert e.message == "env file: invalid UTF-8 at byte offset 15 (byte 0xff)"
