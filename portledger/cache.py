@@ -126,21 +126,32 @@ def _unchanged(inputs: list[Any], variables: list[Any], environ: Mapping[str, st
     return True
 
 
+def valid_entry(line: str, environ: Mapping[str, str]) -> dict[str, Any] | None:
+    """The entry a cache line holds, when every input it read is unchanged (and the line
+    is sound: a damaged one is as good as absent)."""
+    try:
+        entry = json.loads(line)
+        if not _unchanged(entry["inputs"], entry["variables"], environ):
+            return None
+    except (ValueError, TypeError, KeyError):
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
 class ComposeCache:
     """The entries of one ledger folder's cache file, and the lines to write back."""
 
-    def __init__(self, path: Path, key: str, environ: Mapping[str, str]) -> None:
+    def __init__(self, path: Path, key: str) -> None:
         self.path = path
         self.key = key
-        self.environ = environ
         self.lines: dict[str, str] = {}
         self._read_text = ""
 
     @classmethod
     def open(cls, root: Path, environ: Mapping[str, str] | None = None) -> ComposeCache:
-        env = dict(os.environ if environ is None else environ)
         name = hashlib.sha256(str(root).encode()).hexdigest()[:24]
-        cache = cls(directory(env) / f"compose-{name}.jsonl", cache_key(os.getcwd()), env)
+        folder = directory(os.environ if environ is None else environ)
+        cache = cls(folder / f"compose-{name}.jsonl", cache_key(os.getcwd()))
         try:
             text = cache.path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
@@ -154,19 +165,6 @@ class ComposeCache:
             if tab:
                 cache.lines[k] = v
         return cache
-
-    def lookup(self, key: str) -> tuple[str, dict[str, Any]] | None:
-        """(line, entry) of ``key`` when every input it read is unchanged."""
-        line = self.lines.get(key)
-        if line is None:
-            return None
-        try:
-            entry = json.loads(line)
-            if not _unchanged(entry["inputs"], entry["variables"], self.environ):
-                return None
-        except (ValueError, TypeError, KeyError):  # a damaged line: as if absent
-            return None
-        return line, entry
 
     def save(self, lines: Mapping[str, str], keep_others: bool) -> None:
         """Write ``lines`` (with the entries of other projects when ``keep_others``),

@@ -481,10 +481,21 @@ def _digest(spec: ProjectSpec, bindings: Sequence[PortBinding], files: list[str]
 
 
 def _load_one(spec: ProjectSpec, environ: Mapping[str, str] | None = None,
-              fallback: Mapping[str, str] | None = None, cached: bool = False) -> _Loaded:
-    """Load ``spec``; with ``cached``, also make its cache entry (see portledger.cache)."""
+              fallback: Mapping[str, str] | None = None,
+              cache_lines: Mapping[str, str] | None = None) -> _Loaded:
+    """Load ``spec``. With ``cache_lines`` (the cache's entries by project), from its
+    entry when every input of it is unchanged; else loaded, with a new entry."""
     from portledger import compose
 
+    if cache_lines is not None:
+        from portledger import cache
+
+        line = cache_lines.get(_cache_key(spec))
+        entry = None if line is None else cache.valid_entry(
+            line, os.environ if environ is None else environ)
+        hit = None if entry is None or line is None else _from_cache(spec, line, entry)
+        if hit is not None:
+            return hit
     try:
         project = compose.load_project(
             files=_spec_files(spec), project_directory=str(spec.directory),
@@ -494,7 +505,7 @@ def _load_one(spec: ProjectSpec, environ: Mapping[str, str] | None = None,
         return _Loaded(e, [], [], [], [])
     loaded = _digest(spec, project.bindings, project.files,
                      [u.name for u in project.unset_variables])
-    if cached:
+    if cache_lines is not None:
         from portledger import cache
 
         loaded.cache_line = cache.entry_line(project)
@@ -505,11 +516,12 @@ def _spec_files(spec: ProjectSpec) -> list[str] | None:
     return [str(f) for f in spec.files] if spec.files else None
 
 
-def _load_chunk(specs: list[ProjectSpec], cached: bool = False) -> list[_Loaded]:
+def _load_chunk(specs: list[ProjectSpec],
+                cache_lines: Mapping[str, str] | None = None) -> list[_Loaded]:
     # One copy of the environment for all the projects (os.environ decodes every
     # variable each time it is copied).
     environ = dict(os.environ)
-    return [_load_one(s, environ, cached=cached) for s in specs]
+    return [_load_one(s, environ, cache_lines=cache_lines) for s in specs]
 
 
 def _from_cache(spec: ProjectSpec, line: str, entry: dict[str, Any]) -> _Loaded | None:
@@ -544,17 +556,11 @@ class Loading:
         self.cache = cache
         self._futures: list[Any] = []
         self._executor: Any = None
-        # Projects whose every input is unchanged come from the cache; the rest load.
-        self._hits: dict[ProjectSpec, _Loaded] = {}
-        if cache is not None:
-            for spec in specs:
-                found = cache.lookup(_cache_key(spec))
-                loaded = _from_cache(spec, *found) if found is not None else None
-                if loaded is not None:
-                    self._hits[spec] = loaded
-        self._misses = [s for s in specs if s not in self._hits]
+        # Each project comes from its cache entry when all of its inputs are unchanged
+        # (checked where it loads, in the workers too); the others load.
+        lines: dict[str, str] | None = None if cache is None else cache.lines
         workers = min(os.cpu_count() or 1, 8)
-        if len(self._misses) >= PARALLEL_MIN and workers > 1 and _can_fork():
+        if len(specs) >= PARALLEL_MIN and workers > 1 and _can_fork():
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
@@ -566,26 +572,16 @@ class Loading:
                 max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                 initializer=schema.prepare,
             )
-            misses = self._misses
-            size = max(1, len(misses) // (workers * 4))
-            chunks = [misses[i:i + size] for i in range(0, len(misses), size)]
-            self._futures = [self._executor.submit(_load_chunk, c, cache is not None)
+            size = max(1, len(specs) // (workers * 4))
+            chunks = [specs[i:i + size] for i in range(0, len(specs), size)]
+            self._futures = [self._executor.submit(_load_chunk, c, _lines_of(c, lines))
                              for c in chunks]
+        self._lines = lines
 
     def results(self) -> Iterator[_Loaded]:
         """Each spec's loaded project, in spec order, as soon as it is there."""
-        loaded = self._loaded_misses()
-        try:
-            for spec in self.specs:
-                hit = self._hits.get(spec)
-                yield hit if hit is not None else next(loaded)
-        finally:
-            self.close()
-
-    def _loaded_misses(self) -> Iterator[_Loaded]:
-        cached = self.cache is not None
         if self._executor is None:
-            yield from _load_chunk(self._misses, cached)
+            yield from _load_chunk(self.specs, self._lines)
             return
         done = 0
         try:
@@ -594,7 +590,9 @@ class Loading:
                 done += len(chunk)
                 yield from chunk
         except Exception:  # noqa: BLE001 - a broken worker: load the rest here instead
-            yield from _load_chunk(self._misses[done:], cached)
+            yield from _load_chunk(self.specs[done:], self._lines)
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Stop the workers and wait for them: none outlives the command (a worker that
@@ -602,6 +600,15 @@ class Loading:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+
+
+def _lines_of(specs: list[ProjectSpec],
+              lines: dict[str, str] | None) -> dict[str, str] | None:
+    """The cache entries of ``specs`` (what a worker needs of the cache, not all of it)."""
+    if lines is None:
+        return None
+    keys = (_cache_key(s) for s in specs)
+    return {k: lines[k] for k in keys if k in lines}
 
 
 def _can_fork() -> bool:

@@ -1,7 +1,8 @@
 """The compose cache (``portledger.cache``): a second check reads only what changed, and
 every input of a project (its files, the files it looked for, the variables it read)
 invalidates its entry when it changes. Real files, real loads; the only stand-in is a
-counter wrapped round the loader to see which projects were read again."""
+counter wrapped round the loader (``compose.load_project``) to see which projects were
+read again."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from portledger import cache, check, compose_check
+from portledger import cache, check, compose
 
 LEDGER = """version: 1
 ranges:
@@ -49,15 +51,15 @@ def run(repo: Path, monkeypatch: pytest.MonkeyPatch, *, use_cache: bool = True,
         paths: tuple[str, ...] = ()) -> Run:
     """(findings as (code, file, line, column), folders of the projects loaded again)."""
     loaded: list[str] = []
-    real = compose_check._load_one
+    real = compose.load_project
 
-    def counting(spec: compose_check.ProjectSpec, *args: object, **kwargs: object) -> object:
-        loaded.append(spec.directory.name)
-        return real(spec, *args, **kwargs)  # type: ignore[arg-type]
+    def counting(*args: Any, **kwargs: Any) -> compose.Project:
+        loaded.append(Path(kwargs["project_directory"]).name)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(compose_check, "_load_one", counting)
+    monkeypatch.setattr(compose, "load_project", counting)
     result = check.run(repo / "port-mapping.yml", paths, cache=use_cache)
-    monkeypatch.setattr(compose_check, "_load_one", real)
+    monkeypatch.setattr(compose, "load_project", real)
     return [(f.code, f.file, f.line, f.column) for f in result.findings], sorted(loaded)
 
 

@@ -87,3 +87,37 @@ def test_the_look_ahead_reads_a_block_section(tmp_path: Path) -> None:
     path.write_text("version: 1\ncompose:  # which files\n  files:\n    - a/*.yaml\n"
                     "  exclude: [b/**]\n\nranges: {}\n")
     assert ledger_mod.peek_compose_globs(path) == (("a/*.yaml",), ("b/**",))
+
+
+def test_workers_use_the_cache_and_see_changes(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from portledger import compose
+
+    ledger_path = make_repo(tmp_path / "repo", 80)
+    monkeypatch.chdir(tmp_path / "repo")
+    log = tmp_path / "loads.log"
+    real = compose.load_project
+
+    def logged(*args: object, **kwargs: object) -> compose.Project:
+        # Appended to a file: the loads happen in forked workers.
+        with open(log, "a") as f:
+            f.write(f"{Path(str(kwargs['project_directory'])).name}\n")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compose, "load_project", logged)
+
+    def loads() -> list[str]:
+        found = sorted(log.read_text().split()) if log.exists() else []
+        log.unlink(missing_ok=True)
+        return found
+
+    cold = check.run(ledger_path, cache=True)
+    assert len(loads()) == 80
+    warm = check.run(ledger_path, cache=True)
+    assert keys(warm) == keys(cold) and loads() == []
+    (tmp_path / "repo" / "svc" / "p005" / "compose.yaml").write_text(
+        'services:\n  s5:\n    image: x\n    ports:\n      - "2004:80"\n')
+    changed = check.run(ledger_path, cache=True)
+    assert loads() == ["p005"]
+    assert ("PL202", "svc/p005/compose.yaml", 5, 9) in keys(changed)
+    assert keys(changed) == keys(check.run(ledger_path))  # as without the cache

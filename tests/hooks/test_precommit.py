@@ -110,3 +110,22 @@ def test_compose_hook_fails_on_the_seeds_example_1(tmp_path: Path,
     assert f"{pcs}:{line}:9: PL202 owner-mismatch pcs-api publishes 8000/tcp" in result.stdout
     assert f"{pcs}:{line}:9: PL204 duplicate-published-port" in result.stdout
     assert "fix: digi-core keeps 8000" in result.stdout
+
+
+def test_compose_hook_sees_each_change_through_its_cache(
+        tmp_path: Path, pre_commit_home: Path, private_cache: Path) -> None:
+    # The hook runs on every commit and keeps a cache of loaded projects (in the
+    # test's own PORTLEDGER_CACHE_DIR): each run must still see what changed since.
+    files = digi_files()
+    repo = make_repo(tmp_path / "cached", files)
+    pcs = "examples/digi/pcs/compose.yaml"
+    assert try_repo(repo, "portledger-compose", pre_commit_home).returncode == 0
+    assert [p.suffix for p in private_cache.iterdir()] == [".jsonl"]
+    (repo / pcs).write_text(files[pcs].replace('"8002:8000"', '"8000:8000"'))
+    git(repo, "add", "-A")
+    failed = try_repo(repo, "portledger-compose", pre_commit_home)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "PL202 owner-mismatch pcs-api publishes 8000/tcp" in failed.stdout
+    (repo / pcs).write_text(files[pcs])
+    git(repo, "add", "-A")
+    assert try_repo(repo, "portledger-compose", pre_commit_home).returncode == 0
