@@ -1,5 +1,6 @@
-"""A cache of loaded compose projects: a hook that runs on every commit reads again only
-the projects whose inputs changed.
+"""Caches for ``check``: a hook that runs on every commit reads again only the compose
+projects whose inputs changed (:class:`ComposeCache`), and a ledger only when its bytes
+changed (:class:`LedgerCache`).
 
 A project's ports depend on the bytes of the files Compose reads for it (compose files,
 their overrides, ``.env`` files, ``extends`` and ``include`` files), on which of the
@@ -67,7 +68,9 @@ def _code_stamps() -> list[Any]:
                    if f.endswith((".py", ".json"))]
     from portledger.compose import schema
 
-    stamps.append(_stamp(str(schema._schema_path())))
+    from portledger import ledger
+
+    stamps += [_stamp(str(schema._schema_path())), _stamp(str(ledger.schema_path()))]
     for module in ("yaml", "dotenv", "jsonschema_rs", "jsonschema"):
         spec = importlib.util.find_spec(module)
         origin = spec.origin if spec is not None else None
@@ -126,6 +129,23 @@ def _unchanged(inputs: list[Any], variables: list[Any], environ: Mapping[str, st
     return True
 
 
+def _write(path: Path, text: str) -> bool:
+    """Replace ``path`` with ``text`` atomically; False when it cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".portledger-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        return False
+    return True
+
+
 def valid_entry(line: str, environ: Mapping[str, str]) -> dict[str, Any] | None:
     """The entry a cache line holds, when every input it read is unchanged (and the line
     is sound: a damaged one is as good as absent)."""
@@ -174,17 +194,45 @@ class ComposeCache:
             [self.key, "\n", *(f"{k}\t{v}\n" for k, v in sorted(merged.items()))])
         if text == self._read_text:
             return
+        if _write(self.path, text):
+            self._read_text = text
+
+
+class LedgerCache:
+    """The values of a ledger that loaded without a finding, by the SHA-256 of its bytes.
+
+    Reading a large ledger is mostly YAML; a hook run on a commit that left the ledger
+    alone takes its values from here (``ledger-<hash>.json``: the key line, the digest
+    line, the values as JSON). Positions are then looked up in the ledger's text only when
+    a finding needs one (:func:`portledger.yamlio.known`).
+    """
+
+    def __init__(self, path: Path, key: str) -> None:
+        self.path = path
+        self.key = key
+
+    @classmethod
+    def open(cls, ledger: Path, environ: Mapping[str, str] | None = None) -> LedgerCache:
+        name = hashlib.sha256(str(ledger.resolve()).encode()).hexdigest()[:24]
+        folder = directory(os.environ if environ is None else environ)
+        return cls(folder / f"ledger-{name}.json", cache_key(os.getcwd()))
+
+    def get(self, digest: str) -> Any:
+        """The values stored for a ledger with these bytes (None: none stored)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".compose-",
-                                       suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(text)
-                os.replace(tmp, self.path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-        except OSError:
+            with open(self.path, encoding="utf-8") as f:
+                if f.readline().rstrip("\n") != self.key:
+                    return None
+                if f.readline().rstrip("\n") != digest:
+                    return None
+                return json.loads(f.read())
+        except (OSError, ValueError):
+            return None
+
+    def put(self, digest: str, values: Any) -> None:
+        """Store ``values`` for the ledger with these bytes (quietly not, when it cannot)."""
+        try:
+            text = json.dumps(values, separators=(",", ":"))
+        except (TypeError, ValueError):
             return
-        self._read_text = text
+        _write(self.path, f"{self.key}\n{digest}\n{text}")

@@ -70,7 +70,12 @@ def run(
         loading = compose_check.start(mapping.resolve().parent, globs, exclude, paths,
                                       cache=cache)
     try:
-        ledger, findings = ledger_mod.load(display_path(mapping))
+        stored = None
+        if cache:
+            from portledger.cache import LedgerCache
+
+            stored = LedgerCache.open(mapping)
+        ledger, findings = ledger_mod.load(display_path(mapping), stored)
         result.files = 1
         result.ledger = ledger
         if ledger is not None:

@@ -10,11 +10,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portledger import yamlio
 from portledger.errors import FatalError
 from portledger.findings import Finding, make, rule
+
+if TYPE_CHECKING:
+    from portledger.cache import LedgerCache
 
 LEDGER_NAME = "port-mapping.yml"
 DEFAULT_EPHEMERAL = (32768, 60999)
@@ -30,7 +33,12 @@ class Range:
     end: int
     description: str
     reserved: bool
-    span: yamlio.Span
+    doc: yamlio.Document = field(compare=False, repr=False)
+
+    @property
+    def span(self) -> yamlio.Span:
+        """Where the range's key stands (looked up when asked)."""
+        return self.doc.key_span(("ranges", self.name))
 
 
 @dataclass(unsafe_hash=True)
@@ -361,13 +369,12 @@ def build(doc: yamlio.Document) -> tuple[Ledger, list[Finding]]:
         ledger.compose_files = tuple(compose["files"])
     ledger.compose_exclude = tuple(compose.get("exclude", ()))
     for name, r in data["ranges"].items():
-        span = doc.key_span(("ranges", name))
         if r["start"] > r["end"]:
             s = doc.span(("ranges", name, "end"))
             findings.append(make(SCHEMA_RULE, doc.path, s.line, s.column,
                                  f"ranges.{name}: end {r['end']} is below start {r['start']}"))
         ledger.ranges[name] = Range(
-            name, r["start"], r["end"], r.get("description", ""), bool(r.get("reserved")), span
+            name, r["start"], r["end"], r.get("description", ""), bool(r.get("reserved")), doc
         )
     order = 0
     for name, s in data["services"].items():
@@ -477,19 +484,40 @@ def duplicate_keys(doc: yamlio.Document) -> list[Finding]:
     return findings
 
 
-def load(path: str | Path) -> tuple[Ledger | None, list[Finding]]:
+def load(path: str | Path,
+         cached: LedgerCache | None = None) -> tuple[Ledger | None, list[Finding]]:
     """Read, validate and model the ledger at ``path``.
 
     Returns the ledger (None when it is not valid enough to model) and the PL100-PL102
-    findings met on the way. A missing ledger is a :class:`FatalError` (exit 2).
+    findings met on the way. A missing ledger is a :class:`FatalError` (exit 2). With
+    ``cached``, the values of a ledger whose bytes loaded before without a finding come
+    from it (see :class:`portledger.cache.LedgerCache`).
     """
     p = Path(path)
     if not p.exists():
         raise FatalError(f"{path}: no such file (create one, or pass --mapping FILE)")
     if p.is_dir():
         raise FatalError(f"{path}: is a directory; --mapping takes a file")
+    data: bytes | None = None
+    digest = ""
+    if cached is not None:
+        try:
+            with open(p, "rb") as f:
+                data = f.read(yamlio.MAX_BYTES + 1)
+        except OSError:
+            data = None  # yamlio.load reports it
+        else:
+            import hashlib
+
+            digest = hashlib.sha256(data).hexdigest()
+            values = cached.get(digest)
+            if values is not None:
+                ledger, findings = build(yamlio.known(str(path), values,
+                                                      yamlio.read_text(p, data)))
+                if not findings:
+                    return ledger, findings
     try:
-        doc = yamlio.load(p)
+        doc = yamlio.load(p, data=data)
     except yamlio.YamlError as e:
         return None, [yaml_syntax(e)]
     findings = duplicate_keys(doc)
@@ -499,6 +527,8 @@ def load(path: str | Path) -> tuple[Ledger | None, list[Finding]]:
         return None, findings
     ledger, more = build(doc)
     findings.extend(more)
+    if cached is not None and digest and not findings and not doc.tags:
+        cached.put(digest, doc.data)
     return ledger, findings
 
 

@@ -45,7 +45,11 @@ def range_overlap(ledger: Ledger) -> Iterator[Finding]:
           monitoring: {start: 3000, end: 3999}
     """
     this = range_overlap.rule  # type: ignore[attr-defined]
-    ordered = sorted(ledger.ranges.values(), key=lambda r: (r.span.line, r.span.column))
+    ranges = list(ledger.ranges.values())
+    if not any(overlap.ranges_overlap(a.start, a.end, b.start, b.end)
+               for a, b in combinations(ranges, 2)):
+        return  # (positions are looked up only for a finding)
+    ordered = sorted(ranges, key=lambda r: (r.span.line, r.span.column))
     for a, b in combinations(ordered, 2):
         if overlap.ranges_overlap(a.start, a.end, b.start, b.end):
             lo, hi = max(a.start, b.start), min(a.end, b.end)

@@ -94,10 +94,24 @@ class _Locator:
     are followed as the builder follows them: explicit keys win, then earlier sources.
     """
 
-    def __init__(self, root: yaml.Node | None) -> None:
-        self.root = root
+    def __init__(self, root: yaml.Node | None, text: str | None = None) -> None:
+        self._root = root
+        self._text = text
         self._maps: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = {}
         self._memo: dict[KeyPath, tuple[yaml.Node | None, yaml.Node] | None] = {}
+
+    @property
+    def root(self) -> yaml.Node | None:
+        """The node graph; composed from the text on first use when only the text was
+        given (a document whose values came from elsewhere, see :func:`known`)."""
+        if self._text is not None:
+            text, self._text = self._text, None
+            composer = _Composer(text)
+            try:
+                self._root = composer.get_single_node()
+            finally:
+                composer.dispose()
+        return self._root
 
     def children(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         found = self._maps.get(id(node))
@@ -219,7 +233,8 @@ class Document:
     local tags (``!reset``) met, ``duplicates`` lists repeated mapping keys.
     """
 
-    def __init__(self, path: str, data: Any, root: yaml.Node | None = None) -> None:
+    def __init__(self, path: str, data: Any, root: yaml.Node | None = None,
+                 text: str | None = None) -> None:
         self.path = path
         self.data = data
         self.tags: dict[KeyPath, str] = {}
@@ -227,8 +242,8 @@ class Document:
         """Paths of the string values that contain ``$``, in document order (the only
         ones interpolation can change)."""
         self.duplicates: list[DuplicateKey] = []
-        self.text = ""
-        self._locator = _Locator(root)
+        self.text = text or ""
+        self._locator = _Locator(root, text)
         self.spans: Mapping[KeyPath, Span] = _View(self._locator, "span")
         self.key_spans: Mapping[KeyPath, Span] = _View(self._locator, "key")
         self.plain: Mapping[KeyPath, str] = _View(self._locator, "plain")
@@ -643,6 +658,13 @@ class _Builder:
                     continue
             result[key] = self.build(value_node, path + (key,), depth)
         return result
+
+
+def known(path: str, data: Any, text: str) -> Document:
+    """The document of ``text`` (read before by :func:`load` without duplicates, tags or
+    ``$``) when its values ``data`` are already known, as from a cache: positions are
+    looked up by composing ``text`` when one is first asked for, not before."""
+    return Document(path, data, text=text)
 
 
 def load(

@@ -144,7 +144,7 @@ def test_projects_that_fail_to_load_are_read_every_time(
 def test_a_damaged_cache_is_an_empty_one(repo: Path, monkeypatch: pytest.MonkeyPatch,
                                          private_cache: Path) -> None:
     run(repo, monkeypatch)
-    [path] = private_cache.iterdir()
+    [path] = private_cache.glob("compose-*.jsonl")
     lines = path.read_text().splitlines()
     assert len(lines) == 3  # the key, then one line per project
     # A line that is not JSON, one with a wrong shape: those projects are read again.
@@ -214,7 +214,78 @@ def test_the_command_line_caches_unless_told_not_to(
     assert portledger("--no-cache").returncode == 0
     assert not (private_cache / "cli").exists()
     first = portledger("--format", "json")
-    assert len(list((private_cache / "cli").iterdir())) == 1
+    assert sorted(p.name.split("-")[0] for p in (private_cache / "cli").iterdir()) == [
+        "compose", "ledger"]
     second = portledger("--format", "json")
     assert (first.returncode, first.stdout, first.stderr) == (0, second.stdout, "")
     assert json.loads(second.stdout)["summary"]["files"] == 3
+
+
+# -- the ledger ------------------------------------------------------------------------
+
+
+def ledger_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ledger files read as YAML from now on (a counter round yamlio.load)."""
+    from portledger import yamlio
+
+    reads: list[str] = []
+    real = yamlio.load
+
+    def counting(path: Any, **kwargs: Any) -> yamlio.Document:
+        if Path(path).name == "port-mapping.yml":
+            reads.append(str(path))
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(yamlio, "load", counting)
+    return reads
+
+
+def full(repo: Path) -> list[tuple[object, ...]]:
+    result = check.run(repo / "port-mapping.yml", cache=True)
+    return [(f.code, f.file, f.line, f.column, f.end_line, f.end_column, f.message, f.fix)
+            for f in result.findings]
+
+
+def test_an_unchanged_ledger_is_not_read_as_yaml_again(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, private_cache: Path) -> None:
+    # api publishes web's port: the finding names the ledger line of web's port, which
+    # the cached ledger finds by reading its text only then.
+    (repo / "api" / "compose.yaml").write_text(
+        'services:\n  api:\n    image: x\n    ports:\n      - "2000:80"\n')
+    reads = ledger_reads(monkeypatch)
+    cold = full(repo)
+    assert len(reads) == 1 and [p.name.split("-")[0] for p in private_cache.iterdir()
+                                 if p.name.startswith("ledger")] == ["ledger"]
+    assert ("PL202", "api/compose.yaml", 5, 9) in [c[:4] for c in cold]
+    assert "port-mapping.yml:7)" in next(c[6] for c in cold if c[0] == "PL202")
+    warm = full(repo)
+    assert warm == cold and len(reads) == 1
+    # Another ledger (web moves to 2001): read again, and what it says now.
+    (repo / "port-mapping.yml").write_text(LEDGER.replace("port: 2000", "port: 2001"))
+    changed = full(repo)
+    assert len(reads) == 2
+    assert ("PL203", "web/compose.yaml", 5, 9) in [c[:4] for c in changed]
+    assert full(repo) == changed and len(reads) == 2
+
+
+def test_a_ledger_with_load_findings_is_not_cached(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, private_cache: Path) -> None:
+    (repo / "port-mapping.yml").write_text(LEDGER + "  web:\n    category: application\n")
+    reads = ledger_reads(monkeypatch)
+    first = full(repo)
+    assert ("PL102", "port-mapping.yml", 11, 3) in [c[:4] for c in first]
+    assert full(repo) == first and len(reads) == 2
+    assert not list(private_cache.glob("ledger-*"))
+
+
+def test_a_damaged_ledger_cache_is_no_cache(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, private_cache: Path) -> None:
+    reads = ledger_reads(monkeypatch)
+    first = full(repo)
+    [path] = private_cache.glob("ledger-*")
+    key, digest, values = path.read_text().split("\n", 2)
+    path.write_text(f"{key}\n{digest}\n{values[:-5]}")  # cut short
+    assert full(repo) == first and len(reads) == 2
+    assert full(repo) == first and len(reads) == 2  # written back whole
+    path.write_text(f"{key}\n{'0' * 64}\n{values}")  # another ledger's values
+    assert full(repo) == first and len(reads) == 3

@@ -370,3 +370,17 @@ def test_load_reads_the_file(tmp_path: Path) -> None:
     f.write_text("a: [1, 2]\n")
     doc = yamlio.load(f)
     assert (doc.path, doc.data, doc.text) == (str(f), {"a": [1, 2]}, "a: [1, 2]\n")
+
+
+def test_known_values_find_positions_in_the_text_when_asked(tmp_path: Path) -> None:
+    # A document whose values came from a cache composes its text only for a position.
+    text = "a: 1\nb:\n  c: [x, {d: 'e'}]\n  f: |\n    g\n"
+    path = tmp_path / "d.yml"
+    path.write_text(text)
+    loaded = yamlio.load(path)
+    known = yamlio.known(str(path), loaded.data, text)
+    assert known.data == loaded.data
+    for p in [("a",), ("b",), ("b", "c"), ("b", "c", 1, "d"), ("b", "f")]:
+        assert known.span(p) == loaded.span(p)
+        assert known.key_span(p) == loaded.key_span(p)
+        assert known.scalar_facts(p) == loaded.scalar_facts(p)
