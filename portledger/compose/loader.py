@@ -351,9 +351,9 @@ class _File:
 
 
 def _read_file(path: str, ctx: _Context, environ: Mapping[str, str], *, validate: bool) -> _File:
-    data = ctx.inputs.read(path, yamlio.MAX_BYTES + 1)
+    raw = ctx.inputs.read(path, yamlio.MAX_BYTES + 1)
     try:
-        doc = yamlio.load(path, data=data, compat="goyaml", local_tags=LOCAL_TAGS)
+        doc = yamlio.load(path, data=raw, compat="goyaml", local_tags=LOCAL_TAGS)
     except yamlio.YamlError as e:
         raise ComposeError(e.path, e.line, e.column, e.message, "PL101") from None
     if path not in ctx.files:
