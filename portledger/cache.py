@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import operator
 import os
 import sys
 import tempfile
@@ -35,11 +36,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from portledger import yamlio
+
 FORMAT = 1
 """Bumped whenever an entry's layout changes."""
 
-_READ_LIMIT = 8 * 1024 * 1024 + 1
-"""As much as the loader reads of a file (yamlio.MAX_BYTES + 1)."""
 
 
 def directory(environ: Mapping[str, str]) -> Path:
@@ -97,30 +98,48 @@ def entry_line(project: Any) -> str | None:
         return None
     paths, variables = project.inputs
     return json.dumps({
-        "inputs": sorted(paths.items()),
-        "variables": sorted(variables.items()),
+        "inputs": list(paths.items()),
+        "variables": list(variables.items()),
         "files": project.files,
         "unset": [u.name for u in project.unset_variables],
-        "bindings": [
-            [b.service, b.host_ip, b.published, b.target, b.protocol, b.file, b.line,
-             b.column, b.end_line, b.end_column, list(b.variables), b.raw, b.plain]
-            for b in project.bindings
-        ],
+        "bindings": list(map(_BINDING_ROW, project.bindings)),
     }, separators=(",", ":"))
 
 
-def _unchanged(inputs: list[Any], variables: list[Any], environ: Mapping[str, str]) -> bool:
-    for name, value in variables:
+_BINDING_ROW = operator.attrgetter(
+    "service", "host_ip", "published", "target", "protocol", "file", "line", "column",
+    "end_line", "end_column", "variables", "raw", "plain")
+"""A PortBinding as a cache row, its fields in their order (compose_check._from_cache)."""
+
+
+def _pairs(value: Any) -> list[tuple[str, str | None]] | None:
+    """``value`` as [name, text or null] pairs, or None when it is not that."""
+    if not isinstance(value, list):
+        return None
+    out = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                and (item[1] is None or isinstance(item[1], str))):
+            return None
+        out.append((item[0], item[1]))
+    return out
+
+
+def _unchanged(inputs: Any, variables: Any, environ: Mapping[str, str]) -> bool:
+    paths, names = _pairs(inputs), _pairs(variables)
+    if paths is None or names is None:  # a damaged entry (an int is no path: it is a fd)
+        return False
+    for name, value in names:
         if environ.get(name) != value:
             return False
-    for path, digest in inputs:
+    for path, digest in paths:
         if digest is None:
             if os.path.isfile(path):
                 return False
             continue
         try:
             with open(path, "rb") as f:
-                data = f.read(_READ_LIMIT)
+                data = f.read(yamlio.MAX_BYTES + 1)
         except OSError:
             return False
         if hashlib.sha256(data).hexdigest() != digest:
@@ -145,16 +164,37 @@ def _write(path: Path, text: str) -> bool:
     return True
 
 
+_TEXT_OR_NULL = (str, type(None))
+_ROW_TYPES: tuple[Any, ...] = (str, _TEXT_OR_NULL, _TEXT_OR_NULL, int, str, str, int, int,
+                               int, int, list, _TEXT_OR_NULL, bool)
+"""The JSON types of a cache row's fields (_BINDING_ROW's order)."""
+
+
 def valid_entry(line: str, environ: Mapping[str, str]) -> dict[str, Any] | None:
-    """The entry a cache line holds, when every input it read is unchanged (and the line
-    is sound: a damaged one is as good as absent)."""
+    """The entry a cache line holds, when every input it read is unchanged and the line is
+    sound (a damaged one is as good as absent: its fields are checked, not trusted)."""
     try:
         entry = json.loads(line)
-        if not _unchanged(entry["inputs"], entry["variables"], environ):
-            return None
-    except (ValueError, TypeError, KeyError):
+    except ValueError:
         return None
-    return entry if isinstance(entry, dict) else None
+    if not (isinstance(entry, dict) and _sound(entry)):
+        return None
+    if not _unchanged(entry["inputs"], entry["variables"], environ):
+        return None
+    return entry
+
+
+def _sound(entry: dict[str, Any]) -> bool:
+    rows = entry.get("bindings")
+    texts = [entry.get("files"), entry.get("unset")]
+    return (
+        isinstance(rows, list)
+        and all(isinstance(row, list) and len(row) == len(_ROW_TYPES)
+                and all(isinstance(v, t) for v, t in zip(row, _ROW_TYPES, strict=True))
+                and all(isinstance(v, str) for v in row[10])
+                for row in rows)
+        and all(isinstance(t, list) and all(isinstance(v, str) for v in t) for t in texts)
+    )
 
 
 class ComposeCache:

@@ -512,10 +512,9 @@ def load(path: str | Path,
             digest = hashlib.sha256(data).hexdigest()
             values = cached.get(digest)
             if values is not None:
-                ledger, findings = build(yamlio.known(str(path), values,
-                                                      yamlio.read_text(p, data)))
-                if not findings:
-                    return ledger, findings
+                stored = _from_values(str(path), values, p, data)
+                if stored is not None:
+                    return stored, []
     try:
         doc = yamlio.load(p, data=data)
     except yamlio.YamlError as e:
@@ -530,6 +529,16 @@ def load(path: str | Path,
     if cached is not None and digest and not findings and not doc.tags:
         cached.put(digest, doc.data)
     return ledger, findings
+
+
+def _from_values(name: str, values: Any, path: Path, data: bytes) -> Ledger | None:
+    """The ledger built from values a cache kept for these bytes; None when they do not
+    build without a finding (a damaged cache: the ledger is then read as usual)."""
+    try:
+        ledger, findings = build(yamlio.known(name, values, yamlio.read_text(path, data)))
+    except (KeyError, TypeError, ValueError, AttributeError, yamlio.YamlError):
+        return None
+    return None if findings else ledger
 
 
 def load_valid(path: str | Path) -> Ledger:

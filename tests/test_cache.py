@@ -289,3 +289,33 @@ def test_a_damaged_ledger_cache_is_no_cache(
     assert full(repo) == first and len(reads) == 2  # written back whole
     path.write_text(f"{key}\n{'0' * 64}\n{values}")  # another ledger's values
     assert full(repo) == first and len(reads) == 3
+
+
+def test_a_hostile_cache_is_not_trusted(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                        private_cache: Path) -> None:
+    # Lines that parse but lie about their types: a path that is a number (open() would
+    # take it as a file descriptor and close it), a line number that is text, a ledger
+    # whose stored values do not build. Each is ignored, and the files are read.
+    (repo / "api" / "compose.yaml").write_text(
+        'services:\n  api:\n    image: x\n    ports:\n      - "2000:80"\n')
+    first = full(repo)
+    assert len(first) == 2
+    [compose_file] = private_cache.glob("compose-*.jsonl")
+    head, *lines = compose_file.read_text().splitlines()
+    forged = []
+    for i, line in enumerate(lines):
+        key, _, entry = line.partition("\t")
+        data = json.loads(entry)
+        if i == 0:
+            data["inputs"] = [[1, "0" * 64]]
+        else:
+            data["bindings"][0][6] = "5"
+        forged.append(f"{key}\t{json.dumps(data)}")
+    compose_file.write_text("\n".join([head, *forged]) + "\n")
+    [ledger_file] = private_cache.glob("ledger-*")
+    key, digest, _ = ledger_file.read_text().split("\n", 2)
+    ledger_file.write_text(f'{key}\n{digest}\n{{"services": 7}}')
+    reads = ledger_reads(monkeypatch)
+    assert full(repo) == first and len(reads) == 1
+    assert run(repo, monkeypatch)[1] == []  # and rewritten
+    os.fstat(1)  # standard output still open
