@@ -19,6 +19,7 @@ One file per ledger folder, ``compose-<hash>.jsonl`` in ``$PORTLEDGER_CACHE_DIR`
 described above, then one line per project (its spec, a tab, a JSON entry). JSON, not
 pickle: a cache file someone else could write must not run code. A missing, unreadable,
 corrupt or stale file is an empty cache; a cache that cannot be written is no cache.
+Files that no check has written for 30 days are removed when another is written.
 Nothing is printed about it either way: the cache changes how long a check takes, never
 what it says.
 """
@@ -161,7 +162,34 @@ def _write(path: Path, text: str) -> bool:
             raise
     except OSError:
         return False
+    _prune(path.parent)
     return True
+
+
+STALE_DAYS = 30
+"""Cache files not written for this long (of folders checked no more) are removed."""
+
+
+def _prune(folder: Path) -> None:
+    """Remove this cache's files that nothing has written for ``STALE_DAYS`` (a file per
+    ledger folder would otherwise pile up for every checkout and temporary folder)."""
+    import time
+
+    limit = time.time() - STALE_DAYS * 86400
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(("compose-", "ledger-", ".portledger-"))
+                and name.endswith((".jsonl", ".json", ".tmp"))):
+            continue  # not ours: a shared folder may hold other files
+        try:
+            if entry.stat().st_mtime < limit:
+                os.unlink(entry.path)
+        except OSError:
+            pass
 
 
 _TEXT_OR_NULL = (str, type(None))

@@ -491,11 +491,11 @@ def _load_one(spec: ProjectSpec, environ: Mapping[str, str] | None = None,
         from portledger import cache
 
         line = cache_lines.get(_cache_key(spec))
-        entry = None if line is None else cache.valid_entry(
-            line, os.environ if environ is None else environ)
-        hit = None if entry is None or line is None else _from_cache(spec, line, entry)
-        if hit is not None:
-            return hit
+        if line is not None:
+            entry = cache.valid_entry(line, os.environ if environ is None else environ)
+            hit = None if entry is None else _from_cache(spec, line, entry)
+            if hit is not None:
+                return hit
     try:
         project = compose.load_project(
             files=_spec_files(spec), project_directory=str(spec.directory),

@@ -319,3 +319,19 @@ def test_a_hostile_cache_is_not_trusted(repo: Path, monkeypatch: pytest.MonkeyPa
     assert full(repo) == first and len(reads) == 1
     assert run(repo, monkeypatch)[1] == []  # and rewritten
     os.fstat(1)  # standard output still open
+
+
+def test_files_no_check_wrote_for_a_month_are_removed(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, private_cache: Path) -> None:
+    old = 40 * 86400
+    stale = private_cache / "compose-0123456789abcdef01234567.jsonl"
+    recent = private_cache / "ledger-0123456789abcdef01234567.json"
+    foreign = private_cache / "notes.txt"  # not the cache's: left alone, however old
+    for path in (stale, recent, foreign):
+        path.write_text("x")
+    for path in (stale, foreign):
+        os.utime(path, (path.stat().st_atime - old, path.stat().st_mtime - old))
+    run(repo, monkeypatch)
+    names = sorted(p.name for p in private_cache.iterdir())
+    assert stale.name not in names and recent.name in names and foreign.name in names
+    assert len(names) == 4  # and this ledger's two
