@@ -58,8 +58,8 @@ def run(
 ) -> Result:
     """Check the ledger at ``mapping`` (and compose projects); return sorted findings.
 
-    With ``cache``, compose projects whose files are unchanged since an earlier check
-    are not read again (:mod:`portledger.cache`)."""
+    With ``cache``, compose projects whose inputs are unchanged since an earlier check,
+    and a ledger whose bytes are, are not read as YAML again (:mod:`portledger.cache`)."""
     result = Result()
     loading = None
     if compose and mapping.is_file():

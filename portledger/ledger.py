@@ -512,7 +512,7 @@ def load(path: str | Path,
             digest = hashlib.sha256(data).hexdigest()
             values = cached.get(digest)
             if values is not None:
-                stored = _from_values(str(path), values, p, data)
+                stored = _from_values(str(p), values, p, data)  # named as yamlio.load names it
                 if stored is not None:
                     return stored, []
     try:
