@@ -35,9 +35,12 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portledger import yamlio
+
+if TYPE_CHECKING:
+    from portledger.compose import Project
 
 FORMAT = 1
 """Bumped whenever an entry's layout changes."""
@@ -92,7 +95,7 @@ def spec_key(directory_: str, files: list[str] | None) -> str:
     return json.dumps([directory_, files], separators=(",", ":"))
 
 
-def entry_line(project: Any) -> str | None:
+def entry_line(project: Project) -> str | None:
     """The cache entry of a loaded :class:`portledger.compose.Project` (None when its
     inputs are not all known)."""
     if project.inputs is None:
