@@ -26,6 +26,7 @@ what it says.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -40,11 +41,10 @@ from typing import TYPE_CHECKING, Any
 from portledger import yamlio
 
 if TYPE_CHECKING:
-    from portledger.compose import Project
+    from portledger.compose import PortBinding, Project
 
 FORMAT = 1
 """Bumped whenever an entry's layout changes."""
-
 
 
 def directory(environ: Mapping[str, str]) -> Path:
@@ -87,7 +87,9 @@ def _code_stamps() -> list[Any]:
     return stamps
 
 
+@functools.lru_cache(maxsize=4)
 def cache_key(cwd: str) -> str:
+    """The key of every cache file (both caches of a check ask for it)."""
     return json.dumps([FORMAT, cwd, _code_stamps()], separators=(",", ":"))
 
 
@@ -110,10 +112,22 @@ def entry_line(project: Project) -> str | None:
     }, separators=(",", ":"))
 
 
-_BINDING_ROW = operator.attrgetter(
-    "service", "host_ip", "published", "target", "protocol", "file", "line", "column",
-    "end_line", "end_column", "variables", "raw", "plain")
-"""A PortBinding as a cache row, its fields in their order (compose_check._from_cache)."""
+_BINDING_FIELDS = ("service", "host_ip", "published", "target", "protocol", "file", "line",
+                   "column", "end_line", "end_column", "variables", "raw", "plain")
+"""A PortBinding's fields, in the order of a cache row."""
+_BINDING_ROW = operator.attrgetter(*_BINDING_FIELDS)
+
+
+def bindings_of(entry: dict[str, Any]) -> list[PortBinding]:
+    """The PortBindings of a sound entry (:func:`valid_entry`)."""
+    from portledger.compose import PortBinding
+
+    bindings = []
+    for row in entry["bindings"]:
+        fields = dict(zip(_BINDING_FIELDS, row, strict=True))
+        fields["variables"] = tuple(fields["variables"])
+        bindings.append(PortBinding(**fields))
+    return bindings
 
 
 def _pairs(value: Any) -> list[tuple[str, str | None]] | None:
@@ -142,8 +156,7 @@ def _unchanged(inputs: Any, variables: Any, environ: Mapping[str, str]) -> bool:
                 return False
             continue
         try:
-            with open(path, "rb") as f:
-                data = f.read(yamlio.MAX_BYTES + 1)
+            data = yamlio.read_bytes(path)
         except OSError:
             return False
         if hashlib.sha256(data).hexdigest() != digest:
@@ -198,7 +211,7 @@ def _prune(folder: Path) -> None:
 _TEXT_OR_NULL = (str, type(None))
 _ROW_TYPES: tuple[Any, ...] = (str, _TEXT_OR_NULL, _TEXT_OR_NULL, int, str, str, int, int,
                                int, int, list, _TEXT_OR_NULL, bool)
-"""The JSON types of a cache row's fields (_BINDING_ROW's order)."""
+"""The JSON types of a cache row's fields (in _BINDING_FIELDS' order)."""
 
 
 def valid_entry(line: str, environ: Mapping[str, str]) -> dict[str, Any] | None:

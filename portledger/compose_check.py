@@ -482,7 +482,7 @@ def _digest(spec: ProjectSpec, bindings: Sequence[PortBinding], files: list[str]
 
 def _load_one(spec: ProjectSpec, environ: Mapping[str, str] | None = None,
               fallback: Mapping[str, str] | None = None,
-              cache_lines: Mapping[str, str] | None = None) -> _Loaded:
+              cache_lines: Mapping[ProjectSpec, str] | None = None) -> _Loaded:
     """Load ``spec``. With ``cache_lines`` (the cache's entries by project), from its
     entry when every input of it is unchanged; else loaded, with a new entry."""
     from portledger import compose
@@ -490,7 +490,7 @@ def _load_one(spec: ProjectSpec, environ: Mapping[str, str] | None = None,
     if cache_lines is not None:
         from portledger import cache
 
-        line = cache_lines.get(_cache_key(spec))
+        line = cache_lines.get(spec)
         if line is not None:
             entry = cache.valid_entry(line, os.environ if environ is None else environ)
             hit = None if entry is None else _from_cache(spec, line, entry)
@@ -517,7 +517,7 @@ def _spec_files(spec: ProjectSpec) -> list[str] | None:
 
 
 def _load_chunk(specs: list[ProjectSpec],
-                cache_lines: Mapping[str, str] | None = None) -> list[_Loaded]:
+                cache_lines: Mapping[ProjectSpec, str] | None = None) -> list[_Loaded]:
     # One copy of the environment for all the projects (os.environ decodes every
     # variable each time it is copied).
     environ = dict(os.environ)
@@ -526,16 +526,10 @@ def _load_chunk(specs: list[ProjectSpec],
 
 def _from_cache(spec: ProjectSpec, line: str, entry: dict[str, Any]) -> _Loaded | None:
     """The project as its cache entry has it (None for an entry that does not fit)."""
-    from portledger.compose import PortBinding
+    from portledger.cache import bindings_of
 
     try:
-        bindings = [
-            PortBinding(service, host_ip, published, target, protocol, file, line_, column,
-                        end_line, end_column, tuple(variables), raw, plain)
-            for (service, host_ip, published, target, protocol, file, line_, column,
-                 end_line, end_column, variables, raw, plain) in entry["bindings"]
-        ]
-        loaded = _digest(spec, bindings, list(entry["files"]), list(entry["unset"]))
+        loaded = _digest(spec, bindings_of(entry), entry["files"], entry["unset"])
     except (TypeError, ValueError, KeyError, AttributeError):
         return None
     loaded.cache_line = line
@@ -558,7 +552,12 @@ class Loading:
         self._executor: Any = None
         # Each project comes from its cache entry when all of its inputs are unchanged
         # (checked where it loads, in the workers too); the others load.
-        lines: dict[str, str] | None = None if cache is None else cache.lines
+        self.keys: dict[ProjectSpec, str] = {}
+        """Each project's key in the cache (when there is one)."""
+        lines: dict[ProjectSpec, str] | None = None
+        if cache is not None:
+            self.keys = {s: _cache_key(s) for s in specs}
+            lines = {s: cache.lines[k] for s, k in self.keys.items() if k in cache.lines}
         workers = min(os.cpu_count() or 1, 8)
         if len(specs) >= PARALLEL_MIN and workers > 1 and _can_fork():
             import multiprocessing
@@ -603,12 +602,11 @@ class Loading:
 
 
 def _lines_of(specs: list[ProjectSpec],
-              lines: dict[str, str] | None) -> dict[str, str] | None:
+              lines: dict[ProjectSpec, str] | None) -> dict[ProjectSpec, str] | None:
     """The cache entries of ``specs`` (what a worker needs of the cache, not all of it)."""
     if lines is None:
         return None
-    keys = (_cache_key(s) for s in specs)
-    return {k: lines[k] for k in keys if k in lines}
+    return {s: lines[s] for s in specs if s in lines}
 
 
 def _can_fork() -> bool:
@@ -704,7 +702,7 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
     seen_entries: set[tuple[str, int, int, str]] = set()
     for spec, loaded in zip(loading.specs, loading.results(), strict=True):
         if loaded.cache_line is not None:
-            cache_lines[_cache_key(spec)] = loaded.cache_line
+            cache_lines[loading.keys[spec]] = loaded.cache_line
         loaded, values = _ledger_variables(spec, loaded, ledger, values)
         if loaded.error is not None:
             findings.append(_load_error(loaded.error))

@@ -502,8 +502,7 @@ def load(path: str | Path,
     digest = ""
     if cached is not None:
         try:
-            with open(p, "rb") as f:
-                data = f.read(yamlio.MAX_BYTES + 1)
+            data = yamlio.read_bytes(p)
         except OSError:
             data = None  # yamlio.load reports it
         else:

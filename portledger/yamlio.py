@@ -404,13 +404,19 @@ def _go_int(text: str) -> int | None:
         return None
 
 
+def read_bytes(path: str | Path) -> bytes:
+    """The bytes of ``path``, at most one more than MAX_BYTES (enough to refuse a file
+    that is too large without reading it all); OSError as ``open`` raises it."""
+    with open(path, "rb") as f:
+        return f.read(MAX_BYTES + 1)
+
+
 def read_text(path: str | Path, data: bytes | None = None) -> str:
     """Read a file as text: size bound, BOM stripped, UTF-8 checked (offset reported)."""
     name = str(path)
     if data is None:
         try:
-            with open(path, "rb") as f:
-                data = f.read(MAX_BYTES + 1)
+            data = read_bytes(path)
         except FileNotFoundError:
             raise YamlError(name, 1, 1, "no such file") from None
         except IsADirectoryError:

@@ -144,12 +144,11 @@ class Inputs:
             self.seen[path] = _UNREAD if found else None
         return found
 
-    def read(self, path: str, limit: int) -> bytes | None:
-        """At most ``limit`` bytes of ``path`` (None when it cannot be read; the caller's
-        own reading then reports why), their digest remembered."""
+    def read(self, path: str) -> bytes | None:
+        """``yamlio.read_bytes(path)`` (None when it cannot be read; the caller's own
+        reading then reports why), their digest remembered."""
         try:
-            with open(path, "rb") as f:
-                data = f.read(limit)
+            data = yamlio.read_bytes(path)
         except OSError:
             self.complete = False
             return None
@@ -192,11 +191,10 @@ def read_env_file(path: str, environ: Mapping[str, str],
     values are literal; a bare ``NAME`` takes its value from the environment."""
     from dotenv.parser import parse_stream
 
-    data = inputs.read(path, yamlio.MAX_BYTES + 1) if inputs is not None else None
+    data = inputs.read(path) if inputs is not None else None
     if data is None:
         try:
-            with open(path, "rb") as f:
-                data = f.read(yamlio.MAX_BYTES + 1)
+            data = yamlio.read_bytes(path)
         except OSError as e:
             raise ComposeError(
                 path, 1, 1, f"cannot read env file: {e.strerror or e}", "PL101"
@@ -351,7 +349,7 @@ class _File:
 
 
 def _read_file(path: str, ctx: _Context, environ: Mapping[str, str], *, validate: bool) -> _File:
-    raw = ctx.inputs.read(path, yamlio.MAX_BYTES + 1)
+    raw = ctx.inputs.read(path)
     try:
         doc = yamlio.load(path, data=raw, compat="goyaml", local_tags=LOCAL_TAGS)
     except yamlio.YamlError as e:
