@@ -62,17 +62,21 @@ class ComposeError(Exception):
     entry) or ``PL206`` (a required variable is missing).
     """
 
-    def __init__(self, file: str, line: int, column: int, message: str, code: str) -> None:
+    def __init__(self, file: str, line: int, column: int, message: str, code: str,
+                 stricter: str | None = None) -> None:
         super().__init__(f"{file}:{line}:{column}: {code} {message}")
         self.file = file
         self.line = line
         self.column = column
         self.message = message
         self.code = code
+        self.stricter = stricter
+        """The row of docs/compose-stricter.md (``S1``...) when Compose accepts this."""
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt from its fields when it crosses a process boundary (parallel loading).
-        return (ComposeError, (self.file, self.line, self.column, self.message, self.code))
+        return (ComposeError,
+                (self.file, self.line, self.column, self.message, self.code, self.stricter))
 
 
 @dataclass(unsafe_hash=True)  # by value, as if frozen, but quicker to make (ledger.Allocation)
@@ -174,6 +178,29 @@ class _Context:
     unset: list[UnsetVariable] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     include_stack: tuple[str, ...] = ()
+    docs: list[yamlio.Document] = field(default_factory=list)
+    """Every file read, latest last: where a path of the merged model was written."""
+
+
+def _where(ctx: _Context, path: tuple[Any, ...], fallback: yamlio.Document | None = None
+           ) -> tuple[str, yamlio.Span]:
+    """The file and span where the merged model's ``path`` was last written (or the
+    nearest ancestor that was)."""
+    for p in [tuple(path[:n]) for n in range(len(path), 0, -1)]:
+        for seen in reversed(ctx.docs):
+            sp = seen.spans.get(p)
+            if sp is not None:
+                return seen.path, sp
+    doc = fallback or (ctx.docs[-1] if ctx.docs else None)
+    if doc is None:
+        return ".", yamlio.Span(1, 1, 1, 1)
+    return doc.path, doc.span(path)
+
+
+def _model_error(ctx: _Context, path: tuple[Any, ...], message: str, code: str = "PL101",
+                 fallback: yamlio.Document | None = None) -> ComposeError:
+    file, sp = _where(ctx, path, fallback)
+    return ComposeError(file, sp.line, sp.column, message, code)
 
 
 # -- files and environment ------------------------------------------------------------
@@ -356,6 +383,7 @@ def _read_file(path: str, ctx: _Context, environ: Mapping[str, str], *, validate
         raise ComposeError(e.path, e.line, e.column, e.message, "PL101") from None
     if path not in ctx.files:
         ctx.files.append(path)
+    ctx.docs.append(doc)
     if doc.duplicates:
         dup = doc.duplicates[0]
         raise ComposeError(
@@ -379,21 +407,40 @@ def _read_file(path: str, ctx: _Context, environ: Mapping[str, str], *, validate
     else:
         cfg = _interpolate_in_place(data, doc, ctx, environ, unset_by_path)
     if validate:
-        from portledger.compose.schema import first_error
-
-        err = first_error(cfg)
-        if err is not None:
-            epath, message = err
-            code = (
-                "PL205"
-                if len(epath) >= 3 and epath[0] == "services" and epath[2] == "ports"
-                else "PL101"
-            )
-            raise _error_at(
-                doc, epath, f"does not match the compose specification: {message}", code
-            )
+        _validate(cfg, ctx, doc)
     _wrap_ports(cfg, doc, unset_by_path)
     return _File(doc, cfg, tagged)
+
+
+def _plain_model(model: dict[str, Any]) -> dict[str, Any]:
+    """``model`` with its port wrappers replaced by the values they hold (a view)."""
+    services = model.get("services")
+    if not isinstance(services, dict):
+        return model
+    view = dict(model)
+    view["services"] = plain = dict(services)
+    for name, service in services.items():
+        if isinstance(service, dict) and isinstance(service.get("ports"), list):
+            plain[name] = {**service, "ports": [
+                p.fields if isinstance(p, CanonicalPort) else p.value if isinstance(p, RawPort)
+                else p for p in service["ports"]]}
+    return view
+
+
+def _validate(model: dict[str, Any], ctx: _Context, doc: yamlio.Document) -> None:
+    from portledger.compose.schema import first_error
+
+    err = first_error(_plain_model(model))
+    if err is not None:
+        epath, message = err
+        code = (
+            "PL205"
+            if len(epath) >= 3 and epath[0] == "services" and epath[2] == "ports"
+            else "PL101"
+        )
+        raise _model_error(
+            ctx, epath, f"does not match the compose specification: {message}", code, doc
+        )
 
 
 def _wrap_ports(
@@ -459,9 +506,10 @@ def _canonical_ports(dict_: dict[str, Any]) -> None:
         service["ports"] = result
 
 
-def _port_error(origin: Origin, message: str) -> ComposeError:
+def _port_error(origin: Origin, message: str, stricter: str | None = None) -> ComposeError:
     return ComposeError(
-        origin.file, origin.span.line, origin.span.column, f"invalid port: {message}", "PL205"
+        origin.file, origin.span.line, origin.span.column, f"invalid port: {message}", "PL205",
+        stricter,
     )
 
 
@@ -472,7 +520,7 @@ def _canonical(item: RawPort) -> list[CanonicalPort]:
         raise _port_error(origin, f"{value!r} is not a port entry")
     if isinstance(value, int):
         if not 1 <= value <= 65535:
-            raise _port_error(origin, f"{value} is outside 1-65535")
+            raise _port_error(origin, f"{value} is outside 1-65535", "S5")
         return [CanonicalPort({"target": value}, origin)]
     if isinstance(value, str):
         try:
@@ -483,7 +531,7 @@ def _canonical(item: RawPort) -> list[CanonicalPort]:
         try:
             portspec.check_long(value)
         except portspec.PortSpecError as e:
-            raise _port_error(origin, str(e)) from None
+            raise _port_error(origin, str(e), e.stricter) from None
         return [CanonicalPort(value, origin)]
     raise _port_error(origin, f"{value!r} is not a port number, string or mapping")
 
@@ -522,19 +570,44 @@ def _unique_items(dict_: dict[str, Any]) -> None:
 # -- merging --------------------------------------------------------------------------
 
 
-def _merge(base: Any, over: Any) -> Any:
-    """compose-go ``override.Merge`` for what ports depend on: mappings merged key by key
-    (``x-`` keys replaced), sequences appended, anything else replaced."""
-    if isinstance(base, dict) and isinstance(over, dict):
+class _MergeConflict(Exception):
+    """compose-go's "cannot override PATH": a mapping or sequence met another kind."""
+
+    def __init__(self, path: tuple[Any, ...]) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+def _merge(base: Any, over: Any, path: tuple[Any, ...] = ()) -> Any:
+    """compose-go ``override.Merge`` for what ports depend on: a null changes nothing,
+    mappings merged key by key (``x-`` keys replaced), sequences appended, a mapping or
+    sequence over another kind of value is an error, anything else replaced."""
+    if over is None:
+        return base
+    if isinstance(base, dict):
+        if not isinstance(over, dict):
+            raise _MergeConflict(path)
         for k, v in over.items():
             if k in base and not str(k).startswith("x-"):
-                base[k] = _merge(base[k], v)
+                base[k] = _merge(base[k], v, path + (k,))
             else:
                 base[k] = v
         return base
-    if isinstance(base, list) and isinstance(over, list):
+    if isinstance(base, list):
+        if not isinstance(over, list):
+            raise _MergeConflict(path)
         return base + over
     return over
+
+
+def _merge_file(base: dict[str, Any], over: dict[str, Any], ctx: _Context,
+                doc: yamlio.Document) -> dict[str, Any]:
+    try:
+        merged: dict[str, Any] = _merge(base, over)
+    except _MergeConflict as e:
+        where = ".".join(str(p) for p in e.path)
+        raise _error_at(doc, e.path, f"cannot override {where}", "PL101") from None
+    return merged
 
 
 def _apply_tags(target: dict[str, Any], tagged: list[tuple[Any, ...]]) -> None:
@@ -605,7 +678,7 @@ def _extends(
         raise _error_at(doc, here, f"service {ref!r} is not a mapping", "PL101")
     prefix = ("services", name)
     _apply_tags({"services": {name: source}}, [p for p in file.tagged if p[:2] == prefix])
-    merged = _merge(source, {k: v for k, v in service.items()})
+    merged = _merge_file(source, {k: v for k, v in service.items()}, ctx, doc)
     merged.pop("extends", None)
     services[name] = merged
     return merged
@@ -672,19 +745,26 @@ def _include(file: _File, working_dir: str, ctx: _Context, environ: Mapping[str,
 
 def _load_files(files: list[str], working_dir: str, ctx: _Context) -> dict[str, Any]:
     dict_: dict[str, Any] = {}
+    first: yamlio.Document | None = None
     for path in files:
-        file = _read_file(path, ctx, ctx.environ, validate=True)
+        file = _read_file(path, ctx, ctx.environ, validate=False)
+        first = first or file.doc
         _include(file, working_dir, ctx, ctx.environ)
         _apply_tags(dict_, file.tagged)
         services = file.cfg.get("services")
         if isinstance(services, dict):
             for name in list(services):
                 _extends(name, services, file, working_dir, ctx, ctx.environ, ())
-        dict_ = _merge(dict_, file.cfg)
+        dict_ = _merge_file(dict_, file.cfg, ctx, file.doc)
         _enforce_unicity(dict_)
+        # Compose validates the merged model, after each file (a later file's null
+        # changes nothing; a value only a later file fixes is still an error).
+        _validate(dict_, ctx, file.doc)
         _unique_items(dict_)
         _canonical_ports(dict_)
         _enforce_unicity(dict_)
+    if not dict_ and first is not None:
+        raise ComposeError(first.path, 1, 1, "empty compose file", "PL101")
     return dict_
 
 
@@ -716,22 +796,39 @@ def load(
     """
     os_env = dict(os.environ if environ is None else environ)
     inputs = Inputs(os_env)
+    # As docker compose does: the .env of the folder known so far (the project
+    # directory, the first -f file's or the current one), then COMPOSE_FILE or the
+    # default files, then the .env of the project's folder if that is another one.
+    # Earlier values win: the environment, then the first .env, then the second.
     if project_directory is not None:
         working_dir = project_directory
     elif files:
         working_dir = os.path.dirname(files[0]) or "."
     else:
         working_dir = "."
-    if env_files:
-        env_list = list(env_files)
-    else:
-        default = os.path.join(working_dir, ".env")
-        env_list = [default] if inputs.is_file(default) else []
+    read_env: list[str] = []
     from_files: dict[str, str] = {}
-    for env_file in env_list:
-        if not inputs.is_file(env_file):
-            raise ComposeError(env_file, 1, 1, "env file not found", "PL101")
-        from_files.update(read_env_file(env_file, {**from_files, **os_env}, inputs))
+
+    def dotenv(folder: str) -> None:
+        if env_files:
+            env_list = list(env_files)
+        else:
+            default = os.path.join(folder, ".env")
+            env_list = [default] if inputs.is_file(default) else []
+        if any(os.path.abspath(f) in read_env for f in env_list):
+            return  # the same files again
+        this_pass: dict[str, str] = {}  # within one pass, a later file wins
+        for env_file in env_list:
+            read_env.append(os.path.abspath(env_file))
+            if not inputs.is_file(env_file):
+                raise ComposeError(env_file, 1, 1, "env file not found", "PL101")
+            this_pass.update(
+                read_env_file(env_file, {**from_files, **this_pass, **os_env}, inputs)
+            )
+        for k, v in this_pass.items():
+            from_files.setdefault(k, v)
+
+    dotenv(working_dir)
     env = {**(fallback or {}), **from_files, **os_env}
     if not files:
         inputs.looked_up(["COMPOSE_FILE"])
@@ -739,9 +836,8 @@ def load(
         if compose_file:
             inputs.looked_up(["COMPOSE_PATH_SEPARATOR"])
             sep = env.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
-            files = [
-                os.path.normpath(os.path.join(working_dir, f)) for f in compose_file.split(sep) if f
-            ]
+            # relative to the current folder, not to the project directory
+            files = [os.path.normpath(f) for f in compose_file.split(sep) if f]
         else:
             files = _find_default_files(working_dir, inputs)
             if not files:
@@ -753,8 +849,10 @@ def load(
                     "docker-compose.yaml)",
                     "PL101",
                 )
-            if project_directory is None:
-                working_dir = os.path.dirname(files[0]) or "."
+        if project_directory is None and files:
+            working_dir = os.path.dirname(files[0]) or "."
+            dotenv(working_dir)
+            env = {**(fallback or {}), **from_files, **os_env}
     for f in files:
         if not inputs.is_file(f):
             raise ComposeError(f, 1, 1, "no such compose file", "PL101")
@@ -765,7 +863,115 @@ def load(
         active = [p.strip() for p in env.get("COMPOSE_PROFILES", "").split(",") if p.strip()]
     ctx = _Context(env, inputs)
     model = _load_files(list(files), working_dir, ctx)
-    return LoadedProject(model, ctx.files, ctx.unset, env, active, working_dir, inputs)
+    loaded = LoadedProject(model, ctx.files, ctx.unset, env, active, working_dir, inputs)
+    check_consistency(loaded, ctx)
+    return loaded
+
+
+def _named_volume(entry: Any) -> str | None:
+    """The named volume a service's volume entry mounts (None: a bind or anonymous)."""
+    if isinstance(entry, dict):
+        source = entry.get("source")
+        kind = entry.get("type", "volume")
+        return source if kind == "volume" and isinstance(source, str) and source else None
+    if not isinstance(entry, str):
+        return None
+    source, sep, _ = entry.partition(":")
+    if not sep or not source or source.startswith((".", "/", "~", "$")) or "/" in source:
+        return None
+    if len(source) == 1 and source.isalpha() and entry[2:3] in ("\\", "/"):
+        return None  # a Windows drive letter
+    return source
+
+
+def _names(value: Any) -> list[str]:
+    """The names of a list or mapping of references (depends_on, networks, secrets)."""
+    if isinstance(value, dict):
+        return [str(k) for k in value]
+    if isinstance(value, list):
+        out = []
+        for v in value:
+            if isinstance(v, dict) and isinstance(v.get("source"), str):
+                out.append(v["source"])
+            elif isinstance(v, str):
+                out.append(v)
+        return out
+    return []
+
+
+def check_consistency(loaded: LoadedProject, ctx: _Context) -> None:
+    """compose-go's ``checkConsistency`` (and Compose's container name check) on the
+    enabled services, as far as a project can fail it without running anything."""
+    model = loaded.model
+    services = model.get("services") or {}
+    on = {n: s for n, s in services.items() if isinstance(s, dict) and enabled(s, loaded.profiles)}
+    top = {k: (model.get(k) or {}) for k in ("networks", "volumes", "secrets", "configs")}
+    containers: dict[str, str] = {}
+    for name, s in on.items():
+        here = ("services", name)
+        if not s.get("image") and s.get("build") is None and s.get("provider") is None:
+            raise _model_error(ctx, here, f"service {name!r} has neither an image nor a "
+                               "build context specified")
+        networks = s.get("networks")
+        if s.get("network_mode") and networks:
+            raise _model_error(ctx, here + ("network_mode",), f"service {name!r} declares "
+                               "mutually exclusive network_mode and networks")
+        for net in _names(networks):
+            if net not in top["networks"] and net != "default":
+                raise _model_error(ctx, here + ("networks",),
+                                   f"service {name!r} refers to undefined network {net!r}")
+        depends = s.get("depends_on")
+        for dep in _names(depends):
+            if dep in on:
+                continue
+            cfg = depends.get(dep) if isinstance(depends, dict) else None
+            required = not isinstance(cfg, dict) or cfg.get("required", True) is not False
+            if dep in services and not required:
+                continue
+            raise _model_error(ctx, here + ("depends_on",),
+                               f"service {name!r} depends on undefined service {dep!r}")
+        mode = s.get("network_mode")
+        if isinstance(mode, str) and mode.startswith("service:") and mode[8:] not in on:
+            raise _model_error(ctx, here + ("network_mode",),
+                               f"service {mode[8:]!r} not found for network_mode {mode!r}")
+        for volume in s.get("volumes") or []:
+            vname = _named_volume(volume)
+            if vname is not None and vname not in top["volumes"]:
+                raise _model_error(ctx, here + ("volumes",),
+                                   f"service {name!r} refers to undefined volume {vname!r}")
+        for kind in ("secrets", "configs"):
+            for ref in _names(s.get(kind)):
+                if ref not in top[kind]:
+                    raise _model_error(ctx, here + (kind,), f"service {name!r} refers to "
+                                       f"undefined {kind[:-1]} {ref!r}")
+        cname = s.get("container_name")
+        if isinstance(cname, str) and cname:
+            if cname in containers:
+                raise _model_error(ctx, here + ("container_name",), f"container name "
+                                   f"{cname!r} is already used by service {containers[cname]!r}")
+            containers[cname] = name
+    _check_cycles(on, ctx)
+
+
+def _check_cycles(on: dict[str, dict[str, Any]], ctx: _Context) -> None:
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for dep in _names(on[name].get("depends_on")):
+            if dep not in on:
+                continue
+            if state.get(dep) == 1:
+                cycle = " -> ".join([*path[path.index(dep):], dep])
+                raise _model_error(ctx, ("services", name, "depends_on"),
+                                   f"dependency cycle detected: {cycle}")
+            if dep not in state:
+                visit(dep, [*path, dep])
+        state[name] = 2
+
+    for name in on:
+        if name not in state:
+            visit(name, [name])
 
 
 def enabled(service: dict[str, Any], active: list[str]) -> bool:

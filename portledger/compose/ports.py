@@ -37,7 +37,14 @@ LONG_KEYS = ("name", "mode", "host_ip", "target", "published", "protocol", "app_
 
 
 class PortSpecError(ValueError):
-    """A port entry Compose (or this stricter reader) refuses; ``str()`` says why."""
+    """A port entry Compose (or this stricter reader) refuses; ``str()`` says why.
+
+    ``stricter`` names the row of docs/compose-stricter.md (``S1``...) when Compose
+    itself accepts the entry and only this reader refuses it."""
+
+    def __init__(self, message: str, stricter: str | None = None) -> None:
+        super().__init__(message)
+        self.stricter = stricter
 
 
 def _number(text: str, what: str) -> int:
@@ -138,29 +145,35 @@ def check_long(entry: dict[str, Any]) -> None:
     if isinstance(target, bool) or not isinstance(target, (int, str)):
         raise PortSpecError(f"target {target!r} is not a port number")
     if isinstance(target, str):
-        target_n = _number(target, "target")
+        try:
+            target_n = _number(target, "target")
+        except PortSpecError as e:
+            raise PortSpecError(str(e), "S1") from None
     else:
         target_n = target
     if not 1 <= target_n <= 65535:
-        raise PortSpecError(f"target {target} is outside 1-65535")
+        raise PortSpecError(f"target {target} is outside 1-65535", "S1")
     published = entry.get("published")
     if isinstance(published, bool) or not isinstance(published, (int, str, type(None))):
         raise PortSpecError(f"published {published!r} is not a port or range")
     if isinstance(published, int) and not 0 <= published <= 65535:
-        raise PortSpecError(f"published {published} is outside 0-65535")
+        raise PortSpecError(f"published {published} is outside 0-65535", "S2")
     if isinstance(published, str) and published != "":
-        parse_range(published, "published port")
+        try:
+            parse_range(published, "published port")
+        except PortSpecError as e:
+            raise PortSpecError(str(e), "S2") from None
     protocol = entry.get("protocol")
     if protocol is not None and (
         not isinstance(protocol, str) or protocol.lower() not in PROTOCOLS
     ):
-        raise PortSpecError(f"invalid protocol {protocol!r} (tcp, udp or sctp)")
+        raise PortSpecError(f"invalid protocol {protocol!r} (tcp, udp or sctp)", "S3")
     mode = entry.get("mode")
     if mode is not None and mode not in MODES:
-        raise PortSpecError(f"invalid mode {mode!r} (host or ingress)")
+        raise PortSpecError(f"invalid mode {mode!r} (host or ingress)", "S4")
     host_ip = entry.get("host_ip")
     if host_ip is not None and not (isinstance(host_ip, str) and valid_ip(host_ip)):
-        raise PortSpecError(f"invalid host_ip {host_ip!r}")
+        raise PortSpecError(f"invalid host_ip {host_ip!r}", "S6")
     for key in ("name", "app_protocol"):
         if key in entry and not isinstance(entry[key], str):
             raise PortSpecError(f"{key} must be a string")

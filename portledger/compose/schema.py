@@ -42,20 +42,57 @@ def _schema_path() -> Path:
     return Path(__file__).resolve().parents[2] / "schemas" / SCHEMA_NAME
 
 
+def _without_unique_items(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_unique_items(v) for k, v in node.items() if k != "uniqueItems"}
+    if isinstance(node, list):
+        return [_without_unique_items(v) for v in node]
+    return node
+
+
+@functools.lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    # Compose removes repeated list items by its own keys (environment, labels, dns,
+    # tmpfs, sysctls, build.args, ports...) before it validates, so ``uniqueItems``
+    # never fails there for a list it knows; the loader checks ports itself.
+    schema: dict[str, Any] = _without_unique_items(json.loads(_schema_text()))
+    return schema
+
+
 @functools.lru_cache(maxsize=1)
 def _validator() -> Any:
     import jsonschema
 
-    schema = json.loads(_schema_text())
+    schema = _schema()
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
     return cls(schema)
 
 
+@functools.lru_cache(maxsize=1)
+def _fast_validator() -> Any:
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return None
+    try:
+        return jsonschema_rs.validator_for(_schema(), validate_formats=False)
+    except Exception:  # noqa: BLE001 - an unsupported schema only loses the fast path
+        return None
+
+
+def _surely_valid(data: Any) -> bool:
+    validator = _fast_validator()
+    if validator is None:
+        return False
+    try:
+        return bool(validator.is_valid(data))
+    except Exception:  # noqa: BLE001 - e.g. a value it cannot convert: ask jsonschema
+        return False
+
+
 def prepare() -> None:
     """Compile the fast validator now (before forking workers, so that they share it)."""
-    from portledger import schemacheck
-
-    schemacheck.surely_valid(_schema_path(), {})
+    _surely_valid({})
 
 
 def first_error(data: Any) -> tuple[tuple[Any, ...], str] | None:
@@ -64,18 +101,14 @@ def first_error(data: Any) -> tuple[tuple[Any, ...], str] | None:
     ``uniqueItems`` is not enforced here: Compose removes repeated entries (by its own
     keys) before it validates, so a list that repeats ``"8080:80"`` is valid to it.
     """
-    from portledger import schemacheck
-
-    if schemacheck.surely_valid(_schema_path(), data):
+    if _surely_valid(data):
         return None
     validator = _validator()
     if validator.is_valid(data):
         return None
     import jsonschema
 
-    errors = [e for e in validator.iter_errors(data) if e.validator != "uniqueItems"]
-    if not errors:
-        return None
+    errors = list(validator.iter_errors(data))
     best = jsonschema.exceptions.best_match(errors)
     path = tuple(best.absolute_path)
     where = ".".join(str(p) for p in path) or "top level"

@@ -79,7 +79,7 @@ def compose_records(config: dict[str, Any]) -> list[dict[str, Any]]:
                     service=name,
                     host_ip=p.get("host_ip") or None,
                     published=p.get("published") or None,
-                    target=p["target"],
+                    target=p.get("target", 0),  # compose drops a zero target
                     protocol=str(p.get("protocol", "tcp")).lower(),
                     file="",
                     line=0,
