@@ -36,6 +36,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -247,18 +248,29 @@ def read_env_file(path: str, environ: Mapping[str, str],
                 values[binding.key] = environ[binding.key]
             continue
         _, _, after = binding.original.string.partition("=")
-        if after.lstrip().startswith("'"):
+        after = after.lstrip(_ENV_SPACE)
+        if after.startswith("'"):
             values[binding.key] = binding.value
             continue
+        value = binding.value
+        if not after.startswith('"'):
+            # compose-go's reading of an unquoted value: the rest of the line, cut at
+            # the first " #", trailing space trimmed ("X= # c" is "# c", "X=1\t# c" is
+            # "1\t# c"; python-dotenv reads "" and "1").
+            value = after.partition("\n")[0].partition(" #")[0].rstrip()
         interp = Interpolator({**values, **environ})
         try:
-            values[binding.key] = interp.substitute(binding.value)
+            values[binding.key] = interp.substitute(value)
         except TemplateError as e:
             raise ComposeError(path, binding.original.line, 1, e.message, "PL101") from None
         finally:
             if inputs is not None:
                 inputs.looked_up(interp.read)
     return values
+
+
+_ENV_SPACE = "\t\v\f\r \x85\xa0"
+"""What compose-go's dotenv reader skips after ``=`` (not a line break)."""
 
 
 def _find_default_files(start: str, inputs: Inputs) -> list[str]:
@@ -359,13 +371,44 @@ def _interpolate_in_place(
     they are instead of being copied. Used when no ``!reset`` removed anything first.
     """
     for path in doc.dollars:
+        # A path may name nothing now: a merge key (<<) source's string that the
+        # mapping itself overrides was listed too.
         parent: Any = data
         for key in path[:-1]:
-            parent = parent[key]
-        value = parent[path[-1]]
+            parent = _child(parent, key)
+        value = _child(parent, path[-1])
         if isinstance(value, str):
             parent[path[-1]] = _interpolate(value, path, doc, ctx, environ, unset_by_path)
     return data
+
+
+_UPPER_PREFIX = re.compile(r"0[XOB]")
+_UPPER_GO_INT = re.compile(r"[-+]?0(?:X[0-9a-fA-F_]+|O[0-7_]+|B[01_]+)\Z")
+
+
+def _upper_go_ints(node: Any, path: tuple[Any, ...], doc: yamlio.Document) -> None:
+    """go-yaml reads a plain ``0X1F``, ``0O17`` or ``0B101`` as an integer (Go's
+    ``strconv.ParseInt(s, 0, 64)`` takes upper-case prefixes too); the YAML module
+    leaves them strings."""
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in list(items):
+        if isinstance(value, (dict, list)):
+            _upper_go_ints(value, path + (key,), doc)
+        elif isinstance(value, str) and _UPPER_GO_INT.match(value):
+            _, _, plain = doc.scalar_facts(path + (key,))
+            if plain:
+                node[key] = int(value.replace("_", ""), 0)
+
+
+_MISSING = object()
+
+
+def _child(node: Any, key: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(key, _MISSING)
+    if isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+        return node[key]
+    return _MISSING
 
 
 @dataclass
@@ -396,6 +439,8 @@ def _read_file(path: str, ctx: _Context, environ: Mapping[str, str], *, validate
     data = doc.data if doc.data is not None else {}
     if not isinstance(data, dict):
         raise _error_at(doc, (), "a compose file must be a mapping at the top level", "PL101")
+    if _UPPER_PREFIX.search(doc.text):
+        _upper_go_ints(data, (), doc)
     tagged = sorted(doc.tags, key=len)
     for p in sorted(
         (p for p, t in doc.tags.items() if t == "!reset"), key=lambda p: (len(p), p), reverse=True
@@ -458,9 +503,10 @@ def _wrap_ports(
             if isinstance(item, dict) and isinstance(item.get("target"), str):
                 # compose-go casts an interpolated target to an integer (strconv.Atoi)
                 # before it merges, so "81" and 81 are the same entry to it.
-                try:
-                    item = {**item, "target": int(item["target"], 10)}
-                except ValueError:
+                target = portspec.go_atoi(item["target"])
+                if target is not None:
+                    item = {**item, "target": target}
+                else:
                     sp = doc.span(path + ("target",))
                     raise ComposeError(
                         doc.path,
@@ -468,7 +514,7 @@ def _wrap_ports(
                         sp.column,
                         f"invalid port: target {item['target']!r} is not an integer",
                         "PL205",
-                    ) from None
+                    )
             span, text, plain = doc.scalar_facts(path)
             if not isinstance(item, dict):
                 # The entry as written, before interpolation (the data may have been
@@ -611,8 +657,12 @@ def _merge_file(base: dict[str, Any], over: dict[str, Any], ctx: _Context,
 
 
 def _apply_tags(target: dict[str, Any], tagged: list[tuple[Any, ...]]) -> None:
+    # compose-go names list items differently when it records a tag and when it looks
+    # for them in what earlier files built, so a tag on (or below) a list item changes
+    # only its own file: the earlier lists stay whole.
     for path in tagged:
-        _delete_path(target, path)
+        if not any(isinstance(p, int) for p in path):
+            _delete_path(target, path)
 
 
 # -- extends --------------------------------------------------------------------------
@@ -899,6 +949,23 @@ def _names(value: Any) -> list[str]:
     return []
 
 
+def _dependencies(service: dict[str, Any]) -> list[str]:
+    """compose-go's normalized ``depends_on``: its own entries, then ``links``,
+    ``volumes_from`` and ``service:`` namespaces (network_mode, ipc, pid, uts, cgroup)."""
+    names = _names(service.get("depends_on"))
+    for link in service.get("links") or []:
+        if isinstance(link, str):
+            names.append(link.partition(":")[0])
+    for source in service.get("volumes_from") or []:
+        if isinstance(source, str) and not source.startswith("container:"):
+            names.append(source.partition(":")[0])
+    for namespace in ("network_mode", "ipc", "pid", "uts", "cgroup"):
+        ref = service.get(namespace)
+        if isinstance(ref, str) and ref.startswith("service:"):
+            names.append(ref[len("service:"):])
+    return list(dict.fromkeys(names))
+
+
 def check_consistency(loaded: LoadedProject, ctx: _Context) -> None:
     """compose-go's ``checkConsistency`` (and Compose's container name check) on the
     enabled services, as far as a project can fail it without running anything."""
@@ -921,7 +988,7 @@ def check_consistency(loaded: LoadedProject, ctx: _Context) -> None:
                 raise _model_error(ctx, here + ("networks",),
                                    f"service {name!r} refers to undefined network {net!r}")
         depends = s.get("depends_on")
-        for dep in _names(depends):
+        for dep in _dependencies(s):
             if dep in on:
                 continue
             cfg = depends.get(dep) if isinstance(depends, dict) else None
@@ -958,7 +1025,7 @@ def _check_cycles(on: dict[str, dict[str, Any]], ctx: _Context) -> None:
 
     def visit(name: str, path: list[str]) -> None:
         state[name] = 1
-        for dep in _names(on[name].get("depends_on")):
+        for dep in _dependencies(on[name]):
             if dep not in on:
                 continue
             if state.get(dep) == 1:

@@ -30,10 +30,19 @@ import re
 from functools import lru_cache
 from typing import Any
 
-_DIGITS = re.compile(r"^[0-9]+$")
+_DIGITS = re.compile(r"[0-9]+\Z")  # \Z: "443\n" (a block scalar) is not a number
 PROTOCOLS = ("tcp", "udp", "sctp")
 MODES = ("host", "ingress")
 LONG_KEYS = ("name", "mode", "host_ip", "target", "published", "protocol", "app_protocol")
+
+
+_ATOI = re.compile(r"[+-]?[0-9]+\Z")
+
+
+def go_atoi(text: str) -> int | None:
+    """Go's ``strconv.Atoi``: an optional sign and ASCII digits, nothing else (Python's
+    ``int()`` also takes spaces, underscores and other scripts' digits)."""
+    return int(text) if _ATOI.match(text) else None
 
 
 class PortSpecError(ValueError):
@@ -58,7 +67,10 @@ def parse_range(text: str, what: str) -> tuple[int, int]:
     """Parse ``N`` or ``N-M`` as go-connections does; return (start, end)."""
     if text == "":
         raise PortSpecError(f"invalid {what}: empty")
-    start_text, dash, end_text = text.partition("-")
+    # go-connections splits on every "-" and reads the first two parts: "80-81-82" is
+    # the range 80-81.
+    parts = text.split("-")
+    start_text, dash, end_text = parts[0], len(parts) > 1, parts[1] if len(parts) > 1 else ""
     start = _number(start_text, what)
     if not dash or start_text == end_text:
         return start, start
