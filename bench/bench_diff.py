@@ -36,9 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 RUNNER = """
 import sys
-from portledger import commits, portdiff
-command = {"diff": portdiff.run_diff, "check-commits": commits.run_check_commits}[sys.argv[1]]
-raise SystemExit(commits.guarded(command, sys.argv[2:]))
+from portledger.cli import main
+raise SystemExit(main(sys.argv[1:]))
 """
 
 

@@ -32,12 +32,14 @@ DRIVER = """
 import gc, sys
 from pathlib import Path
 gc.disable()
-from portledger import compose_check, ledger
+from portledger.check import loading as compose_check
+from portledger.compose.discovery import select
+from portledger.ledger import model as ledger
 from portledger.compose import schema
-from portledger.ledger_rules import LEDGER_CHECKS
+from portledger.ledger.rules import LEDGER_CHECKS
 schema.prepare()
 what, count = sys.argv[1], int(sys.argv[2])
-specs = compose_check.select(Path('.').resolve(),
+specs = select(Path('.').resolve(),
                              *ledger.peek_compose_globs(Path('port-mapping.yml')))
 compose_check._load_chunk(specs[-5:])  # warm-up: imports, caches
 if what == 'compose':

@@ -82,7 +82,7 @@ def start_containers(box: BusyBox, n: int, base: int) -> dict[str, set[int]]:
 def run_probe(ledger: Path, env: dict[str, str], *flags: str) -> tuple[float, dict]:
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "portledger.probe", "--mapping", str(ledger), "--format",
+        [sys.executable, "-m", "portledger", "probe", "--mapping", str(ledger), "--format",
          "json", *flags], env=env, capture_output=True, text=True, timeout=120)
     elapsed = time.perf_counter() - start
     if done.returncode not in (0, 1):

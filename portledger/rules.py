@@ -1,21 +1,28 @@
-"""The rule catalogue: one explicit table of every rule portledger knows."""
+"""The rule catalogue: one explicit table of every rule portledger knows.
+
+It imports every rule module (the ledger's, compose's, the commit gate's, the probe's);
+no rule module and no reporter imports it: reporters are handed the rules they describe."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from portledger import commits, compose_check, ledger, ledger_rules, probe
+from portledger import probe
+from portledger.compose import rules as compose_rules
 from portledger.errors import FatalError
 from portledger.findings import Rule, rule_of
+from portledger.git import gate
+from portledger.ledger import model as ledger
+from portledger.ledger import rules as ledger_rules
 
 DOCUMENTED: tuple[Callable[..., Any], ...] = (
     ledger.validate,
     ledger.yaml_syntax,
     ledger.duplicate_keys,
     *ledger_rules.LEDGER_CHECKS,
-    *compose_check.COMPOSE_RULES,
-    commits.undocumented_port_change,
+    *compose_rules.COMPOSE_RULES,
+    gate.undocumented_port_change,
     *probe.PROBE_RULES,
 )
 """Every function that carries a rule, in code order; its docstring documents the rule."""

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portledger import allocate, check, cli
-from portledger import ledger as ledger_mod
-from portledger.allocate import keeper
+from portledger import check, cli
+from portledger.ledger import allocation as allocate
+from portledger.ledger import model as ledger_mod
+from portledger.ledger.allocation import keeper
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "port-mapping.yml"

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from portledger import cache, check, compose
+from portledger import check, compose
+from portledger.check import cache
 
 LEDGER = """version: 1
 ranges:

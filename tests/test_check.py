@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from portledger.check import display_path
+from portledger.paths import display_path
 
 
 def test_paths_below_the_current_folder_are_shown_relative(

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from test_portdiff import GitRepo, ledger, make_repo, pcs_compose, portledger_cmd
 
-from portledger import commits, reporters
+from portledger.git import gate as commits
+from portledger.git import repo as git_repo
+from portledger.report import reporters
 
 TRAILER = "Port-Change: pcs-api http 8000 -> 8002 (tcp)"
 PCS_FILES = {"port-mapping.yml": ledger(8000), "pcs/compose.yaml": pcs_compose(8000)}
@@ -45,15 +47,15 @@ def message(tmp_path: Path, text: str) -> str:
 
 
 def commit_msg(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    return portledger_cmd(commits.run_commit_msg, argv, capsys)
+    return portledger_cmd("commit-msg", argv, capsys)
 
 
 def prepare(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    return portledger_cmd(commits.run_prepare_commit_msg, argv, capsys)
+    return portledger_cmd("prepare-commit-msg", argv, capsys)
 
 
 def check_commits(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    return portledger_cmd(commits.run_check_commits, argv, capsys)
+    return portledger_cmd("check-commits", argv, capsys)
 
 
 # -- commit-msg ------------------------------------------------------------------------------
@@ -378,7 +380,7 @@ def test_commit_msg_without_proc_accepts_a_message_right_for_an_amend(
     repo.commit("init", PCS_FILES)
     repo.commit(f"Move PCS\n\n{TRAILER}", MOVED)
     repo.stage({"pcs/compose.yaml": pcs_compose(8003), "port-mapping.yml": ledger(8003)})
-    monkeypatch.setattr(commits, "amending", lambda: None)  # as on macOS
+    monkeypatch.setattr(git_repo, "amending", lambda: None)  # as on macOS
     amended = "Move PCS\n\nPort-Change: pcs-api http 8000 -> 8003 (tcp)\n"
     assert commit_msg(capsys, message(tmp_path, amended)) == (0, "", "")
     on_top = "Move on\n\nPort-Change: pcs-api http 8002 -> 8003 (tcp)\n"

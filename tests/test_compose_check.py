@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from portledger import cli
-from portledger.compose_check import _glob_regex, discover, projects, yaml11_misread
+from portledger.compose.discovery import discover, projects
+from portledger.compose.discovery import glob_regex as _glob_regex
+from portledger.compose.rules import yaml11_misread
 
 HERE = Path(__file__).resolve().parent / "compose_check"
 LEDGER = HERE / "port-mapping.yml"

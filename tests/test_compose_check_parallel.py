@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from portledger import check, compose_check
-from portledger import ledger as ledger_mod
+from portledger import check
+from portledger.check import loading as compose_check
+from portledger.compose import discovery
+from portledger.ledger import model as ledger_mod
 
 LEDGER = """version: 1
 ranges:
@@ -45,7 +47,7 @@ def keys(result: check.Result) -> list[tuple[str, str, int, int]]:
 def test_workers_and_this_process_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ledger_path = make_repo(tmp_path, 80)
     monkeypatch.chdir(tmp_path)
-    specs = compose_check.select(tmp_path, ledger_mod.DEFAULT_COMPOSE_FILES, ())
+    specs = discovery.select(tmp_path, ledger_mod.DEFAULT_COMPOSE_FILES, ())
     assert len(specs) == 80 >= compose_check.PARALLEL_MIN
     parallel = check.run(ledger_path)
     monkeypatch.setattr(compose_check, "PARALLEL_MIN", 10_000)

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from portledger import cli, fixes
+from portledger import cli
 from portledger.errors import FatalError
+from portledger.findings import Edit
+from portledger.fixes import edits, planner
 
 HERE = Path(__file__).resolve().parent / "fixes"
 CASES = sorted(p.name for p in HERE.iterdir() if (p / "before").is_dir())
@@ -40,7 +42,7 @@ def copy_case(name: str, tmp_path: Path) -> Path:
 def test_every_fixable_rule_has_a_fixture() -> None:
     named = {c.split("-")[0] for c in CASES}
     # PL204 is fixed by the PL104 fixture (the seed's Example 1), PL202 by its own test.
-    assert set(fixes.FIXABLE) - {"PL202", "PL204"} <= named
+    assert set(planner.FIXABLE) - {"PL202", "PL204"} <= named
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -134,10 +136,10 @@ def test_every_conflict_example_is_fixed(example: str, tmp_path: Path,
 def test_a_file_changed_since_it_was_read_is_not_written(tmp_path: Path) -> None:
     target = tmp_path / "compose.yaml"
     target.write_text("services: {}\n")
-    source = fixes.Source.read(str(target))
+    source = edits.Source.read(str(target))
     target.write_text("services: {a: {image: x}}\n")
     with pytest.raises(FatalError, match="changed since it was read"):
-        fixes.write_atomically(source, "services: {b: {}}\n")
+        edits.write_atomically(source, "services: {b: {}}\n")
     assert target.read_text() == "services: {a: {image: x}}\n"
 
 
@@ -145,12 +147,12 @@ def test_write_keeps_bom_crlf_and_mode(tmp_path: Path) -> None:
     target = tmp_path / "port-mapping.yml"
     target.write_bytes(b"\xef\xbb\xbfa: 1\r\nb: 2\r\n")
     os.chmod(target, 0o640)
-    source = fixes.Source.read(str(target))
-    text, skipped = fixes.apply_edits(
-        source, [fixes.Edit(str(target), 2, 4, 2, 5, "3"),
-                 fixes.Edit(str(target), 2, 4, 2, 5, "3")])
+    source = edits.Source.read(str(target))
+    text, skipped = edits.apply_edits(
+        source, [Edit(str(target), 2, 4, 2, 5, "3"),
+                 Edit(str(target), 2, 4, 2, 5, "3")])
     assert skipped == []
-    fixes.write_atomically(source, text)
+    edits.write_atomically(source, text)
     assert target.read_bytes() == b"\xef\xbb\xbfa: 1\r\nb: 3\r\n"
     assert target.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["port-mapping.yml"]
@@ -169,7 +171,7 @@ def test_source_offsets_follow_libyaml_lines(tmp_path: Path,
     target = tmp_path / "c.yml"
     a, b, c = breaks
     target.write_bytes(f"x: 1{a}y: 22{b}z: 333{c}".encode())
-    source = fixes.Source.read(str(target))
+    source = edits.Source.read(str(target))
     doc = yamlio.load(target)
     for key, value in (("x", "1"), ("y", "22"), ("z", "333")):
         span = doc.span((key,))
@@ -178,12 +180,14 @@ def test_source_offsets_follow_libyaml_lines(tmp_path: Path,
 
 KILL_BETWEEN_WRITE_AND_RENAME = """
 import os, signal, sys
-from portledger import cli, fixes
+from portledger import cli
+from portledger.findings import Edit
+from portledger.fixes import edits, planner
 
 def killed(src, dst):
     os.kill(os.getpid(), signal.SIGKILL)  # after the temporary file is written and synced
 
-fixes._replace = killed
+edits._replace = killed
 sys.exit(cli.main(["check", "--fix"]))
 """
 

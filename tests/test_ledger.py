@@ -9,8 +9,9 @@ import jsonschema
 import pytest
 from ledger_fixtures import ROOT, SHIPPED_LEDGER
 
-from portledger import check, cli, ledger, yamlio
+from portledger import check, cli, yamlio
 from portledger.errors import FatalError
+from portledger.ledger import model as ledger
 
 # The seed's current allocations: (service, port name, port, protocol).
 SEED_ALLOCATIONS = [
@@ -67,7 +68,7 @@ def test_shipped_ledger_is_clean_through_the_cli(
 def test_shipped_ledger_is_clean_with_the_bundled_services_list(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from portledger import wellknown
+    from portledger.ledger import wellknown
 
     monkeypatch.delenv("PORTLEDGER_SERVICES_FILE")
     monkeypatch.setattr(wellknown, "SYSTEM_FILE", tmp_path / "no-services")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portledger.overlap import addresses_overlap, collide, ranges_overlap
+from portledger.ledger.overlap import addresses_overlap, collide, ranges_overlap
 
 ANY = None  # no host_ip: Docker publishes on 0.0.0.0 and ::
 

@@ -10,15 +10,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from portledger import portdiff
-from portledger.errors import guarded
-from portledger.gitrepo import Repository
-from portledger.portdiff import Port, PortChange, compare
+from portledger import cli
+from portledger.git import diff as portdiff
+from portledger.git.diff import Port, PortChange, compare
+from portledger.git.repo import Repository
 
 LEDGER = """\
 version: 1
@@ -126,16 +126,16 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GitRepo:
     return make_repo(tmp_path, monkeypatch)
 
 
-def portledger_cmd(command: Callable[[list[str]], int], argv: Sequence[str],
+def portledger_cmd(command: str, argv: Sequence[str],
                    capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run one of the ``run_*`` commands as the CLI would; (exit code, stdout, stderr)."""
-    code = guarded(command, list(argv))
+    """Run ``portledger COMMAND ARGV`` in this process; (exit code, stdout, stderr)."""
+    code = cli.main([command, *argv])
     out, err = capsys.readouterr()
     return code, out, err
 
 
 def diff(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    return portledger_cmd(portdiff.run_diff, argv, capsys)
+    return portledger_cmd("diff", argv, capsys)
 
 
 # -- compare(): the matching of ports, without git ---------------------------------------
@@ -382,7 +382,8 @@ def test_the_reader_reuses_projects_but_sees_every_change(repo: GitRepo) -> None
 
 
 def test_importing_the_modules_does_not_import_git() -> None:
-    code = ("import sys, portledger.portdiff, portledger.commits, portledger.gitrepo, "
+    code = ("import sys, portledger.git.diff, portledger.git.reader, portledger.git.gate, "
+            "portledger.git.repo, portledger.commands.diff, portledger.commands.commit_msg, "
             "portledger.hooks.commit_msg, portledger.hooks.prepare_commit_msg; "
             "print('git' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

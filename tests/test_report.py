@@ -14,7 +14,8 @@ import pytest
 from cdp import find_browser, load
 from ledger_fixtures import INVALID, ROOT, SHIPPED_LEDGER
 
-from portledger import cli, report
+from portledger import check, cli
+from portledger.report import portmap as report
 
 EXAMPLE_1 = ROOT / "examples" / "conflicts" / "example-1-digi-core-vs-pcs" / "port-mapping.yml"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -22,14 +23,14 @@ DOCS_SHOT = ROOT / "docs" / "report.png"
 
 
 def render(fmt: str, mapping: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    assert report.run_report(["--format", fmt, "--mapping", str(mapping)]) == 0
+    assert cli.main(["report", "--format", fmt, "--mapping", str(mapping)]) == 0
     out, err = capsys.readouterr()
     assert err == ""
     return out
 
 
 def shipped_services() -> list[tuple[str, str]]:
-    pm = report.build(SHIPPED_LEDGER)
+    pm = report.build(check.run(SHIPPED_LEDGER))
     return [(m.allocation.service, m.allocation.label) for m in pm.marks]
 
 
@@ -118,7 +119,7 @@ def test_html_escapes_ledger_text(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "map.html"
-    assert report.run_report(["--format", "html", "--mapping", str(SHIPPED_LEDGER),
+    assert cli.main(["report", "--format", "html", "--mapping", str(SHIPPED_LEDGER),
                               "-o", str(target)]) == 0
     assert capsys.readouterr() == ("", "")
     assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
@@ -126,13 +127,13 @@ def test_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert report.run_report(["--mapping", str(tmp_path / "none.yml")]) == 2
+    assert cli.main(["report", "--mapping", str(tmp_path / "none.yml")]) == 2
     assert capsys.readouterr().err.startswith(f"portledger: {tmp_path / 'none.yml'}: no such file")
-    assert report.run_report(["--mapping", str(INVALID / "PL100-schema-unknown-key.yml")]) == 2
+    assert cli.main(["report", "--mapping", str(INVALID / "PL100-schema-unknown-key.yml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("portledger: report: the ledger cannot be read (")
     assert err.count("\n") == 1
-    assert report.run_report(["--format", "pdf"]) == 2
+    assert cli.main(["report", "--format", "pdf"]) == 2
     assert "invalid choice: 'pdf'" in capsys.readouterr().err
 
 
@@ -170,7 +171,7 @@ def test_browser_detects_console_errors_and_fetches(tmp_path: Path) -> None:
 @needs_browser
 def test_html_report_in_a_browser(tmp_path: Path) -> None:
     page = tmp_path / "report.html"
-    assert report.run_report(["--format", "html", "--mapping", str(SHIPPED_LEDGER),
+    assert cli.main(["report", "--format", "html", "--mapping", str(SHIPPED_LEDGER),
                               "-o", str(page)]) == 0
     run = load(str(BROWSER), page.as_uri(), tmp_path / "profile")
     assert run.errors() == []
@@ -194,7 +195,7 @@ def test_html_report_in_a_browser(tmp_path: Path) -> None:
 @needs_browser
 def test_conflict_report_in_a_browser(tmp_path: Path) -> None:
     page = tmp_path / "conflicts.html"
-    assert report.run_report(["--format", "html", "--mapping", str(EXAMPLE_1),
+    assert cli.main(["report", "--format", "html", "--mapping", str(EXAMPLE_1),
                               "-o", str(page)]) == 0
     run = load(str(BROWSER), page.as_uri(), tmp_path / "profile")
     assert run.errors() == []

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from ledger_fixtures import INVALID, ROOT, expectations
 
-from portledger import cli, reporters, sarif
+from portledger import cli
 from portledger.check import run as check_run
 from portledger.findings import Finding, Severity
+from portledger.report import reporters, sarif
 from portledger.rules import BY_CODE, RULES
 
 TESTS = Path(__file__).resolve().parent
@@ -165,7 +166,7 @@ def test_github_is_the_default_under_github_actions(
 
 
 def test_cli_offers_every_format() -> None:
-    parser = cli.build_parser()
+    parser = cli.build_parser(every=True)
     sub = next(a for a in parser._actions if a.dest == "command")
     check = sub.choices["check"]  # type: ignore[index]
     fmt = next(a for a in check._actions if a.dest == "format")
@@ -208,7 +209,7 @@ def test_sarif_of_every_rule_is_valid_against_the_official_schema(
     findings, files = all_fixture_findings(monkeypatch)
     assert FIXTURE_CODES <= {f.code for f in findings}
     out = io.StringIO()
-    reporters.report("sarif", findings, files, out)
+    reporters.report("sarif", findings, files, out, rules=RULES)
     doc = json.loads(out.getvalue())
     errors = list(sarif_validator.iter_errors(doc))  # type: ignore[attr-defined]
     assert not errors, [e.message for e in errors[:5]]
@@ -439,15 +440,15 @@ def test_json_round_trip_and_module_entry(
     src.write_text(buf.getvalue(), encoding="utf-8")
     changes = tmp_path / "changes.json"
     changes.write_text(json.dumps({"changes": CHANGES}), encoding="utf-8")
-    assert reporters.main(["--input", str(src), "--format", "github"]) == 0
+    assert cli.main(["render", "--input", str(src), "--format", "github"]) == 0
     direct = io.StringIO()
     reporters.report("github", findings, files, direct)
     assert capsys.readouterr().out == direct.getvalue()
     md = tmp_path / "summary.md"
-    assert reporters.main(["--input", str(src), "--format", "markdown", "--changes",
+    assert cli.main(["render", "--input", str(src), "--format", "markdown", "--changes",
                            str(changes), "-o", str(md)]) == 0
     assert "| changed | pcs-api |" in md.read_text(encoding="utf-8")
     bad = tmp_path / "bad.json"
     bad.write_text("{", encoding="utf-8")
-    assert reporters.main(["--input", str(bad), "--format", "text"]) == 2
+    assert cli.main(["render", "--input", str(bad), "--format", "text"]) == 2
     assert "cannot read the input" in capsys.readouterr().err

@@ -7,8 +7,9 @@ import re
 import pytest
 from ledger_fixtures import INVALID, VALID
 
-from portledger import ledger_rules, rules
+from portledger import rules
 from portledger.findings import CODE_RE, NAME_RE, Rule
+from portledger.ledger import rules as ledger_rules
 
 LEDGER_CODES = [f"PL{n}" for n in range(100, 111)]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from ledger_fixtures import SERVICES_FILE
 
-from portledger import wellknown
+from portledger.ledger import wellknown
 
 
 def test_parse() -> None:

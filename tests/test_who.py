@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from ledger_fixtures import INVALID, ROOT, SHIPPED_LEDGER, VALID
 
-from portledger import cli, ledger, who
+from portledger import cli
+from portledger.commands import who
 from portledger.errors import FatalError
+from portledger.ledger import model as ledger
 
 FIXTURE = "PL100-schema.yml"  # in VALID: ports on addresses, ranges, udp and sctp
 

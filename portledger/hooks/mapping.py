@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from portledger.cli import main as cli_main
 from portledger.errors import exit_now
-from portledger.reporters import FORMATS
+from portledger.report.reporters import FORMATS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

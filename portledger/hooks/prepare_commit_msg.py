@@ -13,10 +13,9 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from portledger.commits import run_prepare_commit_msg
-    from portledger.errors import guarded
+    from portledger.cli import main as cli_main
 
-    return guarded(run_prepare_commit_msg, sys.argv[1:] if argv is None else argv)
+    return cli_main(["prepare-commit-msg", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from compose_reference import FIXTURES, case_of, run_compose
 
+from portledger.cli import main as cli_main
 from portledger.compose import ComposeError, load_project
-from portledger.compose.cli import run_ports
 
 INVALID = sorted(p for p in (FIXTURES / "invalid").iterdir() if p.is_dir())
 
@@ -42,7 +42,7 @@ def test_cli_one_located_line(
     for key in list(__import__("os").environ):
         if key.startswith("COMPOSE_") or key == "PORT":
             monkeypatch.delenv(key)
-    assert run_ports([]) == 1
+    assert cli_main(["ports"]) == 1
     out, err = capsys.readouterr()
     assert out == ""
     lines = err.splitlines()

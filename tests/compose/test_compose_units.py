@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from portledger.cli import main as cli_main
 from portledger.compose import ComposeError, load_project, ports_json
-from portledger.compose.cli import run_ports
 from portledger.compose.interpolate import TemplateError, substitute
 from portledger.compose.ports import PortSpecError, parse_short
 
@@ -178,7 +178,7 @@ def test_cli_json(
 ) -> None:
     _write(tmp_path, "services:\n  web:\n    image: x\n    ports: ['8080:80']\n", "app.yaml")
     monkeypatch.chdir(tmp_path)
-    assert run_ports(["-f", "app.yaml", "--format", "json"]) == 0
+    assert cli_main(["ports", "-f", "app.yaml", "--format", "json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out) == {
         "published": [
@@ -192,7 +192,7 @@ def test_cli_json(
         ]
     }
     assert err == ""
-    assert run_ports(["-f", "app.yaml", "--format", "text"]) == 0
+    assert cli_main(["ports", "-f", "app.yaml", "--format", "text"]) == 0
     assert capsys.readouterr().out == "web\t8080->80/tcp\tapp.yaml:4:13\n"
 
 
@@ -200,9 +200,9 @@ def test_cli_missing_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert run_ports(["-f", "nope.yaml"]) == 1
+    assert cli_main(["ports", "-f", "nope.yaml"]) == 1
     assert capsys.readouterr().err == "nope.yaml:1:1: PL101 no such compose file\n"
-    assert run_ports(["--bogus"]) == 2
+    assert cli_main(["ports", "--bogus"]) == 2
 
 
 def test_import_does_not_load_jsonschema() -> None:

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from probe_engine import HEALTHY, BusyBox, Engine, free_port
 
-from portledger import probe
+from portledger import cli, probe
 
 Ledger = Callable[[str], Path]
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
-    code = probe.main([*args, "--format", "json"])
+    code = cli.main(["probe", *args, "--format", "json"])
     out, err = capsys.readouterr()
     return code, json.loads(out) if out.strip() else {}, err
 
@@ -149,7 +149,7 @@ def test_text_output_names_file_line_and_pid(
           ports: {{http: {{port: {port}}}}}
     """)
     proc = listener(port)
-    assert probe.main(["--mapping", str(ledger), "--docker"]) == 1
+    assert cli.main(["probe", "--mapping", str(ledger), "--docker"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{ledger}:{line_of(ledger, f'port: {port}')}:")
     assert f"PL401 port-in-use {port}/tcp (web.http) is held by python" in out[0]
@@ -262,7 +262,7 @@ def test_docker_context_is_honoured(
     assert [(f["code"], f["port"]) for f in doc["findings"]] == [("PL403", port)]
 
     monkeypatch.setenv("DOCKER_CONTEXT", "nonesuch")
-    assert probe.main(["--mapping", str(ledger), "--docker"]) == 2
+    assert cli.main(["probe", "--mapping", str(ledger), "--docker"]) == 2
     assert "nonesuch" in capsys.readouterr().err
 
 

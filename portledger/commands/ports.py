@@ -6,8 +6,8 @@ Usage::
                      [--profile P]... [--format json|text]
 
 Exit 0 and the ports on stdout; exit 1 with one located line on stderr
-(``file:line:col: CODE message``) for a project that does not load; exit 2 for a usage
-error. Never a traceback.
+(``file:line:col: CODE message``) for a project that does not load; exit 2 (one line) for
+a usage error. Never a traceback.
 """
 
 from __future__ import annotations
@@ -15,18 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from portledger.compose import ComposeError, Project, load_project, ports_json
+if TYPE_CHECKING:
+    from portledger.compose import Project
 
 
-def build_parser(prog: str = "portledger ports") -> argparse.ArgumentParser:
-    """The argument parser of ``portledger ports`` (the main CLI may reuse it)."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Print the published ports of a compose project exactly as "
-        "Docker Compose v2 resolves them.",
-    )
+DESCRIPTION = ("Print the published ports of a compose project exactly as Docker Compose v2 "
+               "resolves them.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-f",
         "--file",
@@ -51,7 +50,6 @@ def build_parser(prog: str = "portledger ports") -> argparse.ArgumentParser:
         help="enable a profile (repeatable; default: COMPOSE_PROFILES)",
     )
     parser.add_argument("--format", choices=("json", "text"), default="json")
-    return parser
 
 
 def format_text(project: Project) -> str:
@@ -66,13 +64,10 @@ def format_text(project: Project) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def run_ports(argv: Sequence[str]) -> int:
-    """Run ``portledger ports`` with ``argv`` (the arguments after ``ports``)."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(list(argv))
-    except SystemExit as e:  # argparse has printed the usage error
-        return 2 if e.code else 0
+def run(args: argparse.Namespace) -> int:
+    """Run ``portledger ports`` with parsed arguments."""
+    from portledger.compose import ComposeError, load_project, ports_json
+
     try:
         project = load_project(
             files=args.files,
@@ -91,12 +86,3 @@ def run_ports(argv: Sequence[str]) -> int:
     else:
         sys.stdout.write(format_text(project))
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point for running this module directly."""
-    return run_ports(sys.argv[1:] if argv is None else argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,17 +9,13 @@ range, and not registered to another well-known service.
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TextIO
 
-from portledger import wellknown
 from portledger.errors import FatalError
-from portledger.ledger import Ledger, Service
+from portledger.ledger import wellknown
+from portledger.ledger.model import Ledger, Service
 
 _STATUS_ORDER = {"active": 0, "planned": 1, "deprecated": 2}
 
@@ -183,43 +179,3 @@ def allocate(ledger: Ledger, service: str, category: str, *, name: str = "http",
             f"{category} ({r.start}-{r.end})"
         )
     return list(zip(port_names(name, count), block, strict=True))
-
-
-def main(mapping: Path, args: argparse.Namespace, out: TextIO) -> int:
-    """``portledger allocate``: print the ports; with ``--write``, add them to the ledger."""
-    from portledger import fixes
-    from portledger import ledger as ledger_mod
-
-    if args.count < 1:
-        raise FatalError("allocate: --count must be 1 or more")
-    ledger = ledger_mod.load_valid(mapping)
-    pairs = allocate(ledger, args.service, args.category, name=args.name,
-                     count=args.count, protocol=args.protocol)
-    target = args.target if args.count == 1 else None
-    if args.format == "json":
-        json.dump({"service": args.service, "category": args.category,
-                   "ports": [{"name": n, "port": p, "protocol": args.protocol}
-                             for n, p in pairs]}, out, indent=2)
-        out.write("\n")
-    else:
-        for n, p in pairs:
-            out.write(f"{args.service}.{n} {p}/{args.protocol}\n")
-    if not args.write:
-        return 0
-    planner = fixes.Planner(ledger, [])
-    entries = [(n, p, target, args.protocol) for n, p in pairs]
-    if args.service in ledger.services:
-        edit = planner.add_ports_edit(args.service, entries)
-    else:
-        edit = planner.add_service_with_ports_edit(args.service, args.category, entries)
-    if edit is None:
-        raise FatalError(
-            f"allocate: cannot add to {ledger.path} safely (its services or ports are written "
-            "in flow style); add the lines above by hand"
-        )
-    source = planner.source(ledger.path)
-    text, _ = fixes.apply_edits(source, [edit])
-    fixes.write_atomically(source, text)
-    if args.format == "text":
-        out.write(fixes.unified_diff(ledger.path, source.text, text))
-    return 0

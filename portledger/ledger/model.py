@@ -17,7 +17,7 @@ from portledger.errors import FatalError
 from portledger.findings import Finding, make, rule
 
 if TYPE_CHECKING:
-    from portledger.cache import LedgerCache
+    from portledger.check.cache import LedgerCache
 
 LEDGER_NAME = "port-mapping.yml"
 DEFAULT_EPHEMERAL = (32768, 60999)
@@ -543,7 +543,7 @@ def _from_values(name: str, values: Any, path: Path, data: bytes) -> Ledger | No
 def load_valid(path: str | Path) -> Ledger:
     """The ledger at ``path``, or a FatalError naming its first error (for commands that
     need a valid ledger: who, allocate, export)."""
-    from portledger.check import display_path
+    from portledger.paths import display_path
 
     ledger, findings = load(display_path(path))
     errors = [f for f in findings if f.severity.value == "error"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import combinations
 
-from portledger import overlap, wellknown
 from portledger.findings import Finding, make, rule
-from portledger.ledger import Allocation, Ledger
+from portledger.ledger import overlap, wellknown
+from portledger.ledger.model import Allocation, Ledger
 
 
 def _at(ledger: Ledger, a: Allocation) -> tuple[str, int, int]:

@@ -9,20 +9,18 @@ Markdown, one per category.
 
 from __future__ import annotations
 
-import argparse
 import html
-import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from portledger import __version__
 from portledger.errors import FatalError
 from portledger.findings import Finding, Severity
 
-if TYPE_CHECKING:  # the CLI imports this module to build its parser: keep that light
-    from portledger.ledger import Allocation, Ledger, Range
+if TYPE_CHECKING:
+    from portledger.check import Result as CheckResult
+    from portledger.ledger.model import Allocation, Ledger, Range
 
 FORMATS = ("markdown", "html")
 
@@ -79,11 +77,8 @@ def _about(f: Finding, a: Allocation, ledger: Ledger) -> bool:
     return f.code in ("PL104", "PL202", "PL204")
 
 
-def build(mapping: Path) -> PortMap:
-    """Load and check the ledger at ``mapping`` (with its compose projects)."""
-    from portledger import check
-
-    result = check.run(mapping)
+def build(result: CheckResult) -> PortMap:
+    """The port map of a check's result (:func:`portledger.check.run`)."""
     if result.ledger is None:
         first = result.findings[0] if result.findings else None
         where = f"{first.file}:{first.line}:{first.column}: {first.message}" if first else ""
@@ -108,7 +103,7 @@ def _range_text(r: Range | None) -> str:
 # --- markdown -----------------------------------------------------------------------------
 
 def _md(value: object) -> str:
-    from portledger.reporters import md_cell
+    from portledger.report.reporters import md_cell
 
     return md_cell(value)
 
@@ -535,71 +530,8 @@ def html_page(pm: PortMap) -> str:
             "<body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
-# --- command line ---------------------------------------------------------------------------
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``portledger report`` (for the CLI's subparser)."""
-    parser.add_argument("--format", choices=FORMATS, default="markdown",
-                        help="markdown tables (default) or one self-contained HTML page")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
-    parser.add_argument("--mapping", metavar="FILE",
-                        help="the ledger (default: port-mapping.yml here or the nearest above)")
-
-
 def write(pm: PortMap, fmt: str, out: TextIO) -> None:
     if fmt == "html":
         out.write(html_page(pm))
     else:
         markdown(pm, out)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``portledger report`` with parsed arguments; :class:`FatalError` on bad input."""
-    from portledger.check import display_path
-    from portledger.ledger import LEDGER_NAME, find_ledger
-
-    if args.mapping:
-        mapping = Path(args.mapping)
-    else:
-        found = find_ledger()
-        if found is None:
-            raise FatalError(f"no {LEDGER_NAME} in this folder or above it (pass --mapping FILE)")
-        mapping = Path(display_path(found))
-    pm = build(mapping)
-    if args.output:
-        target = Path(args.output)
-        tmp = target.with_name(f".{target.name}.tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-                write(pm, args.format, fh)
-            tmp.replace(target)
-        except OSError as e:
-            raise FatalError(f"report: cannot write {args.output}: {e.strerror}") from e
-    else:
-        write(pm, args.format, sys.stdout)
-    return 0
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise FatalError(f"{self.prog}: {message}")
-
-
-def run_report(argv: Iterable[str]) -> int:
-    """``portledger report [--format markdown|html] [-o FILE] [--mapping FILE]``.
-
-    Exit 0 with the map written; 2 (one line on stderr) on a usage error or a ledger that
-    cannot be read.
-    """
-    parser = _Parser(prog="portledger report",
-                     description="The port map for people: Markdown tables or an HTML page.")
-    add_arguments(parser)
-    try:
-        return run(parser.parse_args(list(argv)))
-    except FatalError as e:
-        sys.stderr.write(f"portledger: {e}\n")
-        return e.exit_code
-
-
-if __name__ == "__main__":
-    raise SystemExit(run_report(sys.argv[1:]))

@@ -9,14 +9,12 @@ several formats.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from portledger.findings import Finding, Severity
+from portledger.findings import Finding, Rule, Severity
 
 FORMATS = ("text", "json", "github", "sarif", "markdown")
 
@@ -105,11 +103,12 @@ def github(findings: Sequence[Finding], files: int, out: TextIO) -> None:
 
 # --- sarif -----------------------------------------------------------------------------
 
-def sarif(findings: Sequence[Finding], files: int, out: TextIO) -> None:
+def sarif(findings: Sequence[Finding], files: int, out: TextIO,
+          rules: Sequence[Rule] = ()) -> None:
     """SARIF 2.1.0, within GitHub code scanning's upload limits (see :mod:`.sarif`)."""
-    from portledger import sarif as sarif_mod
+    from portledger.report import sarif as sarif_mod
 
-    json.dump(sarif_mod.document(findings, files), out, indent=1, ensure_ascii=False)
+    json.dump(sarif_mod.document(findings, files, rules=rules), out, indent=1, ensure_ascii=False)
     out.write("\n")
 
 
@@ -136,7 +135,7 @@ def _row(cells: Sequence[str]) -> str:
 
 
 def _finding_row(f: Finding) -> str:
-    from portledger.sarif import RULES_DOC
+    from portledger.report.sarif import RULES_DOC
 
     rule = f"[{f.code}]({RULES_DOC}#{f.code.lower()}-{f.rule}) {md_cell(f.rule)}"
     message = md_cell(f.message) + (f"<br>fix: {md_cell(f.fix)}" if f.fix else "")
@@ -253,13 +252,17 @@ def report(
     out: TextIO,
     *,
     changes: Sequence[ChangeRow] | None = None,
+    rules: Sequence[Rule] = (),
 ) -> None:
     """Write ``findings`` in format ``fmt`` (one of :data:`FORMATS`) to ``out``.
 
-    ``changes`` (port-change rows) are shown by the ``markdown`` format only.
+    ``changes`` (port-change rows) are shown by the ``markdown`` format only; ``rules``
+    (the rules to describe) by ``sarif`` only.
     """
     if fmt == "markdown":
         markdown(findings, files, out, changes=changes)
+    elif fmt == "sarif":
+        sarif(findings, files, out, rules)
     else:
         _REPORTERS[fmt](findings, files, out)
 
@@ -284,40 +287,3 @@ def changes_from_json(doc: Any) -> list[ChangeRow]:
     if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
         raise ValueError("expected a list of change objects, or {\"changes\": [...]}")
     return list(rows)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m portledger.reporters --format F [--input JSON] [--changes JSON] [-o FILE]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m portledger.reporters",
-        description="Render the JSON output of `portledger check` in another format.",
-    )
-    parser.add_argument("--format", choices=FORMATS, required=True)
-    parser.add_argument("--input", metavar="FILE", help="check's JSON output (default: stdin)")
-    parser.add_argument("--changes", metavar="FILE", help="port-change rows (JSON), for markdown")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
-    args = parser.parse_args(argv)
-    try:
-        if args.input:
-            with open(args.input, encoding="utf-8") as fh:
-                doc = json.load(fh)
-        else:
-            doc = json.load(sys.stdin)
-        findings, files = findings_from_json(doc)
-        changes = None
-        if args.changes:
-            with open(args.changes, encoding="utf-8") as fh:
-                changes = changes_from_json(json.load(fh))
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        sys.stderr.write(f"portledger.reporters: cannot read the input: {e}\n")
-        return 2
-    if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="\n") as out:
-            report(args.format, findings, files, out, changes=changes)
-    else:
-        report(args.format, findings, files, sys.stdout, changes=changes)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -76,10 +76,10 @@ def fingerprints(findings: Sequence[Finding]) -> list[str]:
 
 
 def _rule_entry(rule: Rule) -> dict[str, Any]:
-    from portledger.docgen import _body
+    from portledger.report.ruledoc import markdown_body
 
     first = rule.doc.splitlines()[0].replace("``", "`") if rule.doc else rule.summary
-    markdown = f"{first}\n\n{_body(rule.doc)}" if rule.doc else rule.summary
+    markdown = f"{first}\n\n{markdown_body(rule.doc)}" if rule.doc else rule.summary
     text = rule.doc.replace("``", "`") if rule.doc else rule.summary
     return {
         "id": rule.code,
@@ -131,16 +131,17 @@ def document(
     findings: Sequence[Finding],
     files: int,
     *,
+    rules: Sequence[Rule] = (),
     max_results: int = MAX_RESULTS,
     max_bytes: int = MAX_BYTES,
 ) -> dict[str, Any]:
-    """The SARIF log of ``findings``, within GitHub's limits (see the module docstring)."""
-    from portledger.rules import RULES
+    """The SARIF log of ``findings``, within GitHub's limits (see the module docstring).
 
-    rules = list(RULES)
+    ``rules`` are the rules to describe (the catalogue's, handed in by the command: a
+    reporter does not import the catalogue); a finding's rule that is not among them still
+    gets an entry, so that every result has its rule."""
+    rules = list(rules)
     known = {r.code for r in rules}
-    # A code the catalogue does not have yet (a rule landing in another module) still
-    # gets an entry, so that every result has its rule.
     for f in findings:
         if f.code not in known:
             known.add(f.code)

@@ -71,8 +71,8 @@ def _code_stamps() -> list[Any]:
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         stamps += [_stamp(os.path.join(folder, f)) for f in sorted(files)
                    if f.endswith((".py", ".json"))]
-    from portledger import ledger
     from portledger.compose import schema
+    from portledger.ledger import model as ledger
 
     stamps += [_stamp(str(schema._schema_path())), _stamp(str(ledger.schema_path()))]
     for module in ("yaml", "dotenv", "jsonschema_rs", "jsonschema"):

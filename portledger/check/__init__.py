@@ -1,18 +1,20 @@
-"""``portledger check``: the ledger's rules, then every compose project it names."""
+"""The run of ``portledger check``: the ledger's rules, then every compose project it
+names (loaded in :mod:`.loading`, through :mod:`.cache`), then the resolution plans.
+
+May import the rules, the readers and the fix planner; the command line is above it."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from portledger import ledger as ledger_mod
 from portledger.findings import Finding
-from portledger.ledger import Ledger
-from portledger.ledger_rules import LEDGER_CHECKS
+from portledger.ledger import model as ledger_mod
+from portledger.ledger.model import Ledger
+from portledger.ledger.rules import LEDGER_CHECKS
+from portledger.paths import display_path
 
 
 @dataclass
@@ -21,30 +23,7 @@ class Result:
     files: int = 0
     ledger: Ledger | None = None
     published: list[Any] = field(default_factory=list)
-    """The compose bindings with a host port (compose_check.Published)."""
-
-
-def display_path(path: str | Path) -> str:
-    """A path as users see it: relative to the current folder when below it."""
-    return _display_path(str(path), os.getcwd())
-
-
-@lru_cache(maxsize=8192)
-def _display_path(path: str, cwd: str) -> str:
-    try:
-        # As written first (the current folder is a physical path, and the paths found
-        # below it usually are); through symbolic links only when that leads outside.
-        rel = os.path.relpath(os.path.abspath(path), cwd)
-        if rel.startswith(".."):
-            rel = os.path.relpath(os.path.realpath(path), _realpath(cwd))
-    except ValueError:  # another drive (Windows)
-        return path
-    return path if rel.startswith("..") else rel
-
-
-@lru_cache(maxsize=8)
-def _realpath(path: str) -> str:
-    return os.path.realpath(path)
+    """The compose bindings with a host port (compose.rules.Published)."""
 
 
 def run(
@@ -63,16 +42,16 @@ def run(
     result = Result()
     loading = None
     if compose and mapping.is_file():
-        from portledger import compose_check
+        from portledger.check import loading as loading_mod
 
         # Compose files start loading (in workers, when many) while the ledger is read.
         globs, exclude = ledger_mod.peek_compose_globs(mapping)
-        loading = compose_check.start(mapping.resolve().parent, globs, exclude, paths,
+        loading = loading_mod.start(mapping.resolve().parent, globs, exclude, paths,
                                       cache=cache)
     try:
         stored = None
         if cache:
-            from portledger.cache import LedgerCache
+            from portledger.check.cache import LedgerCache
 
             stored = LedgerCache.open(mapping)
         ledger, findings = ledger_mod.load(display_path(mapping), stored)
@@ -82,9 +61,9 @@ def run(
             for check in LEDGER_CHECKS:
                 findings.extend(check(ledger))
             if compose:
-                from portledger import compose_check
+                from portledger.check import loading as loading_mod
 
-                composed = compose_check.run(ledger, paths, loading, cache=cache)
+                composed = loading_mod.run(ledger, paths, loading, cache=cache)
                 findings.extend(composed.findings)
                 result.files += composed.files
                 result.published = composed.published
@@ -97,8 +76,8 @@ def run(
 
     chosen = sorted({f for f in findings if wanted(f)})
     if chosen and result.ledger is not None:
-        from portledger import fixes
+        from portledger.fixes import planner
 
-        chosen = fixes.attach(chosen, result.ledger, result.published)
+        chosen = planner.attach(chosen, result.ledger, result.published)
     result.findings = chosen
     return result

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from portledger import ledger as ledger_mod
-from portledger import wellknown
-from portledger.check import display_path
+from portledger.commands import add_mapping, mapping_path
 from portledger.errors import FatalError
+from portledger.ledger import model as ledger_mod
+from portledger.ledger import wellknown
+from portledger.paths import display_path
 
 
 def parse_port(text: str) -> tuple[int, str]:
@@ -59,7 +62,7 @@ def describe(ledger: ledger_mod.Ledger, port: int, protocol: str) -> dict[str, A
 def _allocatable(ledger: ledger_mod.Ledger, port: int, protocol: str, category: str | None,
                  owned: bool) -> dict[str, Any]:
     """Whether ``allocate`` would hand out this port, and if not, why."""
-    from portledger.allocate import refusal
+    from portledger.ledger.allocation import refusal
 
     if owned:
         return {"allocatable": False, "why_not": "allocated"}
@@ -67,6 +70,18 @@ def _allocatable(ledger: ledger_mod.Ledger, port: int, protocol: str, category: 
         return {"allocatable": False, "why_not": "no range holds it"}
     why = refusal(ledger, port, protocol, [], category)
     return {"allocatable": why is None, "why_not": why}
+
+
+
+
+def add_arguments(who: argparse.ArgumentParser) -> None:
+    add_mapping(who)
+    who.add_argument("port", metavar="PORT", help="a port number, optionally with /udp or /sctp")
+    who.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def run(args: argparse.Namespace) -> int:
+    return main(mapping_path(args), args.port, args.format, sys.stdout)
 
 
 def main(mapping: Path, port_text: str, fmt: str, out: TextIO) -> int:

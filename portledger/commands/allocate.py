@@ -1,0 +1,71 @@
+"""``portledger allocate SERVICE --category C``: the next free port(s) for a service;
+``--write`` adds them to the ledger through the fixes' writer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from portledger.commands import add_mapping, mapping_path
+from portledger.errors import FatalError
+
+
+def add_arguments(allocate: argparse.ArgumentParser) -> None:
+    add_mapping(allocate)
+    allocate.add_argument("service", metavar="SERVICE")
+    allocate.add_argument("--category", required=True, metavar="C",
+                          help="the range to allocate in (a key of the ledger's ranges)")
+    allocate.add_argument("--name", default="http", metavar="N",
+                          help="the port's name (default: http; with --count, N-1, N-2, ...)")
+    allocate.add_argument("--count", type=int, default=1, metavar="K",
+                          help="how many ports, as one contiguous block (default: 1)")
+    allocate.add_argument("--protocol", choices=("tcp", "udp", "sctp"), default="tcp")
+    allocate.add_argument("--target", type=int, metavar="PORT",
+                          help="the container port to record with a single port")
+    allocate.add_argument("--write", action="store_true",
+                          help="add the ports to the ledger (comments and formatting kept)")
+    allocate.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def run(args: argparse.Namespace) -> int:
+    from portledger.fixes.edits import apply_edits, unified_diff, write_atomically
+    from portledger.fixes.planner import Planner
+    from portledger.ledger import model as ledger_mod
+    from portledger.ledger.allocation import allocate
+
+    """``portledger allocate``: print the ports; with ``--write``, add them to the ledger."""
+
+    if args.count < 1:
+        raise FatalError("allocate: --count must be 1 or more")
+    ledger = ledger_mod.load_valid(mapping_path(args))
+    pairs = allocate(ledger, args.service, args.category, name=args.name,
+                     count=args.count, protocol=args.protocol)
+    target = args.target if args.count == 1 else None
+    if args.format == "json":
+        json.dump({"service": args.service, "category": args.category,
+                   "ports": [{"name": n, "port": p, "protocol": args.protocol}
+                             for n, p in pairs]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for n, p in pairs:
+            sys.stdout.write(f"{args.service}.{n} {p}/{args.protocol}\n")
+    if not args.write:
+        return 0
+    planner = Planner(ledger, [])
+    entries = [(n, p, target, args.protocol) for n, p in pairs]
+    if args.service in ledger.services:
+        edit = planner.add_ports_edit(args.service, entries)
+    else:
+        edit = planner.add_service_with_ports_edit(args.service, args.category, entries)
+    if edit is None:
+        raise FatalError(
+            f"allocate: cannot add to {ledger.path} safely (its services or ports are written "
+            "in flow style); add the lines above by hand"
+        )
+    source = planner.source(ledger.path)
+    text, _ = apply_edits(source, [edit])
+    write_atomically(source, text)
+    if args.format == "text":
+        sys.stdout.write(unified_diff(ledger.path, source.text, text))
+    return 0

@@ -1,0 +1,61 @@
+"""``portledger check-commits BASE..HEAD [--squash --message-file F]``: every commit of a
+range documents its own port changes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from portledger.commands import EXIT_CLEAN, EXIT_FINDINGS, add_mapping, rule_docs
+from portledger.commands.diff import MAPPING_HELP
+from portledger.errors import FatalError
+
+DESCRIPTION = "every commit of a range documents its own port changes"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from portledger.report.reporters import FORMATS
+
+    add_mapping(parser, MAPPING_HELP)
+    parser.add_argument("range", metavar="BASE..HEAD")
+    parser.add_argument("--squash", action="store_true",
+                        help="check the range's net change against one message (--message-file)")
+    parser.add_argument("--message-file", metavar="FILE",
+                        help="with --squash: the message (a pull request's title and body)")
+    parser.add_argument("--format", choices=FORMATS, default="text")
+
+
+def run(args: argparse.Namespace) -> int:
+    from portledger.git import gate
+    from portledger.git.reader import reader_for
+    from portledger.git.repo import TRAILER_KEY, Repository
+    from portledger.report import reporters
+
+    if args.squash and not args.message_file:
+        raise FatalError("portledger check-commits: --squash needs --message-file FILE")
+    if args.message_file and not args.squash:
+        raise FatalError("portledger check-commits: --message-file goes with --squash")
+    repo = Repository.open()
+    base, head = gate.parse_range(args.range, repo)
+    out = sys.stdout
+    with reader_for(repo, args.mapping) as reader:
+        if args.squash:
+            gate.read_message(args.message_file)
+            findings, values, notes = gate.check_squash(repo, reader, base, head, args.message_file)
+            gate.print_notes(notes)
+            reporters.report(args.format, findings, len({f.file for f in findings}), out,
+                      rules=rule_docs(args.format))
+            if findings and args.format == "text":
+                out.write("\n" + gate.paste_block(values, "the squashed commit's message"))
+            return EXIT_FINDINGS if findings else EXIT_CLEAN
+        findings, by_commit, notes, _count = gate.check_range(repo, reader, base, head)
+    gate.print_notes(notes)
+    reporters.report(args.format, findings, len({f.file for f in findings}), out,
+                      rules=rule_docs(args.format))
+    if findings and args.format == "text":
+        out.write(f"\n{len(by_commit)} commit{'s' * (len(by_commit) != 1)} "
+                  "change ports without saying so; the lines each message needs:\n")
+        for sha, values in by_commit.items():
+            out.write(f"\n{sha[:7]}\n")
+            out.write("".join(f"    {TRAILER_KEY}: {v}\n" for v in values))
+    return EXIT_FINDINGS if findings else EXIT_CLEAN

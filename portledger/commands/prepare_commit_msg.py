@@ -1,0 +1,56 @@
+"""``portledger prepare-commit-msg FILE [SOURCE [SHA]]``: pre-fill Port-Change trailers.
+
+SOURCE and SHA are git's hook arguments; under pre-commit, which passes only FILE,
+they come from ``PRE_COMMIT_COMMIT_MSG_SOURCE`` and ``PRE_COMMIT_COMMIT_OBJECT_NAME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from portledger.commands import EXIT_CLEAN, add_mapping
+from portledger.commands.diff import MAPPING_HELP
+
+DESCRIPTION = ("add Port-Change trailers for the staged port changes to the commit message "
+               "(a prepare-commit-msg hook)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_mapping(parser, MAPPING_HELP)
+    parser.add_argument("message_file", metavar="FILE", help="the commit message file")
+    parser.add_argument("source", nargs="?", metavar="SOURCE",
+                        help="message, template, merge, squash or commit (from git)")
+    parser.add_argument("sha", nargs="?", metavar="SHA", help="the commit of SOURCE commit")
+
+
+def run(args: argparse.Namespace) -> int:
+    from portledger.git import diff as portdiff
+    from portledger.git import gate
+    from portledger.git.reader import reader_for
+    from portledger.git.repo import Repository
+
+    source = args.source or os.environ.get("PRE_COMMIT_COMMIT_MSG_SOURCE") or ""
+    sha = args.sha or os.environ.get("PRE_COMMIT_COMMIT_OBJECT_NAME") or None
+    if source == "merge":
+        return EXIT_CLEAN
+    repo = Repository.open()
+    if repo.merge_heads():
+        return EXIT_CLEAN
+    gate.read_message(args.message_file)
+    have = gate.port_trailers(repo.trailers_of_file(args.message_file))
+    if source == "message" and have:
+        return EXIT_CLEAN
+    head = repo.head()
+    amend = source == "commit" and head is not None and sha is not None \
+        and repo.try_resolve(sha) == head
+    base = gate.staged_base(repo, head, amend)
+    with reader_for(repo, args.mapping) as reader:
+        diff = portdiff.diff_states(reader, gate.snapshot(repo, base), repo.index_snapshot(),
+                                    base[:7] if base else "the empty tree", "the index")
+    gate.print_notes(diff.notes)
+    present = gate.documented(have)
+    wanted = [t for t in diff.trailers() if gate.normalize(t) not in present]
+    if wanted:
+        repo.add_trailers(args.message_file, wanted)
+    return EXIT_CLEAN

@@ -1,0 +1,112 @@
+"""``portledger probe``: running containers, listening sockets and health endpoints
+against the ledger (needs ``portledger[probe]``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from portledger.commands import mapping_path, rule_docs
+from portledger.errors import FatalError
+from portledger.findings import Severity
+from portledger.probe.model import DEFAULT_TIMEOUT
+
+if TYPE_CHECKING:
+    from portledger.probe import Availability
+
+DESCRIPTION = ("Check what is really running on this host against the ledger: containers "
+               "(PL402, PL403), listening sockets (PL401), health (PL404).")
+
+
+def _formats() -> tuple[str, ...]:
+    from portledger.report import reporters
+
+    return tuple(reporters.FORMATS)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mapping", metavar="FILE",
+                   help="the ledger (default: port-mapping.yml in this folder or the nearest "
+                   "above)")
+    p.add_argument("--docker", action=argparse.BooleanOptionalAction, default=None,
+                   help="check running containers (default: when an engine answers; with "
+                   "--docker, no engine is exit 2)")
+    p.add_argument("--sockets", action=argparse.BooleanOptionalAction, default=True,
+                   help="check listening sockets (default: on)")
+    p.add_argument("--health", action=argparse.BooleanOptionalAction, default=True,
+                   help="ask running services' health endpoints (default: on)")
+    p.add_argument("--available", nargs="+", metavar="SERVICE",
+                   help="say which ports of these ledger services are taken, and by what "
+                   "(exit 1 when any is)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"deadline of each engine call and health request "
+                   f"(default: {DEFAULT_TIMEOUT:g})")
+    default = "github" if (os.environ.get("GITHUB_ACTIONS") == "true"
+                           and "github" in _formats()) else "text"
+    p.add_argument("--format", choices=_formats(), default=default)
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None,
+        err: TextIO | None = None) -> int:
+    """``portledger probe``: 0 clean, 1 findings at error severity (or, with
+    ``--available``, a port taken). Raises :class:`FatalError` (exit 2) for usage errors
+    and, when ``--docker`` was asked, for an engine that does not answer."""
+    import difflib
+
+    from portledger.ledger.model import load
+    from portledger.paths import display_path
+    from portledger.probe import availability, check, observe
+    from portledger.report import reporters
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if not (args.timeout > 0):
+        raise FatalError("portledger probe: --timeout must be a positive number of seconds")
+    if args.available and args.docker is False and not args.sockets:
+        raise FatalError("portledger probe: --available needs --docker or --sockets to look")
+    ledger, load_findings = load(display_path(mapping_path(args)))
+    if ledger is None:
+        reporters.report(args.format, sorted(load_findings), 1, out,
+                      rules=rule_docs(args.format))
+        return 1
+    if args.available:
+        for name in args.available:
+            if name not in ledger.services:
+                hint = difflib.get_close_matches(name, list(ledger.services), n=1)
+                did = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise FatalError(f"portledger probe: --available: {name!r} is not a service "
+                                 f"in {ledger.path}{did}")
+        obs = observe(ledger, docker=args.docker, sockets=args.sockets,
+                      timeout=args.timeout)
+        for note in obs.notes:
+            err.write(f"portledger: note: {note}\n")
+        rows = availability(ledger, args.available, obs)
+        _report_availability(rows, "json" if args.format == "json" else "text", out)
+        return 1 if any(r.taken_by for r in rows) else 0
+    obs = observe(ledger, docker=args.docker, sockets=args.sockets, timeout=args.timeout)
+    for note in obs.notes:
+        err.write(f"portledger: note: {note}\n")
+    findings = check(ledger, obs, health=args.health, timeout=args.timeout)
+    findings = sorted(set(load_findings) | set(findings))
+    reporters.report(args.format, findings, 1, out,
+                      rules=rule_docs(args.format))
+    return 1 if any(f.severity is Severity.ERROR for f in findings) else 0
+
+
+def _report_availability(rows: Sequence[Availability], fmt: str, out: TextIO) -> None:
+    if fmt == "json":
+        json.dump({"available": [r.as_dict() for r in rows]}, out, indent=2)
+        out.write("\n")
+        return
+    for r in rows:
+        a = r.allocation
+        where = f"{a.label}/{a.protocol}" + (f" on {a.host_ip}" if a.host_ip else "")
+        if not r.taken_by:
+            out.write(f"{a.service}.{a.name} {where}: free\n")
+            continue
+        by = "; ".join(f"{h.label} on {h.on}" for h in r.taken_by)
+        out.write(f"{a.service}.{a.name} {where}: taken by {by}\n")

@@ -1,0 +1,151 @@
+"""``portledger probe``: what is really running, against the ledger (rules PL401-PL404).
+
+Three sources, each optional:
+
+* **containers**, through the Docker Engine API (the ``docker`` SDK): one
+  ``/containers/json`` call lists every running container with its published ports
+  (IPv4 and IPv6 entries, each port of a range on its own). The engine is the one
+  ``DOCKER_HOST`` names, else the Docker CLI context ``DOCKER_CONTEXT`` (or the CLI's
+  current context), else the local socket; one that is not on this host (``ssh://``,
+  ``tcp://`` to another address) is refused, since its ports are not this host's.
+* **listening sockets**, through ``psutil``: TCP sockets in LISTEN and bound UDP
+  sockets, with the process that holds each when it is visible (another user's
+  processes are visible only to root; then the finding says so rather than guess).
+* **health endpoints**: for each ledger port with a ``health`` path whose service is
+  running, ``GET http://127.0.0.1:PORT/PATH`` with a deadline.
+
+A container is a ledger service by its ``com.docker.compose.service`` label or its
+name, each matched against the service names and their ``compose`` aliases. A
+``docker-proxy`` (or rootless ``rootlessport``) listener is the container that the engine
+says publishes that port. A host process is its service when its name (less a daemon's
+``-server`` or ``d`` ending) is the service's name or one of its aliases.
+
+Findings point at the ledger, the reference: the allocation's ``port:`` line (for PL403,
+the container's ledger service, or the ``services:`` key), and their message names the
+container or the process. Network calls go only to the local engine socket and to
+loopback, each with the ``--timeout`` deadline. ``docker`` and ``psutil`` are imported only
+here, inside the functions that use them (``pip install 'portledger[probe]'``).
+
+Rooms: :mod:`.model` (what was seen), :mod:`.engine` and :mod:`.sockets` (looking),
+:mod:`.rules` (PL401-PL403 and who is who), :mod:`.health` (PL404); this module runs
+them. The probe never imports :mod:`portledger.git`, nor the command line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from portledger.errors import FatalError
+from portledger.findings import Finding
+from portledger.ledger.model import Allocation, Ledger
+from portledger.probe.engine import is_local_engine, list_containers, random_host_ports
+from portledger.probe.health import check_health, health_targets, http_status
+from portledger.probe.model import (
+    DEFAULT_TIMEOUT,
+    PROBE_EXTRA_HINT,
+    Container,
+    ContainerPort,
+    EngineUnavailable,
+    Holder,
+    Listener,
+    Observation,
+)
+from portledger.probe.rules import PROBE_RULES, check_containers, check_sockets, holders
+from portledger.probe.sockets import list_listeners
+
+__all__ = [
+    "PROBE_RULES", "Availability", "Container", "ContainerPort", "EngineUnavailable", "Holder",
+    "Listener", "Observation", "availability", "check", "check_containers", "check_sockets",
+    "http_status", "is_local_engine", "observe",
+]
+
+
+def observe(ledger: Ledger, *, docker: bool | None, sockets: bool, timeout: float,
+            environ: Mapping[str, str] | None = None) -> Observation:
+    """Look at the engine and the sockets.
+
+    ``docker``: True, an engine must answer (else :class:`EngineUnavailable`); None, look
+    when one answers (a note says when none does); False, do not look.
+    """
+    env = os.environ if environ is None else environ
+    obs = Observation()
+    if docker is not False:
+        try:
+            _require("docker", "containers", optional=docker is None)
+            containers, api = list_containers(env, timeout)
+        except _Skipped as e:
+            obs.notes.append(str(e))
+        except EngineUnavailable as e:
+            if docker:
+                raise
+            obs.notes.append(f"{e}; containers not checked (--docker requires an engine, "
+                             "--no-docker skips it)")
+        else:
+            obs.containers = containers
+            try:
+                obs.random_ports = random_host_ports(api, ledger, containers)
+            finally:
+                api.close()
+    if sockets:
+        _require("psutil", "listening sockets", optional=False)
+        obs.listeners = list_listeners(obs.notes)
+    return obs
+
+
+class _Skipped(Exception):
+    """An optional source that cannot be looked at; its message is the note."""
+
+
+def _require(module: str, what: str, *, optional: bool) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is not None:
+        return
+    message = f"the {module} package is not installed ({PROBE_EXTRA_HINT})"
+    if optional:
+        raise _Skipped(f"{message}; {what} not checked")
+    raise FatalError(f"{message}; it is needed for {what}")
+
+
+def check(ledger: Ledger, obs: Observation, *, health: bool = True,
+          timeout: float = DEFAULT_TIMEOUT) -> list[Finding]:
+    """Every probe rule over what was observed: sorted findings."""
+    findings: list[Finding] = []
+    if obs.containers is not None:
+        findings += check_containers(ledger, obs.containers, obs.random_ports)
+    if obs.listeners is not None:
+        findings += check_sockets(ledger, obs)
+    if health:
+        targets, notices = health_targets(ledger, obs)
+        findings += notices
+        findings += check_health(ledger, targets, timeout)
+    return sorted(set(findings))
+
+
+# --- --available ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Availability:
+    allocation: Allocation
+    taken_by: tuple[Holder, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        a = self.allocation
+        return {"service": a.service, "name": a.name, "port": a.label,
+                "protocol": a.protocol, "host_ip": a.host_ip, "free": not self.taken_by,
+                "taken_by": [h.as_dict() for h in self.taken_by]}
+
+
+def availability(ledger: Ledger, services: Sequence[str], obs: Observation,
+                 ) -> list[Availability]:
+    """For each port of ``services``: who holds it now (nobody: free)."""
+    held = holders(ledger, obs)
+    out = []
+    for name in services:
+        for a in ledger.services[name].ports:
+            out.append(Availability(a, tuple(held.get(id(a), ()))))
+    return out
