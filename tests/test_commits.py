@@ -152,7 +152,7 @@ def test_commit_msg_in_a_merge_asks_only_for_what_the_merge_itself_changes(
     repo.git("merge", "-q", "--no-commit", "--no-ff", "feature")
     path = message(tmp_path, "Merge branch 'feature'\n")
     assert commit_msg(capsys, path) == (0, "", "")
-    web = "services:\n  web:\n    ports: ['8500:80']\n"
+    web = "services:\n  web:\n    ports: ['8500:80']\n    image: x\n"
     repo.stage({"web/compose.yaml": web})  # a change made while merging
     code, out, _ = commit_msg(capsys, path)
     assert code == 1
@@ -233,19 +233,20 @@ def history(repo: GitRepo) -> dict[str, str]:
     shas["readme"] = repo.commit("Readme", {"README.md": "hi\n"})
     repo.git("checkout", "-q", "main")
     shas["web"] = repo.commit("Add web", {"web/compose.yaml": "services:\n  web:\n"
-                                                              "    ports: ['8500:80']\n"})
+                                                              "    ports: ['8500:80']\n"
+                                                              "    image: x\n"})
     repo.git("merge", "-q", "--no-ff", "--no-edit", "feature")
     shas["merge"] = repo.git("rev-parse", "HEAD").strip()
     repo.git("checkout", "-q", "-b", "other", shas["init"])
     shas["side"] = repo.commit("Side\n\nPort-Change: x none -> 8600 (tcp)",
-                               {"x/compose.yaml": "services:\n  x:\n    ports: ['8600:1']\n"})
+                               {"x/compose.yaml": "services:\n  x:\n    ports: ['8600:1']\n    image: x\n"})
     repo.git("checkout", "-q", "main")
     repo.git("merge", "-q", "--no-ff", "--no-commit", "other")
-    repo.stage({"x/compose.yaml": "services:\n  x:\n    ports: ['8601:1']\n"})
+    repo.stage({"x/compose.yaml": "services:\n  x:\n    ports: ['8601:1']\n    image: x\n"})
     repo.git("commit", "-q", "--no-verify", "-m", "Merge other")
     shas["evil"] = repo.git("rev-parse", "HEAD").strip()
     shas["last"] = repo.commit("Web to 8501\n\nPort-Change: web 8500 -> 8501 (tcp)",
-                               {"web/compose.yaml": "services:\n  web:\n    ports: ['8501:80']\n"})
+                               {"web/compose.yaml": "services:\n  web:\n    ports: ['8501:80']\n    image: x\n"})
     return shas
 
 

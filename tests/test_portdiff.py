@@ -246,9 +246,9 @@ def test_renamed_compose_file_is_no_port_change(
 
 def test_owner_change_through_a_compose_alias(
         repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
-    app = "services:\n  digi-core-app:\n    ports: ['8100:8000']\n"
+    app = "services:\n  digi-core-app:\n    ports: ['8100:8000']\n    image: x\n"
     repo.commit("init", {"app/compose.yaml": app})
-    renamed = "services:\n  digi-core:\n    ports: ['8100:8000']\n"
+    renamed = "services:\n  digi-core:\n    ports: ['8100:8000']\n    image: x\n"
     repo.stage({"port-mapping.yml": ledger(), "app/compose.yaml": renamed})
     # The ledger arrives naming digi-core-app an alias of digi-core: the same owner.
     assert diff(capsys) == (0, (
@@ -301,9 +301,9 @@ def test_profiles_and_the_process_environment_do_not_hide_ports(
 def test_a_project_that_does_not_load_is_left_out_with_a_note(
         repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
     repo.commit("init", {"pcs/compose.yaml": pcs_compose(8000),
-                         "web/compose.yaml": "services:\n  web:\n    ports: ['80:80']\n"})
+                         "web/compose.yaml": "services:\n  web:\n    ports: ['80:80']\n    image: x\n"})
     repo.stage({"pcs/compose.yaml": "services: [\n",
-                "web/compose.yaml": "services:\n  web:\n    ports: ['81:80']\n"})
+                "web/compose.yaml": "services:\n  web:\n    ports: ['81:80']\n    image: x\n"})
     code, out, err = diff(capsys)
     assert (code, out) == (0, "web/compose.yaml:3:13: moved web 80 -> 81 (tcp)\n")
     assert err.startswith("portledger: note: pcs/compose.yaml:2:1: ")
@@ -363,11 +363,11 @@ def test_trailers_parse_with_git_interpret_trailers(repo: GitRepo) -> None:
 
 def test_the_reader_reuses_projects_but_sees_every_change(repo: GitRepo) -> None:
     """Successive states share the mirror and the project cache; each answer is right."""
-    shas = [repo.commit("0", {"a/compose.yaml": "services:\n  a:\n    ports: ['${P}:1']\n",
+    shas = [repo.commit("0", {"a/compose.yaml": "services:\n  a:\n    ports: ['${P}:1']\n    image: x\n",
                               "a/.env": "P=7000\n"})]
     for i in range(1, 5):
         shas.append(repo.commit(str(i), {"a/.env": f"P={7000 + i}\n"} if i % 2 else
-                                {"b/compose.yaml": f"services:\n  b:\n    ports: ['{i}:1']\n"}))
+                                {"b/compose.yaml": f"services:\n  b:\n    ports: ['{i}:1']\n    image: x\n"}))
     git_repo = Repository.open(repo.path)
     with portdiff.PortReader(git_repo) as reader:
         got = []
