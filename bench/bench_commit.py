@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Benchmark: what portledger's hooks add to a `git commit`, as a ratio to pre-commit's floor.
+
+Builds a small repository (the shipped `port-mapping.yml` and `examples/digi/`), then
+times `git commit` of a one-line change to a compose file, --repeat times each, with:
+
+* **git**: no hook at all;
+* **floor**: pre-commit installed with one no-op hook (`entry: true`): what pre-commit
+  itself costs on every commit;
+* **portledger**: the four portledger hooks (mapping, compose, commit-msg,
+  prepare-commit-msg), installed for their three stages as the README says.
+
+The hooks are `repo: local` hooks running this checkout's console scripts (the same entry
+points `.pre-commit-hooks.yaml` names), so no hook environment is built during the
+timing. Prints best and median wall time of each and the ratios to the floor; the goal
+(issue 22) is portledger at most 1.5x the floor.
+
+    python bench/bench_commit.py --repeat 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def config(kind: str) -> str:
+    if kind == "floor":
+        return ("repos:\n  - repo: local\n    hooks:\n      - id: noop\n        name: noop\n"
+                "        entry: 'true'\n        language: system\n")
+    hooks = [
+        ("portledger-mapping", f"{BIN}/portledger-mapping-hook", "pre-commit",
+         r"(^|/)port-mapping\.ya?ml$", True),
+        ("portledger-compose", f"{BIN}/portledger-compose-hook", "pre-commit", None, False),
+        ("portledger-commit-msg", f"{BIN}/python -m portledger.hooks.commit_msg",
+         "commit-msg", None, True),
+        ("portledger-prepare-commit-msg", f"{BIN}/python -m portledger.hooks.prepare_commit_msg",
+         "prepare-commit-msg", None, True),
+    ]
+    lines = ["default_install_hook_types: [pre-commit, commit-msg, prepare-commit-msg]",
+             "repos:", "  - repo: local", "    hooks:"]
+    for hook_id, entry, stage, files, pass_names in hooks:
+        lines += [f"      - id: {hook_id}", f"        name: {hook_id}",
+                  f"        entry: {entry}", "        language: system",
+                  f"        stages: [{stage}]"]
+        if files:
+            lines.append(f"        files: '{files}'")
+        if not pass_names:
+            lines += ["        pass_filenames: false", "        always_run: true"]
+    return "\n".join(lines) + "\n"
+
+
+def make_repo(base: Path, kind: str) -> Path:
+    repo = base / kind
+    repo.mkdir()
+    shutil.copy(ROOT / "port-mapping.yml", repo / "port-mapping.yml")
+    shutil.copytree(ROOT / "examples" / "digi", repo / "examples" / "digi")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "bench@example.com")
+    git(repo, "config", "user.name", "bench")
+    git(repo, "config", "commit.gpgsign", "false")
+    if kind != "git":
+        (repo / ".pre-commit-config.yaml").write_text(config(kind), encoding="utf-8")
+        types = (["--hook-type", "pre-commit", "--hook-type", "commit-msg",
+                  "--hook-type", "prepare-commit-msg"] if kind == "portledger" else [])
+        subprocess.run([str(BIN / "pre-commit"), "install", *types], cwd=repo, check=True,
+                       capture_output=True)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "init")
+    return repo
+
+
+def time_commits(repo: Path, repeat: int) -> list[float]:
+    target = next((repo / "examples" / "digi").rglob("compose*.y*ml"))
+    times = []
+    for i in range(repeat + 1):  # the first commit warms pre-commit's and portledger's caches
+        with target.open("a", encoding="utf-8") as fh:
+            fh.write(f"# bench {i}\n")
+        git(repo, "add", str(target))
+        start = time.perf_counter()
+        result = subprocess.run(["git", "commit", "-q", "-m", f"change {i}"], cwd=repo,
+                                capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        if result.returncode != 0:
+            raise SystemExit(f"commit failed in {repo.name}:\n{result.stdout}{result.stderr}")
+        if i:
+            times.append(elapsed)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    env_cache = tempfile.mkdtemp(prefix="bench-commit-cache-")
+    os.environ["PORTLEDGER_CACHE_DIR"] = env_cache
+    os.environ.setdefault("PRE_COMMIT_HOME", tempfile.mkdtemp(prefix="bench-pre-commit-"))
+    with tempfile.TemporaryDirectory(prefix="bench-commit-") as tmp:
+        base = Path(tmp)
+        results = {}
+        repos = {kind: make_repo(base, kind) for kind in ("git", "floor", "portledger")}
+        # Interleaved rounds, so that the VM's drift touches every kind alike.
+        samples: dict[str, list[float]] = {kind: [] for kind in repos}
+        for _ in range(args.repeat):
+            for kind, repo in repos.items():
+                samples[kind] += time_commits(repo, 1)
+        for kind, times in samples.items():
+            results[kind] = (min(times), statistics.median(times))
+    shutil.rmtree(env_cache, ignore_errors=True)
+    floor = results["floor"][1]
+    for kind, (best, median) in results.items():
+        print(f"{kind:<11} best {best * 1000:6.0f} ms  median {median * 1000:6.0f} ms  "
+              f"{median / floor:4.2f}x the floor (medians)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
