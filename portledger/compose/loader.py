@@ -217,8 +217,6 @@ def read_env_file(path: str, environ: Mapping[str, str],
     """Read a ``.env`` file as Compose does: ``${VAR}`` in unquoted and double-quoted
     values expands from the environment first, then from earlier lines; single-quoted
     values are literal; a bare ``NAME`` takes its value from the environment."""
-    from dotenv.parser import parse_stream
-
     data = inputs.read(path) if inputs is not None else None
     if data is None:
         try:
@@ -231,46 +229,145 @@ def read_env_file(path: str, environ: Mapping[str, str],
         text = yamlio.read_text(path, data)
     except yamlio.YamlError as e:
         raise ComposeError(path, e.line, e.column, f"env file: {e.message}", "PL101") from None
-    import io
-
-    values: dict[str, str] = {}
-    for binding in parse_stream(io.StringIO(text)):
-        if binding.error:
-            raise ComposeError(
-                path, binding.original.line, 1, "cannot parse this line of the env file", "PL101"
-            )
-        if binding.key is None:
-            continue
-        if binding.value is None:
-            if inputs is not None:
-                inputs.looked_up([binding.key])
-            if binding.key in environ:
-                values[binding.key] = environ[binding.key]
-            continue
-        _, _, after = binding.original.string.partition("=")
-        after = after.lstrip(_ENV_SPACE)
-        if after.startswith("'"):
-            values[binding.key] = binding.value
-            continue
-        value = binding.value
-        if not after.startswith('"'):
-            # compose-go's reading of an unquoted value: the rest of the line, cut at
-            # the first " #", trailing space trimmed ("X= # c" is "# c", "X=1\t# c" is
-            # "1\t# c"; python-dotenv reads "" and "1").
-            value = after.partition("\n")[0].partition(" #")[0].rstrip()
-        interp = Interpolator({**values, **environ})
-        try:
-            values[binding.key] = interp.substitute(value)
-        except TemplateError as e:
-            raise ComposeError(path, binding.original.line, 1, e.message, "PL101") from None
-        finally:
-            if inputs is not None:
-                inputs.looked_up(interp.read)
-    return values
+    return _DotEnv(path, text, environ, inputs).parse()
 
 
 _ENV_SPACE = "\t\v\f\r \x85\xa0"
-"""What compose-go's dotenv reader skips after ``=`` (not a line break)."""
+"""compose-go's dotenv spaces: white space but not a line break."""
+
+_EXPORT = re.compile(r"export\s+")
+_ESCAPE = re.compile(r'\\(?:[abcfnrtv$"\\]|0\d{0,3})')
+_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
+            "v": "\v", '"': '"', "\\": "\\", "$": "$$"}
+
+
+def _unescape(match: re.Match[str]) -> str:
+    text = match.group(0)
+    if text[1] != "0":
+        return _ESCAPES[text[1]]
+    digits = text[2:]  # "\0ooo" is Go's "\ooo": three octal digits, else "\" + digits
+    if len(digits) == 3 and all(c in "01234567" for c in digits) and int(digits, 8) < 256:
+        return chr(int(digits, 8))
+    return "\\" + digits
+
+
+class _DotEnv:
+    """compose-go's dotenv reader (``dotenv/parser.go``), behaviour for behaviour: a
+    key ends at ``=``, ``:`` or a line break (a bare ``NAME`` takes its value from the
+    environment); an unquoted value is the rest of the line cut at the first `` #``;
+    quoted values may span lines, double-quoted ones expand ``\\n`` & co; unquoted and
+    double-quoted values are interpolated, the environment first, then earlier lines."""
+
+    def __init__(self, path: str, text: str, environ: Mapping[str, str],
+                 inputs: Inputs | None) -> None:
+        self.path = path
+        self.src = text
+        self.environ = environ
+        self.inputs = inputs
+        self.line = 1
+        self.values: dict[str, str] = {}
+
+    def fail(self, message: str, line: int | None = None) -> ComposeError:
+        return ComposeError(self.path, line or self.line, 1, f"env file: {message}", "PL101")
+
+    def lookup(self, name: str) -> str | None:
+        if self.inputs is not None:
+            self.inputs.looked_up([name])
+        if name in self.environ:
+            return self.environ[name]
+        return self.values.get(name)
+
+    def expand(self, value: str, line: int) -> str:
+        interp = Interpolator({**self.values, **self.environ})
+        try:
+            return interp.substitute(value)
+        except TemplateError as e:
+            raise self.fail(e.message, line) from None
+        finally:
+            if self.inputs is not None:
+                self.inputs.looked_up(interp.read)
+
+    def statement_start(self, src: str) -> str:
+        while True:
+            i = 0
+            while i < len(src) and src[i].isspace():
+                if src[i] == "\n":
+                    self.line += 1
+                i += 1
+            src = src[i:]
+            if not src or src[0] != "#":
+                return src
+            newline = src.find("\n")
+            if newline == -1:
+                return ""
+            src = src[newline:]
+
+    def parse(self) -> dict[str, str]:
+        src = self.src
+        while True:
+            src = self.statement_start(src)
+            if not src:
+                return self.values
+            line = self.line
+            if _EXPORT.match(src):
+                src = src[len("export"):].lstrip(_ENV_SPACE)
+            key, offset, inherited = "", 0, False
+            for i, c in enumerate(src):
+                if c in _ENV_SPACE:
+                    continue
+                if c in "=:\n":
+                    key, offset, inherited = src[:i], i + 1, c == "\n"
+                    break
+                if c in "_.-[]" or c.isalpha() or c.isnumeric():
+                    continue
+                first = src.split("\n", 1)[0]
+                raise self.fail(f"unexpected character {c!r} in variable name {first!r}")
+            if inherited and " " not in key:
+                self.line += 1
+            key = key.rstrip()
+            rest = src[offset:].lstrip(_ENV_SPACE)
+            if " " in key:
+                raise self.fail("key cannot contain a space", line)
+            if inherited:
+                value = self.lookup(key)
+                if value is not None:
+                    self.values[key] = value
+                src = rest
+                continue
+            self.values[key], src = self.value(rest)
+
+    def value(self, src: str) -> tuple[str, str]:
+        line = self.line
+        if not src or src[0] not in "'\"":
+            text, _, rest = src.partition("\n")
+            self.line += 1
+            text = text.partition(" #")[0].rstrip()
+            return self.expand(text, line), rest
+        quote = src[0]
+        chars: list[str] = []
+        escape = False
+        for i in range(1, len(src)):
+            c = src[i]
+            if c == "\n":
+                self.line += 1
+            if c != quote:
+                if not escape and c == "\\":
+                    escape = True
+                    continue
+                if escape:
+                    escape = False
+                    chars.append("\\")
+                chars.append(c)
+                continue
+            if escape:
+                escape = False
+                chars.append(c)
+                continue
+            text = "".join(chars)
+            if quote == '"':
+                text = self.expand(_ESCAPE.sub(_unescape, text), line)
+            return text, src[i + 1:]
+        raise self.fail(f"unterminated quoted value {src.split(chr(10), 1)[0]}", line)
 
 
 def _find_default_files(start: str, inputs: Inputs) -> list[str]:
@@ -400,6 +497,81 @@ def _upper_go_ints(node: Any, path: tuple[Any, ...], doc: yamlio.Document) -> No
                 node[key] = int(value.replace("_", ""), 0)
 
 
+_FLOW_TWO_MERGES = re.compile(r"\{[^{}]*<<\s*:[^{}]*<<\s*:")
+
+
+def _one_merge_key(doc: yamlio.Document) -> None:
+    """go-yaml refuses a mapping with two ``<<`` keys (a repeated key, like any other);
+    the YAML module merges both. Block mappings are told apart by indentation."""
+    open_at: dict[int, int] = {}  # key column -> line of the "<<" of the mapping there
+    for n, line in enumerate(doc.text.splitlines(), start=1):
+        body = line.lstrip(" ")
+        if not body or body.startswith("#"):
+            continue
+        col = len(line) - len(body)
+        while body.startswith("- "):
+            for c in [c for c in open_at if c >= col]:
+                del open_at[c]  # a new list item: a new mapping
+            rest = body[2:].lstrip(" ")
+            col += len(body) - len(rest)
+            body = rest
+        for c in [c for c in open_at if c > col]:
+            del open_at[c]
+        if body.startswith("<<") and body[2:].lstrip(" ").startswith(":"):
+            if col in open_at:
+                raise ComposeError(doc.path, n, col + 1, f'mapping key "<<" already defined '
+                                   f"at line {open_at[col]}", "PL102")
+            open_at[col] = n
+    m = _FLOW_TWO_MERGES.search(doc.text)
+    if m:
+        at = doc.text.count("\n", 0, m.start()) + 1
+        raise ComposeError(doc.path, at, 1, 'mapping key "<<" already defined', "PL102")
+
+
+_KEY_FIRST = frozenset("+-.0123456789tTfFnN~")
+_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?\Z"
+                       r"|[-+]?\.(?:inf|Inf|INF)\Z|\.(?:nan|NaN|NAN)\Z")
+_GO_INT_KEY = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|[0-9][0-9_]*)\Z")
+_NON_STRING_WORDS = frozenset({"true", "True", "TRUE", "false", "False", "FALSE",
+                               "null", "Null", "NULL", "~"})
+
+
+def _string_keys(node: Any, path: tuple[Any, ...], doc: yamlio.Document) -> None:
+    """Refuse a plain mapping key go-yaml reads as a number, boolean or null (a service
+    named ``8080``): compose-go wants string keys ("non-string key")."""
+    if isinstance(node, list):
+        for i, v in enumerate(node):
+            if isinstance(v, (dict, list)):
+                _string_keys(v, path + (i,), doc)
+        return
+    for key, value in node.items():
+        if isinstance(key, str) and (key == "" or key[0] in _KEY_FIRST) and (
+            key in _NON_STRING_WORDS or _GO_INT_KEY.match(key) or _GO_FLOAT.match(key)
+        ):
+            sp = doc.key_span(path + (key,))
+            line = doc.text.splitlines()[sp.line - 1] if doc.text else ""
+            if line[sp.column - 1: sp.column] not in ("'", '"') and key != "<<":
+                where = ".".join(str(p) for p in path) or "top level"
+                raise ComposeError(doc.path, sp.line, sp.column,
+                                   f"non-string key in {where}: {key}", "PL101")
+        if isinstance(value, (dict, list)):
+            _string_keys(value, path + (key,), doc)
+
+
+def _explicit_floats(node: Any, path: tuple[Any, ...], doc: yamlio.Document,
+                     lines: list[str]) -> None:
+    """go-yaml reads ``!!float 80`` as the float 80.0 (the YAML module as the integer
+    80): Compose then refuses it as a port (``invalid type float64 for port``)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in list(items):
+        if isinstance(value, (dict, list)):
+            _explicit_floats(value, path + (key,), doc, lines)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            sp = doc.spans.get(path + (key,))
+            if sp is not None and lines[sp.line - 1][sp.column - 1:].startswith("!!float"):
+                node[key] = float(value)
+
+
 _MISSING = object()
 
 
@@ -439,8 +611,13 @@ def _read_file(path: str, ctx: _Context, environ: Mapping[str, str], *, validate
     data = doc.data if doc.data is not None else {}
     if not isinstance(data, dict):
         raise _error_at(doc, (), "a compose file must be a mapping at the top level", "PL101")
+    if doc.text.count("<<") > 1:
+        _one_merge_key(doc)
+    _string_keys(data, (), doc)
     if _UPPER_PREFIX.search(doc.text):
         _upper_go_ints(data, (), doc)
+    if "!!float" in doc.text:
+        _explicit_floats(data, (), doc, doc.text.splitlines())
     tagged = sorted(doc.tags, key=len)
     for p in sorted(
         (p for p, t in doc.tags.items() if t == "!reset"), key=lambda p: (len(p), p), reverse=True

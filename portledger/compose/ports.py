@@ -154,6 +154,8 @@ def check_long(entry: dict[str, Any]) -> None:
     if "target" not in entry or entry["target"] is None:
         raise PortSpecError("long-syntax port has no target")
     target = entry["target"]
+    if isinstance(target, float) and target.is_integer():
+        target = int(target)  # Compose decodes a float target (!!float 80) as a number
     if isinstance(target, bool) or not isinstance(target, (int, str)):
         raise PortSpecError(f"target {target!r} is not a port number")
     if isinstance(target, str):

@@ -274,7 +274,8 @@ class Gen:
             n = self.r.randrange(0, 3)
             container = f"{a}-{a + n}"
             if self.bad(0.05):
-                container = self.pick([f"{a + 2}-{a}", f"{a}-{a + 1}-{a + 2}", f"{a}-"])
+                container = self.pick([f"{a + 2}-{a}", f"{a}-{a + 1}-{a + 2}", f"{a}-",
+                                       f"{a}-{a + 1}-x"])
         parts = [self.maybe_var(container, 0.15)]
         host = None
         if self.chance(0.75):
@@ -302,8 +303,9 @@ class Gen:
         if self.chance(0.01):
             text = text.replace("$", "$$", 1) if "$" in text else text + "$$"
         if self.chance(0.1) and text.isdigit() and int(text) < 65536:
-            return Raw(self.pick([text, f"0x{int(text):x}", f"0X{int(text):X}", f"0o{int(text):o}"]
-                                 if self.bad(0.2) else [text]))
+            forms = [text, f"0x{int(text):x}", f"0X{int(text):X}", f"0o{int(text):o}",
+                     f"0O{int(text):o}", f"0B{int(text):b}", f"+{text}", f'"0X{int(text):X}"']
+            return Raw(self.pick(forms if self.chance(0.5) else [text]))
         if self.bad(0.01):
             return Raw(self.pick(["!!float 80", "80.0", "true", "null", "[80]", "{}", "~", "''"]))
         return Raw(self.quote(text, plain_ok=":" not in text or self.chance(0.5)))
@@ -448,6 +450,8 @@ class Gen:
         elif form == 2:
             out["x-more"] = Anchored("more", {"expose": [Raw('"9999"')]})
             services[name] = {"<<": Flow([Alias("common"), Alias("more")]), **s}
+            if self.bad(0.2):  # two merge keys in one mapping: go-yaml refuses it
+                services[name] = {"<<": Alias("common"), "<< ": Alias("more"), **s}
         else:
             services[name] = {"<<": Alias("common"), **s}
         out.update(doc)
@@ -476,8 +480,13 @@ class Gen:
             else:
                 lines.append(f"{k}={v}")
         if self.chance(0.1):
-            lines.append(
-                self.pick(['MULTI="a\nb"', "REF=${HTTP_PORT}", "BARE", "E=", "T=1\t# tab"]))
+            lines.append(self.pick([
+                'MULTI="a\nb"', "REF=${HTTP_PORT}", "BARE", "E=", "T=1\t# tab",
+                "COLON: 8081", "C2:=1", 'ESC="a\\tb"', "SQ='${HTTP_PORT}'", "X= # c"]))
+            if self.chance(0.3):
+                k = self.pick(list(values) or ["HTTP_PORT"])
+                lines.append(self.pick([f"{k}= # not a comment", f"{k}=1\t# tab", f"{k}: 8000",
+                                        f'{k}="80\\\n" # escaped', f"export {k}:8001"]))
         if self.bad(0.03):
             lines.append(self.pick(["not a line", "=x", "A B=1", "K:=1"]))
         self.r.shuffle(lines)
@@ -500,6 +509,9 @@ def generate(seed: int) -> Case:
     r = g.r
     files: dict[str, str] = {}
     names = r.sample(SERVICE_NAMES, r.randrange(1, 4))
+    if g.chance(0.03):
+        # a service named 8080: a string key only when quoted
+        names.append(g.pick(['"8080"', "'9090'", "8080", "true", "1.5", "~", "web2"]))
     services: dict[str, Any] = {n: g.service(n, names) for n in names}
     compose_files: list[str] | None = None
     project_directory = None
