@@ -44,6 +44,9 @@ class Edit:
     end_line: int
     end_column: int
     text: str
+    digest: str = field(default="", compare=False)
+    """The SHA-256 of the file's bytes the edit was planned on (empty: not recorded); the
+    writer refuses an edit whose file's bytes are no longer those."""
 
 
 @dataclass(frozen=True, order=True)
@@ -68,6 +71,12 @@ class Finding:
     context: tuple[Any, ...] = field(default=(), compare=False, repr=False)
     """The objects the finding is about (ledger allocations, compose bindings), for the
     resolution planner; never printed."""
+    details: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
+    """Structured extra keys (the probe's ``holder``): added to the JSON object and to the
+    SARIF result's properties."""
+    identity: str | None = field(default=None, compare=False, repr=False)
+    """What the SARIF fingerprint hashes instead of the message, for a message that names
+    what changes from run to run (a pid, a container id)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +93,7 @@ class Finding:
             "port": self.port,
             "protocol": self.protocol,
             "fix": self.fix,
+            **dict(self.details),
         }
 
 
@@ -130,6 +140,8 @@ def make(
     protocol: str | None = None,
     fix: str | None = None,
     context: tuple[Any, ...] = (),
+    details: tuple[tuple[str, Any], ...] = (),
+    identity: str | None = None,
 ) -> Finding:
     """Build a finding of ``rule_`` (its default severity unless one is given)."""
     return Finding(
@@ -147,4 +159,6 @@ def make(
         protocol=protocol,
         fix=fix,
         context=context,
+        details=details,
+        identity=identity,
     )

@@ -192,23 +192,33 @@ sys.exit(cli.main(["check", "--fix"]))
 """
 
 
-def test_killed_between_write_and_rename_leaves_every_file_old(tmp_path: Path) -> None:
+def test_killed_between_write_and_rename_leaves_every_file_old(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     work = copy_case("PL104-duplicate-allocation", tmp_path)
     before = files_of(work)
     result = subprocess.run([sys.executable, "-c", KILL_BETWEEN_WRITE_AND_RENAME],
                             cwd=work, capture_output=True, text=True, timeout=60)
     assert result.returncode == -signal.SIGKILL
     after = files_of(work)
-    # Every file is whole: the old content. Only the killed write's temporary file,
-    # complete and never renamed, may be left beside it.
+    # Every file is whole: the old content. Only the killed write's temporary files,
+    # complete and never renamed, and its journal (committed) are left beside them.
     leftovers = {k: v for k, v in after.items() if k not in before}
     assert {k: v for k, v in after.items() if k in before} == before
+    assert ".port-mapping.yml.portledger-journal" in leftovers
+    leftovers.pop(".port-mapping.yml.portledger-journal")
+    leftovers.pop(".port-mapping.yml.lock")  # unlocked by the kill; removed by the next run
     assert all(k.endswith(".tmp") and "/." in f"/{k}" for k in leftovers)
     for data in leftovers.values():
         assert data in {v.replace(b"8000:8000", b"8001:8000") for v in before.values()} | {
             v.replace(b"port: 8000\n        target", b"port: 8001\n        target")
             for v in before.values()
         }
+    # The next run that writes completes the committed fix first: every file fixed.
+    monkeypatch.chdir(work)
+    assert cli.main(["check", "--fix"]) == 0
+    capsys.readouterr()
+    assert files_of(work) == files_of(HERE / "PL104-duplicate-allocation" / "after")
 
 
 def test_the_shipped_ledger_needs_no_fix(monkeypatch: pytest.MonkeyPatch,

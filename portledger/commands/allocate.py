@@ -26,21 +26,53 @@ def add_arguments(allocate: argparse.ArgumentParser) -> None:
     allocate.add_argument("--write", action="store_true",
                           help="add the ports to the ledger (comments and formatting kept)")
     allocate.add_argument("--format", choices=("text", "json"), default="text")
+    allocate.add_argument("--force", action="store_true",
+                          help="with --write, write a read-only ledger too (its mode is kept)")
+
+
+def _check_names(args: argparse.Namespace) -> None:
+    """Refuse (exit 2, before anything is written) what the ledger's schema would refuse:
+    names its ``name`` pattern does not match, a target that is not a port."""
+    import re
+
+    from portledger.ledger.model import schema_path
+
+    pattern = json.loads(schema_path().read_text(encoding="utf-8"))["$defs"]["name"]["pattern"]
+    for what, value in (("service name", args.service), ("--name", args.name)):
+        if not re.fullmatch(pattern, value):
+            raise FatalError(f"allocate: {what} {value!r} is not a ledger name (lower-case "
+                             "letters, digits, '-', '_' and '.', starting with a letter or digit)")
+    if args.target is not None and not 1 <= args.target <= 65535:
+        raise FatalError(f"allocate: --target {args.target} is not a port (1-65535)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from portledger.fixes.edits import apply_edits, unified_diff, write_atomically
-    from portledger.fixes.planner import Planner
-    from portledger.ledger import model as ledger_mod
-    from portledger.ledger.allocation import allocate
-
     """``portledger allocate``: print the ports; with ``--write``, add them to the ledger."""
-
     if args.count < 1:
         raise FatalError("allocate: --count must be 1 or more")
-    ledger = ledger_mod.load_valid(mapping_path(args))
+    _check_names(args)
+    if args.write:
+        # The ledger's lock from the read that picks the ports to the rename: two runs
+        # at once get distinct ports and both services are kept.
+        from portledger.fixes import ledger_lock
+
+        with ledger_lock(mapping_path(args)):
+            return _allocate(args)
+    return _allocate(args)
+
+
+def _allocate(args: argparse.Namespace) -> int:
+    from portledger.check import taken as taken_mod
+    from portledger.fixes import validate_written
+    from portledger.fixes.edits import Change, apply_edits, unified_diff, write_atomically
+    from portledger.fixes.planner import Planner
+    from portledger.ledger.allocation import allocate
+
+    # Not a port any compose project publishes (every profile), recorded or not.
+    taken = taken_mod.of(mapping_path(args))
+    ledger = taken.ledger
     pairs = allocate(ledger, args.service, args.category, name=args.name,
-                     count=args.count, protocol=args.protocol)
+                     count=args.count, protocol=args.protocol, taken=taken.ports())
     target = args.target if args.count == 1 else None
     if args.format == "json":
         json.dump({"service": args.service, "category": args.category,
@@ -64,8 +96,11 @@ def run(args: argparse.Namespace) -> int:
             "in flow style); add the lines above by hand"
         )
     source = planner.source(ledger.path)
+    if source.text != ledger.doc.text:
+        raise FatalError(f"{ledger.path}: changed while it was read; not writing (run again)")
     text, _ = apply_edits(source, [edit])
-    write_atomically(source, text)
+    validate_written(ledger.path)(Change(source, text))
+    write_atomically(source, text, ledger=ledger.path, force=args.force)
     if args.format == "text":
         sys.stdout.write(unified_diff(ledger.path, source.text, text))
     return 0

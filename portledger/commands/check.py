@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from portledger.commands import EXIT_CLEAN, EXIT_FINDINGS, add_mapping, mapping_path, rule_docs
+
+if TYPE_CHECKING:
+    from portledger import check
 
 
 def add_arguments(check: argparse.ArgumentParser) -> None:
@@ -22,6 +28,9 @@ def add_arguments(check: argparse.ArgumentParser) -> None:
                        help="leave out these rules (codes, code prefixes or names)")
     check.add_argument("--fail-level", choices=("error", "warning", "notice"), default="error",
                        help="lowest severity that makes the exit code 1 (default: error)")
+    check.add_argument("--profile", action="append", default=[], metavar="NAME",
+                       help="check only the services Compose starts with this profile "
+                       "(repeatable; default: every service of every profile)")
     check.add_argument("--no-compose", action="store_true",
                        help="check the ledger alone, not the compose projects")
     check.add_argument("--no-cache", action="store_true",
@@ -33,11 +42,12 @@ def add_arguments(check: argparse.ArgumentParser) -> None:
                         help="apply the resolution plans to the ledger and compose files")
     fixing.add_argument("--diff", action="store_true",
                         help="show the edits --fix would make, as a unified diff; write nothing")
+    check.add_argument("--force", action="store_true",
+                       help="with --fix, write read-only files too (their mode is kept)")
 
 
 def run(args: argparse.Namespace) -> int:
     from portledger import check
-    from portledger.findings import Severity
     from portledger.report import reporters
 
     if args.format is None:
@@ -54,7 +64,21 @@ def run(args: argparse.Namespace) -> int:
 
     def run_check() -> check.Result:
         return check.run(mapping, args.paths, select=select, ignore=ignore,
-                         compose=not args.no_compose, cache=not args.no_cache)
+                         compose=not args.no_compose, cache=not args.no_cache,
+                         profiles=args.profile or None)
+
+    if args.fix:
+        # One writer per ledger at a time, from the first read to the last rename.
+        from portledger.fixes import ledger_lock
+
+        with ledger_lock(mapping):
+            return _run(args, mapping, run_check)
+    return _run(args, mapping, run_check)
+
+
+def _run(args: argparse.Namespace, mapping: Path, run_check: Callable[[], check.Result]) -> int:
+    from portledger.findings import Severity
+    from portledger.report import reporters
 
     result = run_check()
     changed = False
@@ -71,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
                 break
             for path in sorted({e.file for f in fixable for e in f.edits}):
                 originals.setdefault(path, fixes.Source.read(path).text)
-            applied = fixes.apply(fixable, write=args.fix)
+            applied = fixes.apply(fixable, write=args.fix, ledger=mapping, force=args.force)
             if args.diff:
                 diff_out.write("".join(applied.diffs))
                 changed = bool(applied.diffs)

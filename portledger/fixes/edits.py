@@ -2,24 +2,30 @@
 
 Edits are made by the places the YAML loader recorded (not by re-dumping YAML), so
 comments, key order, quoting and indentation outside the edited values stay as they
-were. Writes are atomic (temporary file, fsync, rename) and refused when a file changed
-after it was read. ``allocate --write`` uses this writer, not the planner.
+were. Writes are transactions under the ledger's lock (journal, temporary files,
+fsync, rename; see :func:`write_files`), refused when a file changed after it was read.
+``allocate --write`` uses this writer, not the planner.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import re
-import tempfile
-from collections.abc import Iterable
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
 
+from portledger import yamlio
 from portledger.errors import FatalError
 from portledger.findings import Edit
+from portledger.paths import display_path
 
 # --- the text of files ---------------------------------------------------------------
 
@@ -43,11 +49,17 @@ class Source:
     newline: str
     starts: list[int] = field(default_factory=list)
 
+    encoding: str = "utf-8"
+    """How the file is encoded: "utf-8", or "utf-16" (its byte-order mark kept)."""
+
     @classmethod
     def read(cls, path: str) -> Source:
-        data = Path(path).read_bytes()
+        """The file at ``path``; a YamlError (located) when it is not text portledger
+        reads, an OSError when it cannot be read."""
+        data = yamlio.read_bytes(path)
+        text = yamlio.read_text(path, data)  # the decoding the loaders' marks count in
         bom = data.startswith(b"\xef\xbb\xbf")
-        text = data.decode("utf-8-sig")
+        encoding = "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8"
         newline = "\r\n" if "\r\n" in text else "\n"
         # C-level sums of the lines' lengths (a large ledger has 100,000 lines).
         if not any(b in text for b in _OTHER_BREAKS):  # "\n" only: split is faster
@@ -56,7 +68,12 @@ class Source:
         else:  # text and breaks alternate; each break ends where the next line starts
             ends = list(accumulate(map(len, _LINE_BREAK.split(text))))
             starts = [0, *ends[1::2]]
-        return cls(path, data, text, bom, newline, starts)
+        return cls(path, data, text, bom, newline, starts, encoding)
+
+    @property
+    def digest(self) -> str:
+        """The SHA-256 of the bytes read: what an :class:`Edit` planned on them carries."""
+        return hashlib.sha256(self.data).hexdigest()
 
     def offset(self, line: int, column: int) -> int:
         if line - 1 >= len(self.starts):
@@ -72,6 +89,9 @@ class Source:
         return self.text[start:] if end == -1 else self.text[start:end].rstrip("\r")
 
     def encode(self, text: str) -> bytes:
+        if self.encoding == "utf-16":  # the byte order the file had, its mark first
+            order = "utf-16-le" if self.data.startswith(b"\xff\xfe") else "utf-16-be"
+            return self.data[:2] + text.encode(order)
         return (b"\xef\xbb\xbf" if self.bom else b"") + text.encode("utf-8")
 
 
@@ -101,39 +121,326 @@ def _replace(src: str, dst: str) -> None:
     os.replace(src, dst)
 
 
-def write_atomically(source: Source, text: str) -> None:
-    """Write ``text`` over ``source.path``: temporary file, fsync, rename, fsync folder.
+# --- safe writes: the ledger's lock, a journal, temporary names ------------------------
+#
+# Every write portledger makes (``check --fix``, ``allocate --write``) is one
+# *transaction* under the ledger's lock:
+#   1. the journal ``.<ledger>.portledger-journal`` is written (state "prepare"), naming
+#      each file, its temporary file, and the SHA-256 of its old and new bytes;
+#   2. each temporary file is written and synced beside its target;
+#   3. the journal is rewritten with state "commit" (the commit point);
+#   4. each temporary file is renamed over its target; the journal is removed.
+# The next run that takes the lock (:func:`recover`) rolls a "prepare" journal back
+# (removes the temporary files) and a "commit" journal forward (renames the rest), so a
+# kill at any moment leaves every file fully old or fully new, and no stray file.
 
-    Refuses (FatalError) when the file on disk is no longer what was read.
-    """
-    path = Path(source.path)
+TMP_MARK = ".portledger-"
+"""In every temporary name (``.<name>.portledger-<pid>.tmp``), so that a later run
+recognises the files a killed one left and removes them."""
+JOURNAL_SUFFIX = ".portledger-journal"
+LOCK_SUFFIX = ".lock"
+LOCK_WAIT = 120.0
+"""Seconds to wait for another portledger run's lock on the same ledger."""
+
+_held: dict[str, tuple[int, int]] = {}
+"""The locks this process holds: lock path -> (file descriptor, depth)."""
+
+
+def _real(path: str | Path) -> Path:
+    """The file a path names, through symbolic links (writes go to the link's target)."""
+    return Path(os.path.realpath(path))
+
+
+def _lock_path(ledger: str | Path) -> Path:
+    real = _real(ledger)
+    return real.with_name(f".{real.name}{LOCK_SUFFIX}")
+
+
+def journal_path(ledger: str | Path) -> Path:
+    real = _real(ledger)
+    return real.with_name(f".{real.name}{JOURNAL_SUFFIX}")
+
+
+def _tmp_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}{TMP_MARK}{os.getpid()}.tmp")
+
+
+@contextmanager
+def ledger_lock(ledger: str | Path) -> Iterator[None]:
+    """Hold the ledger's lock (``flock`` on ``.<ledger>.lock`` beside it) from the read
+    that plans a write to the rename that ends it; re-entrant within one process.
+
+    Taking it first finishes what an interrupted run left (:func:`recover`)."""
+    lock = str(_lock_path(ledger))
+    if lock in _held:
+        fd, depth = _held[lock]
+        _held[lock] = (fd, depth + 1)
+        try:
+            yield
+        finally:
+            fd, depth = _held[lock]
+            _held[lock] = (fd, depth - 1)
+        return
+    fd = _acquire(lock, ledger)
+    _held[lock] = (fd, 1)
     try:
-        current = path.read_bytes()
-    except OSError as e:
-        raise FatalError(f"{source.path}: cannot read it again before writing: {e}") from None
-    if current != source.data:
-        raise FatalError(f"{source.path}: changed since it was read; not writing (run again)")
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        recover(ledger)
+        yield
+    finally:
+        del _held[lock]
+        # Removed while still held (a run that opened it meanwhile sees, once it holds
+        # it, that the name no longer leads to its file, and tries again): no lock file
+        # stays beside the ledger.
+        _unlink(lock)
+        os.close(fd)
+
+
+def _acquire(lock: str, ledger: str | Path) -> int:
+    """A descriptor of ``lock`` holding its ``flock``, the file still at that name."""
+    import fcntl
+
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise FatalError(f"{display_path(lock)}: cannot create the ledger's lock file: "
+                             f"{e.strerror or e}") from None
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise FatalError(
+                        f"{display_path(ledger)}: another portledger run has held its lock "
+                        f"({display_path(lock)}) for {LOCK_WAIT:.0f} s; not writing"
+                    ) from None
+                time.sleep(0.005)
+        held = os.fstat(fd)
+        try:
+            now = os.stat(lock)
+        except FileNotFoundError:
+            now = None
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            return fd
+        os.close(fd)  # the holder before us removed it: lock the new one
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _current_digest(path: Path) -> str | None:
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(source.encode(text))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        _replace(tmp, str(path))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with open(path, "rb") as f:
+            return _digest(f.read())
+    except OSError:
+        return None
+
+
+def _fsync_dir(folder: Path) -> None:
     try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+        fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:
-        os.fsync(dir_fd)
+        os.fsync(fd)
+    except OSError:
+        pass
     finally:
-        os.close(dir_fd)
+        os.close(fd)
+
+
+def _unlink(path: Path | str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _write_journal(journal: Path, state: str, entries: list[dict[str, str]]) -> None:
+    tmp = _tmp_name(journal)
+    data = json.dumps({"state": state, "files": entries}, indent=1).encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, journal)
+    _fsync_dir(journal.parent)
+
+
+def recover(ledger: str | Path) -> list[str]:
+    """Complete or roll back the transaction an interrupted run left, and remove the
+    temporary files it left beside the ledger. Call only with the ledger's lock held.
+
+    Returns what it did, one line per file (also written to stderr)."""
+    journal = journal_path(ledger)
+    done: list[str] = []
+    try:
+        raw = journal.read_bytes()
+    except FileNotFoundError:
+        raw = None
+    except OSError as e:
+        raise FatalError(f"{display_path(journal)}: cannot read: {e.strerror or e}") from None
+    if raw is not None:
+        try:
+            record = json.loads(raw)
+            state = record["state"]
+            entries = [(Path(e["target"]), Path(e["tmp"]), e["old"], e["new"])
+                       for e in record["files"]]
+            if state not in ("prepare", "commit"):
+                raise ValueError(state)
+        except (ValueError, KeyError, TypeError):
+            raise FatalError(
+                f"{display_path(journal)}: not a journal portledger can read; look at the "
+                "files it names, then remove it"
+            ) from None
+        for target, tmp, old, new in entries:
+            mine = tmp.name.startswith(f".{target.name}{TMP_MARK}")
+            if not (mine and tmp.parent == target.parent):
+                raise FatalError(f"{display_path(journal)}: names {tmp}, not a temporary "
+                                 "file of portledger's; remove the journal by hand")
+            if state == "commit" and tmp.exists():
+                current = _current_digest(target)
+                if current == old and _current_digest(tmp) == new:
+                    _replace(str(tmp), str(target))
+                    _fsync_dir(target.parent)
+                    done.append(f"{display_path(target)}: completed the interrupted --fix")
+                    continue
+                if current != new:
+                    done.append(f"{display_path(target)}: changed since the interrupted "
+                                "--fix; left as it is")
+            _unlink(tmp)
+        _unlink(journal)
+        _fsync_dir(journal.parent)
+        if state == "prepare":
+            done.append(f"{display_path(ledger)}: rolled back an interrupted write "
+                        "(no file had changed)")
+    # Temporary files of this ledger's own folder a killed run left (the journal's own
+    # temporary file, or any written before the journal named it): never renamed.
+    real = _real(ledger)
+    for name in (real.name, journal.name):
+        for stray in real.parent.glob(f".{_glob_escape(name)}{TMP_MARK}*.tmp"):
+            _unlink(stray)
+    for line in done:
+        sys.stderr.write(f"portledger: {line}\n")
+    return done
+
+
+def _glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
+
+
+@dataclass
+class Change:
+    """One file a transaction writes: as it was read, and its new text."""
+
+    source: Source
+    text: str
+
+
+def _check_writable(target: Path, shown: str, force: bool) -> os.stat_result:
+    try:
+        st = target.stat()
+    except OSError as e:
+        raise FatalError(f"{shown}: cannot write: {e.strerror or e}") from None
+    if not force and (st.st_mode & 0o222 == 0 or not os.access(target, os.W_OK)):
+        raise FatalError(f"{shown}: is read-only; not writing it (--force writes it anyway, "
+                         "keeping its mode)")
+    return st
+
+
+def _keep_attributes(fd: int, st: os.stat_result) -> None:
+    """The new file gets the old one's mode, and its owner and group where allowed."""
+    os.fchmod(fd, st.st_mode & 0o7777)
+    if (st.st_uid, st.st_gid) == (os.geteuid(), os.getegid()):
+        return
+    for uid, gid in ((st.st_uid, st.st_gid), (-1, st.st_gid)):
+        try:
+            os.fchown(fd, uid, gid)
+            break
+        except OSError:  # not root: only a group the user is in can be given
+            continue
+    os.fchmod(fd, st.st_mode & 0o7777)  # chown clears set-id bits
+
+
+def write_files(changes: Sequence[Change], *, ledger: str | Path,
+                force: bool = False, validate: Callable[[Change], None] | None = None) -> None:
+    """Write every change as one transaction under the ledger's lock (see above).
+
+    Refuses (FatalError, nothing written) when a file's bytes are no longer those it was
+    read with, when it is read-only (unless ``force``), when ``validate`` refuses a new
+    text, or when a temporary file cannot be written (a full disk: the file is named).
+    """
+    if not changes:
+        return
+    with ledger_lock(ledger):
+        plan: list[tuple[Change, Path, Path, os.stat_result, bytes]] = []
+        for change in changes:
+            source = change.source
+            shown = display_path(source.path)
+            target = _real(source.path)
+            try:
+                current = yamlio.read_bytes(target)
+            except OSError as e:
+                raise FatalError(f"{shown}: cannot read it again before writing: "
+                                 f"{e.strerror or e}") from None
+            if current != source.data:
+                raise FatalError(f"{shown}: changed since it was read; not writing (run again)")
+            st = _check_writable(target, shown, force)
+            if validate is not None:
+                validate(change)
+            plan.append((change, target, _tmp_name(target), st, source.encode(change.text)))
+        journal = journal_path(ledger)
+        entries = [{"target": str(target), "tmp": str(tmp), "old": _digest(c.source.data),
+                    "new": _digest(data)} for c, target, tmp, _, data in plan]
+        try:
+            _write_journal(journal, "prepare", entries)
+        except OSError as e:
+            _unlink(_tmp_name(journal))
+            raise FatalError(f"{display_path(journal)}: cannot write the journal: "
+                             f"{e.strerror or e}; no file was changed") from None
+        try:
+            for change, _target, tmp, st, data in plan:
+                try:
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                    try:
+                        view = memoryview(data)
+                        while view:
+                            view = view[os.write(fd, view):]
+                        _keep_attributes(fd, st)
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                except OSError as e:
+                    raise FatalError(f"{display_path(change.source.path)}: cannot write "
+                                     f"{display_path(tmp)}: {e.strerror or e}; no file was "
+                                     "changed") from None
+            _write_journal(journal, "commit", entries)
+        except BaseException:
+            for _, _, tmp, _, _ in plan:
+                _unlink(tmp)
+            _unlink(journal)
+            raise
+        for _, target, tmp, _, _ in plan:
+            _replace(str(tmp), str(target))
+        for folder in {target.parent for _, target, _, _, _ in plan}:
+            _fsync_dir(folder)
+        _unlink(journal)
+        _fsync_dir(journal.parent)
+
+
+def write_atomically(source: Source, text: str, *, ledger: str | Path | None = None,
+                     force: bool = False) -> None:
+    """Write ``text`` over ``source.path`` as a transaction of one file (see
+    :func:`write_files`; the lock is the ledger's, else the file's own)."""
+    write_files([Change(source, text)], ledger=ledger or source.path, force=force)
 
 
 def unified_diff(path: str, old: str, new: str) -> str:

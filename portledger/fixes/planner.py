@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from portledger import yamlio
+from portledger.compose.rules import taken_by
 from portledger.findings import Edit, Finding
 from portledger.fixes.edits import Source, _requote, short_with_host, yaml_scalar
 from portledger.ledger import wellknown
@@ -67,9 +68,8 @@ class Planner:
     def allocator(self) -> Allocator:
         """The free-port finder, made when a plan first needs a free port."""
         if self._allocator is None:
-            taken = {(p.protocol, port) for p in self.published
-                     for port in range(p.start, p.end + 1)}
-            self._allocator = Allocator(self.ledger, taken)
+            # The one view of what compose projects publish (check.taken's too).
+            self._allocator = Allocator(self.ledger, taken_by(self.published))
         return self._allocator
 
     def published_by(self, owner: str, protocol: str, start: int) -> list[Any]:
@@ -533,5 +533,12 @@ def attach(findings: Sequence[Finding], ledger: Ledger | None,
         if plan is None:
             out.append(f)
         else:
-            out.append(replace(f, fix=plan.summary, edits=plan.edits))
+            out.append(replace(f, fix=plan.summary, edits=_stamped(planner, plan.edits)))
     return out
+
+
+def _stamped(planner: Planner, edits: tuple[Edit, ...]) -> tuple[Edit, ...]:
+    """The edits, each carrying the digest of the bytes it was planned on (the writer
+    refuses them on any other bytes)."""
+    return tuple(replace(e, digest=planner.sources[e.file].digest)
+                 if e.file in planner.sources and not e.digest else e for e in edits)
