@@ -105,7 +105,8 @@ def test_compose_variables_from_the_ledger(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DIGI_CORE_HTTP_PORT", raising=False)
     monkeypatch.delenv("PCS_API_HTTP_PORT", raising=False)
-    assert cli.main(["check", "--format", "json"]) == 1
+    # PL208 left out: the shipped ledger's docker-compose*.y*ml glob matches nothing here.
+    assert cli.main(["check", "--format", "json", "--ignore", "PL208"]) == 1
     findings = json.loads(capsys.readouterr().out)["findings"]
     # Resolved from the ledger: 8000 is digi-core's (fine), 8002 is pcs-api's (PL202),
     # and neither variable counts as unset (no PL206).

@@ -49,7 +49,7 @@ Run = tuple[list[tuple[str, str, int, int]], list[str]]
 
 
 def run(repo: Path, monkeypatch: pytest.MonkeyPatch, *, use_cache: bool = True,
-        paths: tuple[str, ...] = ()) -> Run:
+        paths: tuple[str, ...] = (), profiles: tuple[str, ...] = ()) -> Run:
     """(findings as (code, file, line, column), folders of the projects loaded again)."""
     loaded: list[str] = []
     real = compose.load_project
@@ -59,7 +59,8 @@ def run(repo: Path, monkeypatch: pytest.MonkeyPatch, *, use_cache: bool = True,
         return real(*args, **kwargs)
 
     monkeypatch.setattr(compose, "load_project", counting)
-    result = check.run(repo / "port-mapping.yml", paths, cache=use_cache)
+    result = check.run(repo / "port-mapping.yml", paths, cache=use_cache,
+                       profiles=profiles or None)
     monkeypatch.setattr(compose, "load_project", real)
     return [(f.code, f.file, f.line, f.column) for f in result.findings], sorted(loaded)
 
@@ -106,13 +107,22 @@ def test_env_file_and_environment(repo: Path, monkeypatch: pytest.MonkeyPatch) -
     assert run(repo, monkeypatch) == ([("PL203", "web/compose.yaml", 5, 9)], ["web"])
 
 
-def test_profiles_from_the_environment(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_profile_and_narrowed_profiles(repo: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     (repo / "web" / "compose.yaml").write_text(
         'services:\n  web:\n    image: x\n    profiles: [debug]\n    ports:\n'
         '      - "2004:80"\n')
-    assert run(repo, monkeypatch) == ([], ["api", "web"])  # not enabled: not checked
-    monkeypatch.setenv("COMPOSE_PROFILES", "debug")
+    # Every profile by default, whatever COMPOSE_PROFILES says: a port behind a profile
+    # is still a port someone will bind.
     assert run(repo, monkeypatch) == ([("PL203", "web/compose.yaml", 6, 9)], ["api", "web"])
+    monkeypatch.setenv("COMPOSE_PROFILES", "other")
+    assert run(repo, monkeypatch) == ([("PL203", "web/compose.yaml", 6, 9)], [])
+    # --profile narrows to Compose's own selection, in cache entries of its own.
+    assert run(repo, monkeypatch, profiles=("other",)) == ([], ["api", "web"])
+    assert run(repo, monkeypatch, profiles=("other",)) == ([], [])
+    assert run(repo, monkeypatch, profiles=("debug",)) == (
+        [("PL203", "web/compose.yaml", 6, 9)], ["api", "web"])
+    assert run(repo, monkeypatch) == ([("PL203", "web/compose.yaml", 6, 9)], [])
 
 
 def test_extends_and_include_files(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:

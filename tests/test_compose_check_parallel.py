@@ -47,7 +47,7 @@ def keys(result: check.Result) -> list[tuple[str, str, int, int]]:
 def test_workers_and_this_process_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ledger_path = make_repo(tmp_path, 80)
     monkeypatch.chdir(tmp_path)
-    specs = discovery.select(tmp_path, ledger_mod.DEFAULT_COMPOSE_FILES, ())
+    specs = discovery.select(tmp_path, ledger_mod.DEFAULT_COMPOSE_FILES, ()).specs
     assert len(specs) == 80 >= compose_check.PARALLEL_MIN
     parallel = check.run(ledger_path)
     monkeypatch.setattr(compose_check, "PARALLEL_MIN", 10_000)
@@ -63,7 +63,7 @@ def test_no_worker_outlives_the_check(tmp_path: Path, monkeypatch: pytest.Monkey
     # the console entry ends with os._exit, which joins nothing.
     ledger_path = make_repo(tmp_path, 80)
     monkeypatch.chdir(tmp_path)
-    loading = compose_check.start(tmp_path, ledger_mod.DEFAULT_COMPOSE_FILES, ())
+    loading = compose_check.start(tmp_path, ledger_mod.ComposeConfig())
     assert multiprocessing.active_children()  # the workers were started
     check.run(ledger_path)  # begins its own load, which it closes
     loading.close()
@@ -77,7 +77,7 @@ def test_a_wrong_guess_at_the_globs_is_corrected(tmp_path: Path,
     # which would find every project; the real ledger says only p000-p009.
     ledger_path.write_text(ledger_path.read_text()
                            + 'compose: {files: ["svc/p00?/compose.yaml"]}\n')
-    assert ledger_mod.peek_compose_globs(ledger_path) == (ledger_mod.DEFAULT_COMPOSE_FILES, ())
+    assert ledger_mod.peek_compose(ledger_path) == ledger_mod.ComposeConfig()
     monkeypatch.chdir(tmp_path)
     result = check.run(ledger_path)
     assert result.files == 11
@@ -88,7 +88,8 @@ def test_the_look_ahead_reads_a_block_section(tmp_path: Path) -> None:
     path = tmp_path / "port-mapping.yml"
     path.write_text("version: 1\ncompose:  # which files\n  files:\n    - a/*.yaml\n"
                     "  exclude: [b/**]\n\nranges: {}\n")
-    assert ledger_mod.peek_compose_globs(path) == (("a/*.yaml",), ("b/**",))
+    assert ledger_mod.peek_compose(path) == ledger_mod.ComposeConfig(
+        ("a/*.yaml",), ("b/**",), explicit_files=True)
 
 
 def test_workers_use_the_cache_and_see_changes(tmp_path: Path,

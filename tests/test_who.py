@@ -39,6 +39,8 @@ def test_owned_port_on_the_shipped_ledger(
     assert out == (
         f"8000/tcp: digi-core.http (8000, active) port-mapping.yml:{http.span.line}\n"
         "  range: user-facing (8000-8999)\n"
+        "  published by digi-core-app (compose project examples/digi/digi-core) "
+        "examples/digi/digi-core/compose.yaml:7\n"
     )
 
 
@@ -135,6 +137,7 @@ def test_json(capsys: pytest.CaptureFixture[str], in_valid: None) -> None:
         "system": False,
         "ephemeral": False,
         "well_known": None,
+        "published": [],
         "allocatable": False,
         "why_not": "allocated",
     }

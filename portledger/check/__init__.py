@@ -24,6 +24,8 @@ class Result:
     ledger: Ledger | None = None
     published: list[Any] = field(default_factory=list)
     """The compose bindings with a host port (compose.rules.Published)."""
+    projects: list[Any] = field(default_factory=list)
+    """The compose projects checked (compose.discovery.ProjectSpec)."""
 
 
 def run(
@@ -34,20 +36,23 @@ def run(
     ignore: set[str] = frozenset(),  # type: ignore[assignment]
     compose: bool = True,
     cache: bool = False,
+    profiles: Sequence[str] | None = None,
 ) -> Result:
     """Check the ledger at ``mapping`` (and compose projects); return sorted findings.
 
     With ``cache``, compose projects whose inputs are unchanged since an earlier check,
-    and a ledger whose bytes are, are not read as YAML again (:mod:`portledger.cache`)."""
+    and a ledger whose bytes are, are not read as YAML again (:mod:`portledger.cache`).
+    Every profile of every project is checked unless ``profiles`` (``--profile``) narrow
+    them. A PATH that selects no compose project raises FatalError (exit 2)."""
     result = Result()
     loading = None
     if compose and mapping.is_file():
         from portledger.check import loading as loading_mod
 
         # Compose files start loading (in workers, when many) while the ledger is read.
-        globs, exclude = ledger_mod.peek_compose_globs(mapping)
-        loading = loading_mod.start(mapping.resolve().parent, globs, exclude, paths,
-                                      cache=cache)
+        loading = loading_mod.start(mapping.resolve().parent,
+                                    ledger_mod.peek_compose(mapping), paths,
+                                    cache=cache, profiles=profiles)
     try:
         stored = None
         if cache:
@@ -63,10 +68,12 @@ def run(
             if compose:
                 from portledger.check import loading as loading_mod
 
-                composed = loading_mod.run(ledger, paths, loading, cache=cache)
+                composed = loading_mod.run(ledger, paths, loading, cache=cache,
+                                           profiles=profiles)
                 findings.extend(composed.findings)
                 result.files += composed.files
                 result.published = composed.published
+                result.projects = composed.specs
     finally:
         if loading is not None:
             loading.close()

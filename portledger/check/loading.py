@@ -6,22 +6,25 @@ The rules (:mod:`portledger.compose.rules`) are handed what was loaded; they nev
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from portledger.compose.discovery import ProjectSpec, select
+from portledger.compose.discovery import Declared, ProjectSpec, Selection, select
 from portledger.compose.rules import (
     Published,
     binding_warnings,
     compare,
+    compose_path_not_found,
     duplicates,
     load_error,
+    override_without_base,
 )
 from portledger.findings import Finding
-from portledger.ledger.model import Ledger, Service
+from portledger.ledger.model import ComposeConfig, Ledger, Service
 from portledger.paths import display_path
 
 if TYPE_CHECKING:  # imported where used: the compose loader brings PyYAML
@@ -60,17 +63,23 @@ def _digest(spec: ProjectSpec, bindings: Sequence[PortBinding], files: list[str]
         return found
 
     project_name = str(spec.directory)
+    label = spec.label
     published = []
     for b in bindings:
-        if b.published is None:
+        if b.host_network:
+            # Docker discards ports: here; the container binds its own port (PL211).
+            lo, hi, host_ip = str(b.target), "", None
+        elif b.published is None:
             continue
-        lo, _, hi = b.published.partition("-")
+        else:
+            lo, _, hi = b.published.partition("-")
+            host_ip = b.host_ip
         published.append(Published(
             project=project_name, compose_service=b.service, owner="",
-            start=int(lo), end=int(hi or lo), protocol=b.protocol, host_ip=b.host_ip,
+            start=int(lo), end=int(hi or lo), protocol=b.protocol, host_ip=host_ip,
             target=b.target, file=shown(b.file), line=b.line, column=b.column,
             end_line=b.end_line, end_column=b.end_column, raw=b.raw,
-            variables=b.variables,
+            variables=b.variables, source=label, host_network=b.host_network,
         ))
     return _Loaded(None, files, unset, list(binding_warnings(bindings, shown)), published)
 
@@ -94,6 +103,9 @@ def _load_one(spec: ProjectSpec, environ: Mapping[str, str] | None = None,
     try:
         project = compose.load_project(
             files=_spec_files(spec), project_directory=str(spec.directory),
+            env_files=[str(f) for f in spec.env_files] if spec.env_files is not None
+            else None,
+            profiles=list(spec.profiles) if spec.profiles is not None else ["*"],
             environ=environ, fallback=fallback,
         )
     except compose.ComposeError as e:
@@ -139,8 +151,10 @@ class Loading:
     """
 
     def __init__(self, specs: list[ProjectSpec], key: tuple[Any, ...] = (),
-                 cache: ComposeCache | None = None) -> None:
+                 cache: ComposeCache | None = None,
+                 selection: Selection | None = None) -> None:
         self.specs = specs
+        self.selection = selection or Selection(specs)
         self.key = key
         self.cache = cache
         self._futures: list[Any] = []
@@ -210,17 +224,31 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def start(root: Path, patterns: Sequence[str], exclude: Sequence[str],
-          paths: Sequence[str] = (), cache: bool = False) -> Loading:
-    """Begin loading the projects ``select`` finds (in the background when many);
-    with ``cache``, unchanged projects come from the cache of ``root``."""
-    key = (str(root), tuple(patterns), tuple(exclude), tuple(paths), cache)
+def selection(root: Path, config: ComposeConfig, paths: Sequence[str] = (),
+              profiles: Sequence[str] | None = None) -> Selection:
+    """The projects ``check`` covers (see :mod:`portledger.compose.discovery`);
+    ``profiles`` (``--profile``) replace every project's own."""
+    declared = [Declared(d.name, d.files, d.directory, d.env_files, d.profiles)
+                for d in config.projects]
+    chosen = select(root, config.files, config.exclude, paths, declared, config.skip,
+                    explicit=config.explicit_files)
+    if profiles:
+        chosen.specs = [replace(s, profiles=tuple(profiles)) for s in chosen.specs]
+    return chosen
+
+
+def start(root: Path, config: ComposeConfig, paths: Sequence[str] = (),
+          cache: bool = False, profiles: Sequence[str] | None = None) -> Loading:
+    """Begin loading the projects :func:`selection` finds (in the background when
+    many); with ``cache``, unchanged projects come from the cache of ``root``."""
+    key = (str(root), config, tuple(paths), cache, tuple(profiles or ()))
+    chosen = selection(root, config, paths, profiles)
     store = None
     if cache:
         from portledger.check.cache import ComposeCache
 
         store = ComposeCache.open(root)
-    return Loading(select(root, patterns, exclude, paths), key, store)
+    return Loading(chosen.specs, key, store, chosen)
 
 
 @dataclass
@@ -228,6 +256,8 @@ class ComposeResult:
     findings: list[Finding]
     files: int
     published: list[Published]
+    specs: list[ProjectSpec] = field(default_factory=list)
+    """The projects checked."""
 
 
 def _ledger_variables(spec: ProjectSpec, loaded: _Loaded, ledger: Ledger,
@@ -256,8 +286,23 @@ def _ledger_variables(spec: ProjectSpec, loaded: _Loaded, ledger: Ledger,
     return _load_one(spec, fallback=values), values
 
 
+def selection_findings(chosen: Selection, ledger: Ledger) -> Iterator[Finding]:
+    """PL208 for each glob and declared file that selects nothing, PL209 for orphans."""
+    for i, pattern, why in chosen.unmatched:
+        span = ledger.doc.span(("compose", "files", i))
+        yield compose_path_not_found(ledger.path, span.line, span.column,
+                                     f"compose.files glob {pattern!r} {why}")
+    for name, i, path in chosen.missing:
+        span = ledger.doc.span(("compose", "projects", name, "files", i))
+        yield compose_path_not_found(ledger.path, span.line, span.column,
+                                     f"compose.projects.{name}: no such file {path!r}")
+    for f in chosen.orphans:
+        yield override_without_base(display_path(f))
+
+
 def run(ledger: Ledger, paths: Sequence[str] = (),
-        loading: Loading | None = None, cache: bool = False) -> ComposeResult:
+        loading: Loading | None = None, cache: bool = False,
+        profiles: Sequence[str] | None = None) -> ComposeResult:
     """Findings PL201-PL207 for the ledger's compose projects (or for ``paths``).
 
     ``loading`` is a load begun before the ledger was read (see :func:`start`); it is
@@ -266,14 +311,13 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
     With ``cache``, unchanged projects come from the cache, which is then brought up to
     date (see :mod:`portledger.cache`).
     """
-    args = (ledger.root, ledger.compose_files, ledger.compose_exclude, paths)
-    key = (str(args[0]), tuple(args[1]), tuple(args[2]), tuple(paths), cache)
+    key = (str(ledger.root), ledger.compose, tuple(paths), cache, tuple(profiles or ()))
     if loading is None or loading.key != key:
         if loading is not None:
             loading.close()
-        loading = start(*args, cache=cache)
+        loading = start(ledger.root, ledger.compose, paths, cache=cache, profiles=profiles)
     cache_lines: dict[str, str] = {}
-    findings: list[Finding] = []
+    findings: list[Finding] = list(selection_findings(loading.selection, ledger))
     published: list[Published] = []
     files_read: set[str] = set()
     owners: dict[str, Service | None] = {}
@@ -304,9 +348,9 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
                     findings.append(f)
     findings.extend(duplicates(published))
     if loading.cache is not None:
-        # A check of some paths leaves the other projects' entries as they were.
-        loading.cache.save(cache_lines, keep_others=bool(paths))
-    return ComposeResult(findings, len(files_read), published)
+        # A check of some paths (or profiles) leaves the other entries as they were.
+        loading.cache.save(cache_lines, keep_others=bool(paths) or bool(profiles))
+    return ComposeResult(findings, len(files_read), published, loading.specs)
 
 
 def _cache_key(spec: ProjectSpec) -> str:
@@ -314,5 +358,11 @@ def _cache_key(spec: ProjectSpec) -> str:
 
     # Absolute: a check of some paths (maybe relative ones) finds the full check's entries.
     files = _spec_files(spec)
-    return spec_key(os.path.abspath(spec.directory),
-                    [os.path.abspath(f) for f in files] if files else None)
+    key = spec_key(os.path.abspath(spec.directory),
+                   [os.path.abspath(f) for f in files] if files else None)
+    if spec.env_files is None and spec.profiles is None:
+        return key  # every profile, Compose's .env: the key of earlier caches
+    return json.dumps([key, [os.path.abspath(f) for f in spec.env_files or ()]
+                       if spec.env_files is not None else None,
+                       list(spec.profiles) if spec.profiles is not None else None],
+                      separators=(",", ":"))

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from portledger.commands import add_mapping, mapping_path
 from portledger.errors import FatalError
 from portledger.ledger import model as ledger_mod
 from portledger.ledger import wellknown
 from portledger.paths import display_path
+
+if TYPE_CHECKING:
+    from portledger.check.taken import Taken
 
 
 def parse_port(text: str) -> tuple[int, str]:
@@ -27,7 +31,9 @@ def parse_port(text: str) -> tuple[int, str]:
     return int(number), proto
 
 
-def describe(ledger: ledger_mod.Ledger, port: int, protocol: str) -> dict[str, Any]:
+def describe(ledger: ledger_mod.Ledger, port: int, protocol: str,
+             taken: Taken | None = None) -> dict[str, Any]:
+    """What ``who`` says of a port; ``taken`` adds the compose projects publishing it."""
     owners = [
         {
             "service": a.service,
@@ -41,6 +47,7 @@ def describe(ledger: ledger_mod.Ledger, port: int, protocol: str) -> dict[str, A
         for a in ledger.allocations()
         if a.start <= port <= a.end and a.protocol == protocol
     ]
+    publishers = taken.publishers(port, protocol) if taken is not None else []
     r = ledger.range_of(port)
     registered = wellknown.owner(port, protocol)
     lo, hi = ledger.ephemeral
@@ -55,12 +62,15 @@ def describe(ledger: ledger_mod.Ledger, port: int, protocol: str) -> dict[str, A
         "system": port < 1024,
         "ephemeral": lo <= port <= hi,
         "well_known": registered[0] if registered else None,
-        **_allocatable(ledger, port, protocol, r.name if r else None, bool(owners)),
+        "published": [p.as_dict() for p in publishers],
+        **_allocatable(ledger, port, protocol, r.name if r else None, bool(owners),
+                       taken.ports() if taken is not None else frozenset()),
     }
 
 
 def _allocatable(ledger: ledger_mod.Ledger, port: int, protocol: str, category: str | None,
-                 owned: bool) -> dict[str, Any]:
+                 owned: bool, published: Collection[tuple[str, int]] = frozenset()
+                 ) -> dict[str, Any]:
     """Whether ``allocate`` would hand out this port, and if not, why."""
     from portledger.ledger.allocation import refusal
 
@@ -68,7 +78,7 @@ def _allocatable(ledger: ledger_mod.Ledger, port: int, protocol: str, category: 
         return {"allocatable": False, "why_not": "allocated"}
     if category is None:
         return {"allocatable": False, "why_not": "no range holds it"}
-    why = refusal(ledger, port, protocol, [], category)
+    why = refusal(ledger, port, protocol, [], category, published)
     return {"allocatable": why is None, "why_not": why}
 
 
@@ -85,9 +95,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(mapping: Path, port_text: str, fmt: str, out: TextIO) -> int:
+    from portledger.check import taken as taken_mod
+
     port, protocol = parse_port(port_text)
-    ledger = ledger_mod.load_valid(mapping)
-    info = describe(ledger, port, protocol)
+    taken = taken_mod.of(mapping)
+    ledger = taken.ledger
+    info = describe(ledger, port, protocol, taken)
     if fmt == "json":
         json.dump(info, out, indent=2)
         out.write("\n")
@@ -97,7 +110,13 @@ def main(mapping: Path, port_text: str, fmt: str, out: TextIO) -> int:
             addr = f" on {o['host_ip']}" if o["host_ip"] else ""
             out.write(f"{port}/{protocol}: {o['service']}.{o['name']} ({o['port']}{addr}, "
                       f"{o['status']}) {where}:{o['line']}\n")
-        if not info["owners"]:
+        for p in info["published"]:
+            if p["recorded"]:
+                continue
+            addr = f" on {p['host_ip']}" if p["host_ip"] else ""
+            out.write(f"{port}/{protocol}: published by {p['service']}{addr} (compose "
+                      f"project {p['project']}), not in the ledger {p['file']}:{p['line']}\n")
+        if not info["owners"] and not info["published"]:
             out.write(f"{port}/{protocol}: free in {where}\n")
         r = info["range"]
         if r:
@@ -111,9 +130,13 @@ def main(mapping: Path, port_text: str, fmt: str, out: TextIO) -> int:
             out.write(f"  in the ephemeral range {ledger.ephemeral[0]}-{ledger.ephemeral[1]}\n")
         if info["well_known"]:
             out.write(f"  registered to {info['well_known']} (/etc/services)\n")
+        for p in info["published"]:
+            if p["recorded"]:
+                out.write(f"  published by {p['service']} (compose project {p['project']}) "
+                          f"{p['file']}:{p['line']}\n")
         if not info["owners"]:
             if info["allocatable"]:
                 out.write(f"  allocate would give it (category {r['name']})\n")
             else:
                 out.write(f"  allocate would not give it: {info['why_not']}\n")
-    return 0 if info["owners"] else 1
+    return 0 if info["owners"] or info["published"] else 1

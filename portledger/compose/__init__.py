@@ -66,6 +66,9 @@ class PortBinding:
     variables: tuple[str, ...] = ()
     raw: str | None = None
     plain: bool = False
+    host_network: bool = False
+    """The service has ``network_mode: host``: Docker discards its ``ports:`` and the
+    container binds its own ports (the entry's target) on the host."""
 
     def as_dict(self) -> dict[str, Any]:
         """The record of DESIGN.md's ``ports`` JSON."""
@@ -116,7 +119,7 @@ class Project:
     loading could not account for them)."""
 
 
-def _binding(service: str, port: CanonicalPort) -> PortBinding:
+def _binding(service: str, port: CanonicalPort, host_network: bool = False) -> PortBinding:
     fields = port.fields
     origin = port.origin
     host_ip = fields.get("host_ip") or None
@@ -135,6 +138,7 @@ def _binding(service: str, port: CanonicalPort) -> PortBinding:
         variables=origin.variables,
         raw=origin.raw,
         plain=origin.plain,
+        host_network=host_network,
     )
 
 
@@ -158,8 +162,9 @@ def load_project(
         if not isinstance(service, dict) or not enabled(service, loaded.profiles):
             continue
         names.append(name)
+        host_network = service.get("network_mode") == "host"
         for port in service.get("ports") or []:
-            bindings.append(_binding(name, port))
+            bindings.append(_binding(name, port, host_network))
     bindings.sort(key=sort_key)
     warnings = []
     seen: set[tuple[str, int, int, str]] = set()

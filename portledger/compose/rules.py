@@ -1,4 +1,4 @@
-"""Compose projects against the ledger: rules PL201-PL207, given loaded projects.
+"""Compose projects against the ledger: rules PL201-PL211, given loaded projects.
 
 The rules never load anything: :mod:`portledger.check` loads the projects (in workers,
 through the cache) and hands each one's host-port bindings here as :class:`Published`.
@@ -15,6 +15,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from portledger.findings import Finding, Severity, make, rule
@@ -46,6 +47,10 @@ class Published:
     raw: str | None = None
     """The short-syntax entry as written (None for long syntax)."""
     variables: tuple[str, ...] = ()
+    source: str = ""
+    """The project as people name it (``discovery.ProjectSpec.label``)."""
+    host_network: bool = False
+    """``network_mode: host``: ``start`` is the container's own port, bound on the host."""
 
     @property
     def label(self) -> str:
@@ -270,6 +275,153 @@ def yaml11_port(file: str, line: int, column: int, text: str,
                 f"\"{text}\"", end_line=end_line, end_column=end_column, context=(text,))
 
 
+@rule("PL208", "compose-path-not-found", "error",
+      "a compose.files glob, or a declared project's file, selects no file")
+def compose_path_not_found(file: str, line: int, column: int, message: str) -> Finding:
+    """A ``compose.files`` glob of the ledger matches no file, or a file of a declared
+    project (``compose.projects``) does not exist.
+
+    A typo in a glob (``**/compose*.yml`` where the files are ``.yaml``), a glob that
+    points outside the ledger's folder (``../app/compose.yaml``: globs are relative to
+    the ledger's folder and cannot leave it) or one whose every match ``compose.exclude``
+    leaves out would otherwise check nothing and pass. Located at the glob in the ledger.
+
+    Failing:
+
+        compose:
+          files: ["stacks/*.yml"]      # there is no stacks/ folder
+
+    Passing:
+
+        compose:
+          files: ["deploy/*.yml"]      # deploy/app.yml exists
+    """
+    this = compose_path_not_found.rule  # type: ignore[attr-defined]
+    return make(this, file, line, column, message)
+
+
+@rule("PL209", "override-without-base", "error",
+      "an override file with no base compose file beside it, so nothing reads it")
+def override_without_base(file: str) -> Finding:
+    """A ``compose.override.yaml`` (or ``docker-compose.override.yml``, ...) stands in a
+    folder with no ``compose.yaml`` (or ``docker-compose.yml``, ...) beside it.
+
+    Docker Compose reads an override file only together with a base file in the same
+    folder, so on its own it is neither run nor checkable. Declare the project it
+    belongs to in the ledger (``compose.projects``, its files in ``-f`` order), add the
+    base file, or leave the folder out (``compose.exclude``).
+
+    Failing:
+
+        # services/api/ holds only compose.override.yaml
+
+    Passing:
+
+        compose:
+          projects:
+            api:
+              files: [services/compose.yaml, services/api/compose.override.yaml]
+    """
+    this = override_without_base.rule  # type: ignore[attr-defined]
+    return make(this, file, 1, 1,
+                f"{PurePath(file).name} has no base compose file beside it "
+                f"({', '.join(_BASE_NAMES)}), so Docker Compose never reads it and nothing "
+                "is checked; declare its project in compose.projects, or exclude it",
+                fix="declare the project in the ledger: compose: {projects: {NAME: "
+                f"{{files: [BASE, {file}]}}}}")
+
+
+_BASE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+_EVERY_ADDRESS = (None, "", "0.0.0.0", "::", "[::]")
+
+
+def wider(compose_ip: str | None, ledger_ip: str | None) -> bool:
+    """True when a compose entry on ``compose_ip`` binds more addresses than a ledger
+    allocation on ``ledger_ip`` allows (the two overlapping)."""
+    if ledger_ip in _EVERY_ADDRESS or compose_ip == ledger_ip:
+        return False
+    return compose_ip in _EVERY_ADDRESS
+
+
+def _with_host(host_ip: str, p: Published) -> str:
+    host = f"[{host_ip}]" if ":" in host_ip else host_ip
+    suffix = "" if p.protocol == "tcp" else f"/{p.protocol}"
+    return f"{host}:{p.label}:{p.target}{suffix}"
+
+
+@rule("PL210", "wider-host-address", "error",
+      "a compose port bound to more host addresses than the ledger allows")
+def wider_host_address(p: Published, mine: Allocation, ledger: Ledger) -> Finding:
+    """A compose file publishes a port on every address where the ledger allows only
+    one (ledger ``host_ip: 127.0.0.1``, compose ``"8000:8000"``; ledger ``::1``,
+    compose ``[::]:8000:8000``).
+
+    The ledger's address is a promise that the port is reachable only there (the
+    loopback, one interface); an entry without an address exposes the service to the
+    network. The fix binds the entry to the ledger's address.
+
+    Failing:
+
+        # port-mapping.yml: admin: {ports: {http: {port: 8090, host_ip: 127.0.0.1}}}
+        services:
+          admin:
+            ports: ["8090:80"]
+
+    Passing:
+
+        services:
+          admin:
+            ports: ["127.0.0.1:8090:80"]
+    """
+    this = wider_host_address.rule  # type: ignore[attr-defined]
+    where = "every address" if p.host_ip in _EVERY_ADDRESS[1:] or p.host_ip is None \
+        else p.host_ip
+    if p.host_ip in ("::", "[::]"):
+        where = "every IPv6 address (::)"
+    return make(this, p.file, p.line, p.column,
+                f"{p.compose_service} publishes {p.label}/{p.protocol} on {where}; the "
+                f"ledger allows {mine.service}.{mine.name} only on {mine.host_ip} "
+                f"({ledger.path}:{mine.span.line})",
+                end_line=p.end_line, end_column=p.end_column,
+                service=p.compose_service, port=p.start, protocol=p.protocol,
+                fix=f"bind it to the ledger's address: \"{_with_host(str(mine.host_ip), p)}\" "
+                f"in {p.file}:{p.line}", context=(p, mine))
+
+
+@rule("PL211", "host-network-ports", "warning",
+      "ports: of a network_mode: host service, which Docker ignores")
+def host_network_ports(file: str, line: int, column: int, service: str, target: int,
+                       protocol: str) -> Finding:
+    """A service with ``network_mode: host`` lists ``ports:``.
+
+    Docker discards ``ports:`` for such a service: the container shares the host's
+    network and binds its own ports there. portledger checks the ports it really binds
+    (each entry's container port, on every address); the warning is that the entry
+    says something Docker does not do (``"8080:80"`` binds 80, not 8080).
+
+    Failing:
+
+        services:
+          proxy:
+            network_mode: host
+            ports: ["8080:80"]
+
+    Passing:
+
+        services:
+          proxy:
+            network_mode: host
+            expose: ["80"]
+    """
+    this = host_network_ports.rule  # type: ignore[attr-defined]
+    return make(this, file, line, column,
+                f"{service} has network_mode: host, so Docker ignores this entry; the "
+                f"container binds {target}/{protocol} on the host itself",
+                service=service, port=target, protocol=protocol,
+                fix="remove ports: (the container binds its own ports), or drop "
+                "network_mode: host")
+
+
 COMPOSE_RULES = (
     unmapped_port,
     owner_mismatch,
@@ -278,6 +430,10 @@ COMPOSE_RULES = (
     invalid_port,
     unresolved_variable,
     yaml11_port,
+    compose_path_not_found,
+    override_without_base,
+    wider_host_address,
+    host_network_ports,
 )
 
 _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+$")
@@ -315,6 +471,9 @@ def compare(p: Published, ledger: Ledger, service: Service | None) -> Iterator[F
         yield owner_mismatch(p, others[0], ledger)
         return
     if candidates:
+        mine = list(candidates.values())
+        if all(wider(p.host_ip, a.host_ip) for a in mine):
+            yield wider_host_address(p, mine[0], ledger)
         return
     if service is not None and service.ports:
         same_target = [a for a in service.ports if a.target == p.target
@@ -384,3 +543,11 @@ def binding_warnings(bindings: Sequence[PortBinding],
                 "on a random host port", required=False)
         if b.plain and b.raw is not None and yaml11_misread(b.raw):
             yield yaml11_port(file, b.line, b.column, b.raw, b.end_line, b.end_column)
+        if b.host_network:
+            yield host_network_ports(file, b.line, b.column, b.service, b.target, b.protocol)
+
+
+def taken_by(published: Sequence[Published]) -> set[tuple[str, int]]:
+    """(protocol, port) of every published compose port: what ``allocate``, ``who`` and
+    the fix planner must not hand out (with the ledger's own allocations)."""
+    return {(p.protocol, port) for p in published for port in range(p.start, p.end + 1)}

@@ -18,7 +18,7 @@ from typing import Any
 from portledger import yamlio
 from portledger.errors import FatalError
 from portledger.git.repo import SUBMODULE, SYMLINK, Repository, Snapshot
-from portledger.ledger.model import DEFAULT_COMPOSE_FILES, LEDGER_NAME
+from portledger.ledger.model import DEFAULT_COMPOSE_FILES, DEFAULT_SKIP, LEDGER_NAME
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,9 @@ class _LedgerView:
     allocations: dict[str, list[tuple[str, int, int, str, int | None]]]
     globs: tuple[str, ...]
     exclude: tuple[str, ...]
+    declared: tuple[Any, ...] = ()
+    """The ledger's ``compose.projects`` (``compose.discovery.Declared``)."""
+    skip: tuple[str, ...] = DEFAULT_SKIP
 
     @property
     def folder(self) -> str:
@@ -120,6 +123,30 @@ def _strings(value: Any, default: tuple[str, ...]) -> tuple[str, ...]:
     return default
 
 
+def _declared(value: Any) -> tuple[Any, ...]:
+    """The ledger's declared compose projects, read leniently (as ``check`` reads them
+    when they are valid; an invalid one is ``check``'s to report)."""
+    from portledger.compose.discovery import Declared
+
+    if not isinstance(value, dict):
+        return ()
+    found = []
+    for name, body in value.items():
+        if not isinstance(body, dict):
+            continue
+        files = _strings(body.get("files"), ())
+        if not files:
+            continue
+        directory = body.get("directory")
+        env = body.get("env_files")
+        profiles = body.get("profiles")
+        found.append(Declared(
+            str(name), files, directory if isinstance(directory, str) else None,
+            _strings(env, ()) if env is not None else None,
+            _strings(profiles, ("*",)) if profiles is not None else None))
+    return tuple(found)
+
+
 def read_ledger(path: str, data: bytes, where: str) -> _LedgerView:
     """The ports of a ledger's bytes, read leniently (schema errors are ``check``'s)."""
     try:
@@ -134,7 +161,9 @@ def read_ledger(path: str, data: bytes, where: str) -> _LedgerView:
     assert isinstance(compose, dict)
     view = _LedgerView(path, [], {}, {},
                        _strings(compose.get("files"), DEFAULT_COMPOSE_FILES),
-                       _strings(compose.get("exclude"), ()))
+                       _strings(compose.get("exclude"), ()),
+                       _declared(compose.get("projects")),
+                       _strings(compose.get("skip"), DEFAULT_SKIP))
     services = root.get("services")
     if not isinstance(services, dict):
         return view
@@ -269,11 +298,18 @@ class _State:
     """project -> why it did not load"""
 
 
-def _in_skipped_folder(path: str) -> bool:
-    from portledger.compose.discovery import SKIP_DIRS
+def _in_skipped_folder(path: str, skip: tuple[str, ...] = DEFAULT_SKIP,
+                       globs: tuple[str, ...] = ()) -> bool:
+    """As discovery walks: a folder ``skip`` names is not entered unless a glob names it
+    literally."""
+    import fnmatch
+
+    from portledger.compose.discovery import literal_folders
 
     parts = path.split("/")[:-1]
-    return any(p.startswith(".") or p in SKIP_DIRS for p in parts)
+    named = literal_folders(globs)
+    return any(any(fnmatch.fnmatchcase(p, s) for s in skip)
+               and tuple(parts[:i + 1]) not in named for i, p in enumerate(parts))
 
 
 class PortReader:
@@ -296,11 +332,12 @@ class PortReader:
             self._external = read_ledger(str(external_ledger), data, "given by --mapping")
         self._ledgers: dict[tuple[str, str], _LedgerView] = {}
         self._mirror: _Mirror | None = None
-        self._projects: dict[tuple[str, tuple[str, ...] | None], list[tuple[
+        self._projects: dict[tuple[Any, ...], list[tuple[
             tuple[tuple[str, str], ...], _Loaded]]] = defaultdict(list)
         self._states: dict[tuple[tuple[str, str], ...], _State] = {}
         self._serial = 0
-        self._matches: dict[tuple[str, tuple[str, ...], tuple[str, ...]], dict[str, bool]] = {}
+        self._matches: dict[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]],
+                            dict[str, bool]] = {}
 
     def close(self) -> None:
         if self._mirror is not None:
@@ -377,7 +414,12 @@ class PortReader:
             by_folder[posixpath.dirname(path)].append((path, entry[1]))
         from portledger.compose import discovery
 
-        specs = discovery.projects([Path(p) for p in compose_files])
+        # As check selects them: declared projects, then the others, every profile.
+        root = Path(ledger.folder or ".")
+        declared = [discovery.declared_spec(root, d) for d in ledger.declared]
+        claimed = {f for d in declared for f in d.files or ()}
+        specs = declared + discovery.projects(
+            [Path(p) for p in compose_files if Path(p) not in claimed])
         for spec in specs:
             folder = spec.directory.as_posix()
             folder = "" if folder == "." else folder
@@ -385,8 +427,12 @@ class PortReader:
             project = folder or "."
             if files is not None:
                 project = files[0]
+            if spec.name is not None:
+                project = spec.name
+            extra = (None if spec.env_files is None
+                     else tuple(f.as_posix() for f in spec.env_files), spec.profiles)
             loaded = self._project(snapshot, compose_files, by_folder, folder, files,
-                                   self._serial)
+                                   self._serial, extra)
             if loaded.error is not None:
                 state.broken[project] = loaded.error
                 continue
@@ -403,7 +449,7 @@ class PortReader:
     def _compose_files(self, snapshot: Snapshot, ledger: _LedgerView) -> list[str]:
         # A ledger outside the repository names compose files from the repository's root.
         base = "" if ledger is self._external else ledger.folder
-        key = (base, ledger.globs, ledger.exclude)
+        key = (base, ledger.globs, ledger.exclude, ledger.skip)
         matches = self._matches.get(key)
         if matches is None:
             matches = self._matches[key] = {}
@@ -414,18 +460,25 @@ class PortReader:
                 hit = matches[path] = self._is_compose(path, *key)
             if hit and mode != SUBMODULE:
                 found.append(path)
+        # A declared project's files are its own, whatever the globs say.
+        for d in ledger.declared:
+            for f in d.files:
+                path = posixpath.normpath(posixpath.join(base, f)) if base else \
+                    posixpath.normpath(f)
+                if path in snapshot and path not in found:
+                    found.append(path)
         return sorted(found)
 
     @staticmethod
     def _is_compose(path: str, base: str, globs: tuple[str, ...],
-                    exclude: tuple[str, ...]) -> bool:
+                    exclude: tuple[str, ...], skip: tuple[str, ...] = DEFAULT_SKIP) -> bool:
         from portledger.compose.discovery import glob_regex
 
         prefix = base + "/" if base else ""
         if not path.startswith(prefix):
             return False
         rel = path[len(prefix):]
-        if _in_skipped_folder(rel):
+        if _in_skipped_folder(rel, skip, globs):
             return False
         return (any(glob_regex(g).match(rel) for g in globs)
                 and not any(glob_regex(g).match(rel) for g in exclude))
@@ -438,8 +491,9 @@ class PortReader:
 
     def _project(self, snapshot: Snapshot, compose_files: list[str],
                  by_folder: dict[str, list[tuple[str, str]]], folder: str,
-                 files: tuple[str, ...] | None, state_key: int) -> _Loaded:
-        cache = self._projects[(folder, files)]
+                 files: tuple[str, ...] | None, state_key: int,
+                 extra: tuple[Any, ...] = (None, None)) -> _Loaded:
+        cache = self._projects[(folder, files) + tuple(extra)]
         for fingerprint, loaded in cache:
             if self._fingerprint(loaded.folders, by_folder) == fingerprint:
                 return loaded
@@ -447,25 +501,29 @@ class PortReader:
             self._mirror = _Mirror(self.repo)
         mirror = self._mirror
         mirror.sync(snapshot, compose_files, state_key)
-        loaded = self._load(mirror, folder, files)
+        loaded = self._load(mirror, folder, files, extra)
         if loaded.error is not None and not mirror.full:
             # An include env_file or a -f file with an unusual name: mirror every file.
             mirror.full = True
             mirror.sync(snapshot, compose_files, state_key, force=True)
-            loaded = self._load(mirror, folder, files)
+            loaded = self._load(mirror, folder, files, extra)
         cache.insert(0, (self._fingerprint(loaded.folders, by_folder), loaded))
         del cache[8:]
         return loaded
 
-    def _load(self, mirror: _Mirror, folder: str, files: tuple[str, ...] | None) -> _Loaded:
+    def _load(self, mirror: _Mirror, folder: str, files: tuple[str, ...] | None,
+              extra: tuple[Any, ...] = (None, None)) -> _Loaded:
         from portledger import compose
 
         directory = mirror.root / folder if folder else mirror.root
+        env_files, profiles = extra
         try:
             project = compose.load_project(
                 files=[str(mirror.root / f) for f in files] if files else None,
                 project_directory=str(directory),
-                profiles=["*"],
+                env_files=[str(mirror.root / f) for f in env_files]
+                if env_files is not None else None,
+                profiles=list(profiles) if profiles is not None else ["*"],
                 environ={},
             )
         except compose.ComposeError as e:
@@ -477,6 +535,12 @@ class PortReader:
         folders = frozenset({folder, *(posixpath.dirname(f) for f in read)})
         ports = []
         for b in project.bindings:
+            if b.host_network:
+                # Docker ignores ports: here; the container binds its own port (as check).
+                ports.append(Port("compose", b.service, None, str(b.target), b.protocol,
+                                  None, b.target, mirror.relative(b.file), b.line, b.column,
+                                  b.service))
+                continue
             if b.published is None:
                 continue
             ports.append(Port("compose", b.service, None, b.published, b.protocol, b.host_ip,

@@ -142,8 +142,15 @@ def env_name(service: str, port_name: str) -> str:
 
 
 def exports(ledger: Ledger) -> dict[str, str]:
-    """Every ledger port as an environment variable (``SERVICE_PORTNAME_PORT``)."""
-    return {env_name(a.service, a.name): a.label for a in ledger.allocations()}
+    """Every ledger port as an environment variable (``SERVICE_PORTNAME_PORT``), and the
+    address of a port bound to one (``SERVICE_PORTNAME_HOST``)."""
+    values: dict[str, str] = {}
+    for a in ledger.allocations():
+        variable = env_name(a.service, a.name)
+        values[variable] = a.label
+        if a.host_ip:
+            values[variable[:-len("_PORT")] + "_HOST"] = a.host_ip
+    return values
 
 
 def port_names(name: str, count: int) -> list[str]:
@@ -151,8 +158,10 @@ def port_names(name: str, count: int) -> list[str]:
 
 
 def allocate(ledger: Ledger, service: str, category: str, *, name: str = "http",
-             count: int = 1, protocol: str = "tcp") -> list[tuple[str, int]]:
-    """(port name, port) pairs for ``service``: a contiguous block, by the policy."""
+             count: int = 1, protocol: str = "tcp",
+             taken: Collection[tuple[str, int]] = frozenset()) -> list[tuple[str, int]]:
+    """(port name, port) pairs for ``service``: a contiguous block, by the policy;
+    ``taken`` are (protocol, port) pairs compose projects publish (check.taken)."""
     if category not in ledger.ranges:
         raise FatalError(
             f"allocate: category {category!r} is not a range of the ledger "
@@ -171,7 +180,7 @@ def allocate(ledger: Ledger, service: str, category: str, *, name: str = "http",
     if existing is not None and existing.ports:
         near = max(p.end for p in existing.ports) + 1
     names = [service, *(existing.compose if existing else [])]
-    block = Allocator(ledger).block(category, count, protocol, names, near)
+    block = Allocator(ledger, set(taken)).block(category, count, protocol, names, near)
     if block is None:
         r = ledger.ranges[category]
         raise FatalError(

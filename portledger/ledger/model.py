@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 LEDGER_NAME = "port-mapping.yml"
 DEFAULT_EPHEMERAL = (32768, 60999)
 DEFAULT_COMPOSE_FILES = ("**/compose*.y*ml", "**/docker-compose*.y*ml")
+DEFAULT_SKIP = (".*", "node_modules", "vendor", "venv", "__pycache__", "site-packages")
+"""Folder names discovery does not walk into (``compose.skip``): hidden folders, package
+trees of other ecosystems; virtual environments (a folder with ``pyvenv.cfg``) too."""
 WIDE_RANGE = 1024
 """Allocations spanning more ports than this are scanned, not indexed port by port."""
 
@@ -62,6 +65,10 @@ class Allocation:
     doc: yamlio.Document = field(compare=False, repr=False)
     order: int = 0
     """Its place in the ledger: allocations sort in document order by it."""
+    health_scheme: str = field(default="http", compare=False)
+    health_status: tuple[int, ...] = field(default=(), compare=False)
+    """The statuses that count as healthy (empty: any 2xx)."""
+    health_host: str | None = field(default=None, compare=False)
 
     @property
     def span(self) -> yamlio.Span:
@@ -88,11 +95,62 @@ class Service:
     compose: list[str]
     ports: list[Allocation]
     doc: yamlio.Document = field(compare=False, repr=False)
+    compose_project: str | None = None
+    process_name: str | None = None
+    """``process:`` (or its ``name``): the process name of the service run natively."""
+    process_cmdline: str | None = None
+    """``process.cmdline``: a regular expression searched in the process's command line."""
 
     @property
     def span(self) -> yamlio.Span:
         """Where the service's key stands."""
         return self.doc.key_span(("services", self.name))
+
+
+@dataclass(frozen=True)
+class DeclaredProject:
+    """A compose project the ledger declares (``compose.projects``): its ``-f`` files in
+    order, its project directory, env files and profiles, all relative to the ledger's
+    folder. None means Compose's default (the first file's folder; that folder's
+    ``.env``; every profile, as ``check`` sees every profile)."""
+
+    name: str
+    files: tuple[str, ...]
+    directory: str | None = None
+    env_files: tuple[str, ...] | None = None
+    profiles: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ComposeConfig:
+    """The ledger's ``compose`` section: which compose projects ``check`` reads."""
+
+    files: tuple[str, ...] = DEFAULT_COMPOSE_FILES
+    exclude: tuple[str, ...] = ()
+    projects: tuple[DeclaredProject, ...] = ()
+    skip: tuple[str, ...] = DEFAULT_SKIP
+    explicit_files: bool = False
+    """True when the ledger writes ``files`` itself (each glob must then match)."""
+
+
+def compose_config(section: Any) -> ComposeConfig:
+    """The :class:`ComposeConfig` of a (schema-valid) ``compose`` mapping."""
+    if not isinstance(section, dict):
+        return ComposeConfig()
+    projects = []
+    for name, body in (section.get("projects") or {}).items():
+        env_files, profiles = body.get("env_files"), body.get("profiles")
+        projects.append(DeclaredProject(
+            str(name), tuple(body.get("files") or ()), body.get("directory"),
+            None if env_files is None else tuple(env_files),
+            None if profiles is None else tuple(profiles)))
+    return ComposeConfig(
+        files=tuple(section.get("files", DEFAULT_COMPOSE_FILES)),
+        exclude=tuple(section.get("exclude", ())),
+        projects=tuple(projects),
+        skip=tuple(section.get("skip", DEFAULT_SKIP)),
+        explicit_files="files" in section,
+    )
 
 
 @dataclass
@@ -102,8 +160,15 @@ class Ledger:
     ranges: dict[str, Range] = field(default_factory=dict)
     services: dict[str, Service] = field(default_factory=dict)
     ephemeral: tuple[int, int] = DEFAULT_EPHEMERAL
-    compose_files: tuple[str, ...] = DEFAULT_COMPOSE_FILES
-    compose_exclude: tuple[str, ...] = ()
+    compose: ComposeConfig = ComposeConfig()
+
+    @property
+    def compose_files(self) -> tuple[str, ...]:
+        return self.compose.files
+
+    @property
+    def compose_exclude(self) -> tuple[str, ...]:
+        return self.compose.exclude
 
     @property
     def root(self) -> Path:
@@ -188,31 +253,25 @@ def _compose_section(text: str) -> re.Match[str] | None:
     return None
 
 
-def peek_compose_globs(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The ledger's ``compose.files`` and ``compose.exclude``, read ahead cheaply.
+def peek_compose(path: Path) -> ComposeConfig:
+    """The ledger's ``compose`` section, read ahead cheaply.
 
     Only a guess (the top-level block ``compose:`` read alone), so that compose files
-    can start loading while the whole ledger is parsed; :func:`compose_check.run`
+    can start loading while the whole ledger is parsed; :func:`check.loading.run`
     compares it with the real ledger and starts over when they differ.
     """
-    defaults: tuple[tuple[str, ...], tuple[str, ...]] = (DEFAULT_COMPOSE_FILES, ())
     try:
         text = yamlio.read_text(path)
     except yamlio.YamlError:
-        return defaults
+        return ComposeConfig()
     match = _compose_section(text)
     if not match:
-        return defaults
+        return ComposeConfig()
     try:
         data = yamlio.load(path, data=match.group(0).encode("utf-8")).data
-        section = data["compose"] or {}
-        files = tuple(section.get("files", DEFAULT_COMPOSE_FILES))
-        exclude = tuple(section.get("exclude", ()))
+        return compose_config(data["compose"] or {})
     except (yamlio.YamlError, AttributeError, TypeError, KeyError):
-        return defaults
-    if not all(isinstance(x, str) for x in files + exclude):
-        return defaults
-    return files, exclude
+        return ComposeConfig()
 
 
 def schema_path() -> Path:
@@ -364,10 +423,7 @@ def build(doc: yamlio.Document) -> tuple[Ledger, list[Finding]]:
     if "ephemeral" in settings:
         e = settings["ephemeral"]
         ledger.ephemeral = (e["start"], e["end"])
-    compose = data.get("compose") or {}
-    if "files" in compose:
-        ledger.compose_files = tuple(compose["files"])
-    ledger.compose_exclude = tuple(compose.get("exclude", ()))
+    ledger.compose = compose_config(data.get("compose") or {})
     for name, r in data["ranges"].items():
         if r["start"] > r["end"]:
             s = doc.span(("ranges", name, "end"))
@@ -402,6 +458,9 @@ def build(doc: yamlio.Document) -> tuple[Ledger, list[Finding]]:
                     exception=p.get("exception"),
                     doc=doc,
                     order=order,
+                    health_scheme=p.get("health_scheme", "http"),
+                    health_status=tuple(p.get("health_status", ())),
+                    health_host=p.get("health_host"),
                 )
             )
             order += 1
@@ -416,6 +475,10 @@ def build(doc: yamlio.Document) -> tuple[Ledger, list[Finding]]:
             compose=list(s.get("compose", [])),
             ports=allocations,
             doc=doc,
+            compose_project=s.get("compose_project"),
+            process_name=(process if isinstance(process := s.get("process"), str)
+                          else (process or {}).get("name")),
+            process_cmdline=None if isinstance(process, str) else (process or {}).get("cmdline"),
         )
     return ledger, findings
 
