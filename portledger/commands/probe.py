@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from portledger.commands import mapping_path, rule_docs
 from portledger.errors import FatalError
 from portledger.findings import Severity
-from portledger.probe.model import DEFAULT_TIMEOUT
+from portledger.probe.model import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
     from portledger.probe import Availability
@@ -26,6 +28,24 @@ def _formats() -> tuple[str, ...]:
     from portledger.report import reporters
 
     return tuple(reporters.FORMATS)
+
+
+def seconds(option: str) -> Callable[[str], float]:
+    """An argparse type: a positive, finite number of seconds (``inf`` and ``nan`` are
+    usage errors, not a probe that never ends)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a positive, finite number of seconds")
+        return value
+
+    parse.__name__ = option
+    return parse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,9 +62,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--available", nargs="+", metavar="SERVICE",
                    help="say which ports of these ledger services are taken, and by what "
                    "(exit 1 when any is)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help=f"deadline of each engine call and health request "
+    p.add_argument("--timeout", type=seconds("--timeout"), default=DEFAULT_TIMEOUT,
+                   metavar="SECONDS",
+                   help=f"longest wait of each engine call and health request "
                    f"(default: {DEFAULT_TIMEOUT:g})")
+    p.add_argument("--deadline", type=seconds("--deadline"), default=DEFAULT_DEADLINE,
+                   metavar="SECONDS",
+                   help="the whole probe ends by then: inspections and health requests run "
+                   "in parallel, and what is not done in time is a PL406 notice "
+                   f"(default: {DEFAULT_DEADLINE:g})")
     default = "github" if (os.environ.get("GITHUB_ACTIONS") == "true"
                            and "github" in _formats()) else "text"
     p.add_argument("--format", choices=_formats(), default=default)
@@ -60,12 +86,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None,
     from portledger.ledger.model import load
     from portledger.paths import display_path
     from portledger.probe import availability, check, observe
+    from portledger.probe.rules import bad_patterns
     from portledger.report import reporters
 
     out = out or sys.stdout
     err = err or sys.stderr
-    if not (args.timeout > 0):
-        raise FatalError("portledger probe: --timeout must be a positive number of seconds")
+    deadline = time.monotonic() + args.deadline
+    if args.available and args.format not in ("text", "json"):
+        raise FatalError(f"portledger probe: --available writes text or json, not "
+                         f"--format {args.format} (a format for findings: run the probe "
+                         "without --available)")
     if args.available and args.docker is False and not args.sockets:
         raise FatalError("portledger probe: --available needs --docker or --sockets to look")
     ledger, load_findings = load(display_path(mapping_path(args)))
@@ -73,6 +103,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None,
         reporters.report(args.format, sorted(load_findings), 1, out,
                       rules=rule_docs(args.format))
         return 1
+    bad = bad_patterns(ledger)
+    if bad:
+        raise FatalError(bad[0])
     if args.available:
         for name in args.available:
             if name not in ledger.services:
@@ -81,13 +114,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None,
                 raise FatalError(f"portledger probe: --available: {name!r} is not a service "
                                  f"in {ledger.path}{did}")
         obs = observe(ledger, docker=args.docker, sockets=args.sockets,
-                      timeout=args.timeout)
+                      timeout=args.timeout, deadline=deadline)
         for note in obs.notes:
             err.write(f"portledger: note: {note}\n")
-        rows = availability(ledger, args.available, obs)
-        _report_availability(rows, "json" if args.format == "json" else "text", out)
-        return 1 if any(r.taken_by for r in rows) else 0
-    obs = observe(ledger, docker=args.docker, sockets=args.sockets, timeout=args.timeout)
+        rows = availability(ledger, args.available, obs, checked=args.docker is not False)
+        _report_availability(rows, args.format, out)
+        return 1 if any(r.status not in ("free", "own") for r in rows) else 0
+    obs = observe(ledger, docker=args.docker, sockets=args.sockets, timeout=args.timeout,
+                  deadline=deadline)
     for note in obs.notes:
         err.write(f"portledger: note: {note}\n")
     findings = check(ledger, obs, health=args.health, timeout=args.timeout)
@@ -105,8 +139,14 @@ def _report_availability(rows: Sequence[Availability], fmt: str, out: TextIO) ->
     for r in rows:
         a = r.allocation
         where = f"{a.label}/{a.protocol}" + (f" on {a.host_ip}" if a.host_ip else "")
-        if not r.taken_by:
-            out.write(f"{a.service}.{a.name} {where}: free\n")
-            continue
         by = "; ".join(f"{h.label} on {h.on}" for h in r.taken_by)
-        out.write(f"{a.service}.{a.name} {where}: taken by {by}\n")
+        if r.status == "free":
+            out.write(f"{a.service}.{a.name} {where}: free\n")
+        elif r.status == "unknown":
+            out.write(f"{a.service}.{a.name} {where}: unknown: no listener, but containers "
+                      "were not checked (no engine answered)\n")
+        elif r.status == "own":
+            out.write(f"{a.service}.{a.name} {where}: already held by {a.service} "
+                      f"itself ({by})\n")
+        else:
+            out.write(f"{a.service}.{a.name} {where}: taken by {by}\n")

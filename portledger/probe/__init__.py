@@ -34,6 +34,7 @@ them. The probe never imports :mod:`portledger.git`, nor the command line.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ from portledger.ledger.model import Allocation, Ledger
 from portledger.probe.engine import is_local_engine, list_containers, random_host_ports
 from portledger.probe.health import check_health, health_targets, http_status
 from portledger.probe.model import (
+    DEFAULT_DEADLINE,
     DEFAULT_TIMEOUT,
     PROBE_EXTRA_HINT,
     Container,
@@ -53,7 +55,14 @@ from portledger.probe.model import (
     Listener,
     Observation,
 )
-from portledger.probe.rules import PROBE_RULES, check_containers, check_sockets, holders
+from portledger.probe.rules import (
+    PROBE_RULES,
+    _is_own,
+    check_containers,
+    check_sockets,
+    deadline_notice,
+    holders,
+)
 from portledger.probe.sockets import list_listeners
 
 __all__ = [
@@ -64,18 +73,23 @@ __all__ = [
 
 
 def observe(ledger: Ledger, *, docker: bool | None, sockets: bool, timeout: float,
-            environ: Mapping[str, str] | None = None) -> Observation:
+            environ: Mapping[str, str] | None = None,
+            deadline: float | None = None) -> Observation:
     """Look at the engine and the sockets.
 
     ``docker``: True, an engine must answer (else :class:`EngineUnavailable`); None, look
-    when one answers (a note says when none does); False, do not look.
+    when one answers (a note says when none does); False, do not look. ``deadline``: the
+    monotonic time by which the whole probe ends (None: ``DEFAULT_DEADLINE`` from now);
+    every engine call is bounded by it as well as by ``timeout``.
     """
     env = os.environ if environ is None else environ
-    obs = Observation()
+    deadline = time.monotonic() + DEFAULT_DEADLINE if deadline is None else deadline
+    obs = Observation(deadline=deadline)
     if docker is not False:
         try:
             _require("docker", "containers", optional=docker is None)
-            containers, api = list_containers(env, timeout)
+            call = max(0.05, min(timeout, deadline - time.monotonic()))
+            containers, api = list_containers(env, call)
         except _Skipped as e:
             obs.notes.append(str(e))
         except EngineUnavailable as e:
@@ -86,7 +100,9 @@ def observe(ledger: Ledger, *, docker: bool | None, sockets: bool, timeout: floa
         else:
             obs.containers = containers
             try:
-                obs.random_ports = random_host_ports(api, ledger, containers)
+                obs.random_ports, obs.uninspected, notes = random_host_ports(
+                    env, api, ledger, containers, timeout, deadline)
+                obs.notes += notes
             finally:
                 api.close()
     if sockets:
@@ -112,16 +128,24 @@ def _require(module: str, what: str, *, optional: bool) -> None:
 
 def check(ledger: Ledger, obs: Observation, *, health: bool = True,
           timeout: float = DEFAULT_TIMEOUT) -> list[Finding]:
-    """Every probe rule over what was observed: sorted findings."""
+    """Every probe rule over what was observed: sorted findings. Health requests end by
+    the observation's deadline; what the deadline left undone is a notice finding."""
     findings: list[Finding] = []
     if obs.containers is not None:
         findings += check_containers(ledger, obs.containers, obs.random_ports)
+        findings += [deadline_notice(ledger, f"container {c.name} was not inspected "
+                                     "within the probe's deadline",
+                                     "whether Docker chose its unrecorded ports itself is "
+                                     "unknown (its PL403 stays an error)")
+                     for c in obs.uninspected]
     if obs.listeners is not None:
         findings += check_sockets(ledger, obs)
     if health:
         targets, notices = health_targets(ledger, obs)
         findings += notices
-        findings += check_health(ledger, targets, timeout)
+        deadline = obs.deadline if obs.deadline is not None else (
+            time.monotonic() + DEFAULT_DEADLINE)
+        findings += check_health(ledger, targets, timeout, deadline)
     return sorted(set(findings))
 
 
@@ -132,20 +156,33 @@ def check(ledger: Ledger, obs: Observation, *, health: bool = True,
 class Availability:
     allocation: Allocation
     taken_by: tuple[Holder, ...]
+    status: str
+    """``free``; ``own`` (held by the service itself); ``taken``; ``unknown`` (nothing
+    listens, but the engine was asked and did not answer)."""
 
     def as_dict(self) -> dict[str, Any]:
         a = self.allocation
         return {"service": a.service, "name": a.name, "port": a.label,
-                "protocol": a.protocol, "host_ip": a.host_ip, "free": not self.taken_by,
+                "protocol": a.protocol, "host_ip": a.host_ip, "status": self.status,
+                "free": self.status == "free",
                 "taken_by": [h.as_dict() for h in self.taken_by]}
 
 
-def availability(ledger: Ledger, services: Sequence[str], obs: Observation,
-                 ) -> list[Availability]:
-    """For each port of ``services``: who holds it now (nobody: free)."""
+def availability(ledger: Ledger, services: Sequence[str], obs: Observation, *,
+                 checked: bool = True) -> list[Availability]:
+    """For each port of ``services``: who holds it now, and whether that is the service
+    itself. ``checked``: containers were to be looked at (not ``--no-docker``), so a
+    port nobody holds is ``unknown`` when no engine answered."""
     held = holders(ledger, obs)
     out = []
     for name in services:
         for a in ledger.services[name].ports:
-            out.append(Availability(a, tuple(held.get(id(a), ()))))
+            by = tuple(held.get(id(a), ()))
+            if not by:
+                status = "unknown" if checked and obs.containers is None else "free"
+            elif all(_is_own(ledger, a, h) for h in by):
+                status = "own"
+            else:
+                status = "taken"
+            out.append(Availability(a, by, status))
     return out

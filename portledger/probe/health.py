@@ -1,4 +1,12 @@
-"""Health endpoints: ``GET http://LOOPBACK:PORT/PATH`` with a deadline, for running services."""
+"""Health endpoints: ``GET http(s)://LOOPBACK:PORT/PATH`` within the probe's deadline, for
+running services.
+
+The request is written here on a plain socket rather than with ``http.client`` or
+``urllib``: those follow no deadline across connect, TLS handshake and a trickled
+status line (each read has its own timeout), and the probe must end by its deadline
+whatever a server does. It reads the status line and headers only (at most 16 KiB, no
+body), never follows a redirect, and reports it.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +17,8 @@ from dataclasses import dataclass
 
 from portledger.findings import Finding
 from portledger.ledger.model import Allocation, Ledger
-from portledger.probe.model import Observation, _addr
-from portledger.probe.rules import _is_own, health_check_failed, holders
+from portledger.probe.model import Holder, Observation, _addr, run_within
+from portledger.probe.rules import _is_own, deadline_notice, health_check_failed, holders
 
 # --- health ---------------------------------------------------------------------------
 
@@ -21,11 +29,12 @@ class HealthTarget:
     host: str
     port: int
     path: str
+    holder: Holder | None = None
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{self.path}"
+        return f"{self.allocation.health_scheme}://{host}:{self.port}{self.path}"
 
 
 def health_targets(ledger: Ledger, obs: Observation) -> tuple[list[HealthTarget], list[Finding]]:
@@ -49,19 +58,27 @@ def health_targets(ledger: Ledger, obs: Observation) -> tuple[list[HealthTarget]
             notices.append(health_check_failed(
                 ledger, a, f"GET {path} on {shown}",
                 "not checked: the port is bound to another address of this host, and the "
-                "probe connects only to loopback"))
+                "probe connects only to loopback", own[0] if own else None))
             continue
-        targets.append(HealthTarget(a, host, a.start, path))
+        port = min((p for h in own for p in h.ports if a.start <= p <= a.end),
+                   default=a.start)
+        targets.append(HealthTarget(a, host, port, path, own[0] if own else None))
     return targets, notices
 
 
 def _loopback_for(addresses: Iterable[str | None]) -> str | None:
-    """127.0.0.1 or ::1, whichever reaches a port bound to ``addresses``."""
-    best: str | None = None
+    """127.0.0.1 or ::1, whichever reaches a port bound to ``addresses``: an IPv4
+    address (or every address) is asked on 127.0.0.1, ``::`` or ``::1`` alone on ``::1``
+    (which also reaches a dual-stack socket)."""
+    v4 = v6 = False
     for a in addresses:
-        if a in (None, "", "0.0.0.0", "::"):
-            return "127.0.0.1"
+        if a in (None, "", "0.0.0.0"):
+            v4 = True
+            continue
         assert a is not None
+        if a.strip("[]") == "::":
+            v6 = True
+            continue
         try:
             ip = ipaddress.ip_address(a.strip("[]"))
         except ValueError:
@@ -70,27 +87,43 @@ def _loopback_for(addresses: Iterable[str | None]) -> str | None:
         if mapped is not None:
             ip = mapped
         if ip.is_loopback:
-            best = str(ip) if ip.version == 4 else "::1"
-    return best
+            if ip.version == 4:
+                v4 = True
+            else:
+                v6 = True
+    return "127.0.0.1" if v4 else "::1" if v6 else None
 
 
-def http_status(host: str, port: int, path: str, timeout: float) -> tuple[int | None, str]:
+HEAD_LIMIT = 16384
+"""Bytes of status line and headers read at most (the body is never read)."""
+
+
+def http_status(host: str, port: int, path: str, timeout: float, *, scheme: str = "http",
+                host_header: str | None = None) -> tuple[int | None, str]:
     """``GET path`` on loopback: (status, reason) or (None, what went wrong).
 
-    One deadline covers connecting, sending and reading the status line, so a server
-    that trickles bytes cannot hold the probe.
+    One deadline covers connecting, the TLS handshake, sending and reading the status
+    line, so a server that trickles bytes cannot hold the probe. For ``https`` the
+    certificate is not verified (the probe asks this host by its loopback address).
     """
     import socket
+    import ssl
 
     deadline = time.monotonic() + timeout
+    data = b""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            host_header = f"[{host}]" if ":" in host else host
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host_header}:{port}\r\n"
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            sock: socket.socket = raw
+            if scheme == "https":
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                sock = context.wrap_socket(raw, server_hostname=host_header or None)
+            shown = host_header or (f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {shown}\r\n"
                          "User-Agent: portledger-probe\r\nAccept: */*\r\n"
                          "Connection: close\r\n\r\n".encode("ascii", "replace"))
-            data = b""
-            while b"\r\n\r\n" not in data and len(data) < 16384:
+            while b"\r\n\r\n" not in data and len(data) < HEAD_LIMIT:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError
@@ -103,6 +136,8 @@ def http_status(host: str, port: int, path: str, timeout: float) -> tuple[int | 
         return None, "refused the connection"
     except TimeoutError:
         return None, f"did not answer within {timeout:g} s"
+    except ssl.SSLError as e:
+        return None, f"failed TLS: {e.reason or e}"
     except OSError as e:
         return None, f"failed: {e.strerror or e}"
     head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
@@ -118,19 +153,44 @@ def http_status(host: str, port: int, path: str, timeout: float) -> tuple[int | 
     return status, reason
 
 
-def check_health(ledger: Ledger, targets: Sequence[HealthTarget], timeout: float) -> list[Finding]:
-    """PL404 for every target that does not answer 2xx, asked in parallel."""
-    from concurrent.futures import ThreadPoolExecutor
+def healthy(alloc: Allocation, status: int) -> bool:
+    """The ledger's ``health_status`` list, else any 2xx."""
+    return status in alloc.health_status if alloc.health_status else 200 <= status < 300
 
+
+def check_health(ledger: Ledger, targets: Sequence[HealthTarget], timeout: float,
+                 deadline: float) -> list[Finding]:
+    """PL404 for every target that does not answer as healthy, all asked in parallel by
+    the monotonic ``deadline``; PL406 for each not answered by then."""
     if not targets:
         return []
 
-    def ask(t: HealthTarget) -> Finding | None:
-        status, reason = http_status(t.host, t.port, t.path, timeout)
-        if status is not None and 200 <= status < 300:
-            return None
-        problem = f"answered {status} {reason}".rstrip() if status is not None else reason
-        return health_check_failed(ledger, t.allocation, f"GET {t.url}", problem)
+    def ask(t: HealthTarget) -> tuple[int | None, str, bool]:
+        left = deadline - time.monotonic()
+        cut = left < timeout
+        status, reason = http_status(t.host, t.port, t.path, max(0.05, min(timeout, left)),
+                                     scheme=t.allocation.health_scheme,
+                                     host_header=t.allocation.health_host)
+        return status, reason, cut
 
-    with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
-        return [f for f in pool.map(ask, targets) if f is not None]
+    done, late = run_within(ask, targets, deadline, workers=64)
+    findings = []
+    for i, (status, reason, cut) in done.items():
+        t = targets[i]
+        if status is not None and healthy(t.allocation, status):
+            continue
+        if status is None and cut and reason.startswith("did not answer within"):
+            late.append(i)  # cut short by the probe's deadline, not by its own timeout
+            continue
+        problem = f"answered {status} {reason}".rstrip() if status is not None else reason
+        expected = ""
+        if status is not None and t.allocation.health_status:
+            expected = f" (healthy: {', '.join(map(str, t.allocation.health_status))})"
+        findings.append(health_check_failed(ledger, t.allocation, f"GET {t.url}",
+                                            problem + expected, t.holder))
+    for i in sorted(late):
+        t = targets[i]
+        findings.append(deadline_notice(
+            ledger, f"GET {t.url} was not answered within the probe's deadline",
+            f"{t.allocation.service}.{t.allocation.name}'s health is unknown", t.allocation))
+    return findings

@@ -3,6 +3,8 @@ ledger service."""
 
 from __future__ import annotations
 
+import functools
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -24,8 +26,22 @@ from portledger.probe.model import (
 # --- rules: each function documents its rule and builds its finding -------------------
 
 
-def _where(alloc: Allocation) -> str:
-    return f"{alloc.label}/{alloc.protocol} ({alloc.service}.{alloc.name})"
+def _where(alloc: Allocation, port: int | None = None) -> str:
+    """``8000/tcp (digi-core.http)``; of a range, the port held: ``9003/tcp (x.rtp
+    9000-9010)``."""
+    if alloc.start == alloc.end or port is None:
+        return f"{alloc.label}/{alloc.protocol} ({alloc.service}.{alloc.name})"
+    return f"{port}/{alloc.protocol} ({alloc.service}.{alloc.name} {alloc.label})"
+
+
+def _held_port(alloc: Allocation, holder: Holder) -> int:
+    """The port of ``alloc`` the holder holds (its first, for a range)."""
+    inside = [p for p in holder.ports if alloc.start <= p <= alloc.end]
+    return min(inside) if inside else alloc.start
+
+
+def _holder_details(holder: Holder) -> tuple[tuple[str, object], ...]:
+    return (("holder", holder.as_dict()),)
 
 
 @rule("PL401", "port-in-use", "error",
@@ -64,20 +80,27 @@ def port_in_use(ledger: Ledger, alloc: Allocation, holder: Holder) -> Finding:
     """
     this = port_in_use.rule  # type: ignore[attr-defined]
     on = holder.on
+    port = _held_port(alloc, holder)
+    where = _where(alloc, port)
+    common = dict(end_line=alloc.span.end_line, end_column=alloc.span.end_column,
+                  service=alloc.service, port=port, protocol=alloc.protocol,
+                  details=_holder_details(holder),
+                  identity=f"{where} {holder.identity()}")
     if holder.kind == "proxy":
         return make(this, ledger.path, alloc.span.line, alloc.span.column,
-                    f"{_where(alloc)} is held by {holder.label} on {on}; which container "
-                    f"(and so whether it is {alloc.service}) needs --docker to tell",
-                    severity=Severity.NOTICE, end_line=alloc.span.end_line,
-                    end_column=alloc.span.end_column, service=alloc.service,
-                    port=alloc.start, protocol=alloc.protocol)
+                    f"{where} is held by {holder.label} on {on}; which container "
+                    f"(and so whether it is {alloc.service}) needs --docker to tell; to "
+                    f"see it: {holder.action(port)}",
+                    severity=Severity.NOTICE, **common)  # type: ignore[arg-type]
     hidden = holder.kind == "hidden"
+    move = f", or move {alloc.service}.{alloc.name} to {free}" if (
+        free := free_port_for(ledger, alloc)) else ""
     return make(this, ledger.path, alloc.span.line, alloc.span.column,
-                f"{_where(alloc)} is held by {holder.label} on {on}"
-                + ("; it may or may not be " if hidden else ", not by ") + alloc.service,
-                severity=Severity.WARNING if hidden else None, end_line=alloc.span.end_line,
-                end_column=alloc.span.end_column, service=alloc.service,
-                port=alloc.start, protocol=alloc.protocol)
+                f"{where} is held by {holder.label} on {on}"
+                + ("; it may or may not be " if hidden else ", not by ") + alloc.service
+                + f"; to free it: {holder.action(port)}{move}",
+                severity=Severity.WARNING if hidden else None,
+                **common)  # type: ignore[arg-type]
 
 
 @rule("PL402", "container-port-conflict", "error",
@@ -122,6 +145,10 @@ def container_port_conflict(ledger: Ledger, alloc: Allocation, container: Contai
     this = container_port_conflict.rule  # type: ignore[attr-defined]
     who = _who(container, mine)
     published = ", ".join(_published(ports))
+    verb = "listens on" if container.network_mode == "host" else "publishes"
+    held = sorted(p.host_port for p in ports if alloc.start <= p.host_port <= alloc.end)
+    holder = Holder("container", container=container,
+                    addresses=tuple(p.host_ip for p in ports), ports=tuple(held))
     fix = None
     if mine is not None:
         targets = {p.container_port for p in ports}
@@ -131,10 +158,12 @@ def container_port_conflict(ledger: Ledger, alloc: Allocation, container: Contai
             fix = (f"publish {container.name} on {own[0].label} "
                    f"({mine.name}.{own[0].name} in the ledger)")
     return make(this, ledger.path, alloc.span.line, alloc.span.column,
-                f"{who} publishes {published}, which the ledger gives to "
-                f"{alloc.service}.{alloc.name}",
+                f"{who} {verb} {published}, which the ledger gives to "
+                f"{alloc.service}.{alloc.name}; to free it: {holder.action()}",
                 end_line=alloc.span.end_line, end_column=alloc.span.end_column,
-                service=alloc.service, port=alloc.start, protocol=alloc.protocol, fix=fix)
+                service=alloc.service, port=held[0] if held else alloc.start,
+                protocol=alloc.protocol, fix=fix, details=_holder_details(holder),
+                identity=f"{alloc.service}.{alloc.name} {holder.identity()}")
 
 
 @rule("PL403", "unmapped-container-port", "error",
@@ -180,18 +209,25 @@ def unmapped_container_port(ledger: Ledger, container: Container,
     who = _who(container, mine)
     chosen = "; Docker chose it at random (published without a host port)" if random else ""
     first = min(ports, key=lambda p: p.host_port)
+    holder = Holder("container", container=container,
+                    addresses=tuple(p.host_ip for p in ports),
+                    ports=tuple(sorted({p.host_port for p in ports})))
+    action = (f"record it in the ledger under {mine.name}" if mine is not None
+              else "record it in the ledger (portledger allocate)")
     return make(this, ledger.path, span.line, span.column,
                 f"{who} publishes {', '.join(_published(ports))}, which the ledger does not "
-                f"allocate{chosen}",
+                f"allocate{chosen}; {action}, or stop it: {holder.action()}",
                 severity=Severity.WARNING if random else None,
                 end_line=span.end_line, end_column=span.end_column,
                 service=mine.name if mine else container.name, port=first.host_port,
-                protocol=first.protocol)
+                protocol=first.protocol, details=_holder_details(holder),
+                identity=f"{holder.identity()} {'random' if random else 'fixed'}")
 
 
 @rule("PL404", "health-check-failed", "error",
       "a service's health endpoint does not answer 2xx")
-def health_check_failed(ledger: Ledger, alloc: Allocation, url: str, problem: str) -> Finding:
+def health_check_failed(ledger: Ledger, alloc: Allocation, url: str, problem: str,
+                        holder: Holder | None = None) -> Finding:
     """A running service's health endpoint does not answer with a 2xx status.
 
     For each ledger port with a ``health`` path whose service is running (its
@@ -222,23 +258,141 @@ def health_check_failed(ledger: Ledger, alloc: Allocation, url: str, problem: st
         # GET http://127.0.0.1:8000/health answers 200 OK
     """
     this = health_check_failed.rule  # type: ignore[attr-defined]
-    severity = Severity.NOTICE if problem.startswith("not checked") else None
+    skipped = problem.startswith("not checked")
+    severity = Severity.NOTICE if skipped else None
+    by = f" ({holder.label})" if holder is not None else ""
+    action = ""
+    if not skipped and holder is not None and holder.container is not None:
+        action = f"; see its log: docker logs {holder.container.name}"
+    elif not skipped and holder is not None and holder.listener is not None:
+        action = f"; see the process: ps -o pid,user,args -p {holder.listener.pid}"
     return make(this, ledger.path, alloc.span.line, alloc.span.column,
-                f"{alloc.service}.{alloc.name}: {url} {problem}", severity=severity,
+                f"{alloc.service}.{alloc.name}{by}: {url} {problem}{action}",
+                severity=severity,
                 end_line=alloc.span.end_line, end_column=alloc.span.end_column,
-                service=alloc.service, port=alloc.start, protocol=alloc.protocol)
+                service=alloc.service, port=alloc.start, protocol=alloc.protocol,
+                details=_holder_details(holder) if holder is not None else (),
+                identity=f"{alloc.service}.{alloc.name} {url} "
+                         f"{'skipped' if skipped else 'failed'}")
+
+
+@rule("PL405", "unrecorded-listener", "notice",
+      "a host process listens on a port inside a ledger range that the ledger does not have")
+def unrecorded_listener(ledger: Ledger, listener: Listener, holder: Holder,
+                        range_name: str) -> Finding:
+    """A host process listens on a port inside one of the ledger's ranges, and no ledger
+    entry has that port.
+
+    Not wrong yet (nothing the ledger allocates is taken), but the host has drifted from
+    its ledger: the next ``allocate`` may hand out that very port, and the service that
+    gets it will not start. A notice, so the drift is visible without failing a run;
+    record the port, or stop what holds it. Published ports of containers are PL403;
+    ports outside every range (ephemeral ports, system services) are not reported.
+
+    Failing:
+
+        ranges:
+          application: {start: 2000, end: 2999}
+        services:
+          digi-core:
+            category: application
+            ports: {http: {port: 2000}}
+        # $ python3 -m http.server 2024                      (pid 4242)
+        # $ portledger probe
+        # port-mapping.yml:2:3: PL405 unrecorded-listener 2024/tcp in range
+        #   application is held by python3 (pid 4242, ...) on 0.0.0.0, and the ledger
+        #   does not have it; record it, or free it: kill 4242
+
+    Passing:
+
+        ranges:
+          application: {start: 2000, end: 2999}
+        services:
+          digi-core:
+            category: application
+            ports: {http: {port: 2000}}
+          scratch:
+            category: application
+            ports: {http: {port: 2024}}
+    """
+    this = unrecorded_listener.rule  # type: ignore[attr-defined]
+    span = ledger.ranges[range_name].span
+    return make(this, ledger.path, span.line, span.column,
+                f"{listener.port}/{listener.protocol} in range {range_name} is held by "
+                f"{holder.label} on {holder.on}, and the ledger does not have it; record "
+                f"it, or free it: {holder.action(listener.port)}",
+                end_line=span.end_line, end_column=span.end_column,
+                port=listener.port, protocol=listener.protocol,
+                details=_holder_details(holder),
+                identity=f"{listener.port}/{listener.protocol} {holder.identity()}")
+
+
+@rule("PL406", "probe-incomplete", "notice",
+      "part of the probe was not done within its deadline")
+def deadline_notice(ledger: Ledger, what: str, consequence: str,
+                    alloc: Allocation | None = None) -> Finding:
+    """Part of the probe was not done within its deadline (``--deadline``).
+
+    The probe has one deadline for everything it asks: the engine's container list, the
+    inspections of containers with unrecorded ports, every health request (all in
+    parallel). What is still unanswered when it passes is left out and named here, with
+    what that leaves unknown; a verdict is never changed silently (an uninspected
+    container's PL403 stays an error, a health endpoint not asked is not reported
+    healthy). Raise ``--deadline``, or look at the engine or service named.
+
+    Failing:
+
+        services:
+          digi-core:
+            category: user-facing
+            ports: {http: {port: 8000, health: /health}}
+        # the health endpoint accepts the connection and never answers
+        # $ portledger probe --deadline 3
+        # port-mapping.yml:4:26: PL406 probe-incomplete GET http://127.0.0.1:8000/health
+        #   was not answered within the probe's deadline (3 s): digi-core.http's health
+        #   is unknown
+
+    Passing:
+
+        services:
+          digi-core:
+            category: user-facing
+            ports: {http: {port: 8000, health: /health}}
+        # GET http://127.0.0.1:8000/health answers 200 OK within the deadline
+    """
+    this = deadline_notice.rule  # type: ignore[attr-defined]
+    span = alloc.span if alloc is not None else ledger.doc.key_span(("services",))
+    return make(this, ledger.path, span.line, span.column, f"{what}: {consequence}",
+                end_line=span.end_line, end_column=span.end_column,
+                service=alloc.service if alloc else None,
+                port=alloc.start if alloc else None,
+                protocol=alloc.protocol if alloc else None)
+
+
+def free_port_for(ledger: Ledger, alloc: Allocation,
+                  taken: Iterable[tuple[str, int]] = ()) -> str | None:
+    """The port (or run) ``allocate`` would give ``alloc``'s service instead, or None."""
+    from portledger.ledger.allocation import Allocator
+
+    service = ledger.services[alloc.service]
+    if service.category not in ledger.ranges:
+        return None
+    width = alloc.end - alloc.start + 1
+    block = Allocator(ledger, set(taken)).block(
+        service.category, width, alloc.protocol, [service.name, *service.compose])
+    if not block:
+        return None
+    return str(block[0]) if width == 1 else f"{block[0]}-{block[-1]}"
 
 
 PROBE_RULES = (port_in_use, container_port_conflict, unmapped_container_port,
-               health_check_failed)
+               health_check_failed, unrecorded_listener, deadline_notice)
 """The probe's documented rules, in code order (for the catalogue in rules.py)."""
 
 
 def _who(container: Container, mine: Service | None) -> str:
-    """``container pcs-1 (compose service pcs, ledger service pcs-api)``."""
-    about = []
-    if container.compose_service and container.compose_service != container.name:
-        about.append(f"compose service {container.compose_service}")
+    """``container pcs-1 (project pcs, compose service pcs, ledger service pcs-api)``."""
+    about = container.about
     if mine is None:
         about.append("not in the ledger")
     elif mine.name not in (container.name, container.compose_service):
@@ -282,19 +436,31 @@ def _runs(numbers: Sequence[int]) -> list[tuple[int, int]]:
 
 
 def service_of(ledger: Ledger, container: Container) -> Service | None:
-    """The ledger service a container is: by its compose label, else by its name."""
+    """The ledger service a container is: by its compose label, else by its name; a
+    service with a ``compose_project`` only for a container of that project (one started
+    by hand, with no project label, by its name)."""
     for name in (container.compose_service, container.name):
         if name:
             found = ledger.service_for_compose_name(name)
-            if found is not None:
+            if found is not None and (found.compose_project is None
+                                      or container.compose_project is None
+                                      or found.compose_project == container.compose_project):
                 return found
     return None
 
 
-def _process_is(service: Service, process: str | None) -> bool:
-    """A host process counts as ``service`` when its name, or its name less a daemon's
-    ``-server`` or ``d`` ending (``redis-server``, ``mysqld``), is the service's name or
-    one of its ``compose`` aliases (case and ``_``/``-`` aside)."""
+def _process_is(service: Service, process: str | None, cmdline: Sequence[str] = ()) -> bool:
+    """A host process counts as ``service`` when the service's ``process:`` matcher
+    matches it (its name, and its ``cmdline`` pattern searched in the command line), or,
+    with no matcher, when its name, or its name less a daemon's ``-server`` or ``d``
+    ending (``redis-server``, ``mysqld``), is the service's name or one of its
+    ``compose`` aliases (case and ``_``/``-`` aside)."""
+    if service.process_name is not None or service.process_cmdline is not None:
+        if service.process_name is not None and process != service.process_name:
+            return False
+        if service.process_cmdline is not None:
+            return _pattern(service).search(" ".join(cmdline)) is not None
+        return True
     if not process:
         return False
 
@@ -311,6 +477,32 @@ def _process_is(service: Service, process: str | None) -> bool:
 
 
 
+def _pattern(service: Service) -> re.Pattern[str]:
+    assert service.process_cmdline is not None
+    return _compiled(service.process_cmdline)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def bad_patterns(ledger: Ledger) -> list[str]:
+    """``FILE:LINE:COL: services.S.process.cmdline: ...`` for each pattern that is not a
+    regular expression (the probe stops on them, exit 2)."""
+    out = []
+    for s in ledger.services.values():
+        if s.process_cmdline is None:
+            continue
+        try:
+            _compiled(s.process_cmdline)
+        except re.error as e:
+            span = ledger.doc.span(("services", s.name, "process", "cmdline"))
+            out.append(f"{ledger.path}:{span.line}:{span.column}: services.{s.name}.process."
+                       f"cmdline: {s.process_cmdline!r} is not a regular expression: {e}")
+    return out
+
+
 class Attribution:
     """Which container publishes what: answers "who holds this listener?"."""
 
@@ -318,7 +510,9 @@ class Attribution:
         self._by_port: dict[tuple[int, str], list[tuple[Container, ContainerPort]]] = (
             defaultdict(list))
         self._by_address: dict[str, Container] = {}
+        self._by_id: dict[str, Container] = {}
         for c in containers:
+            self._by_id[c.id] = c
             for p in c.ports:
                 self._by_port[(p.host_port, p.protocol)].append((c, p))
             for a in c.addresses:
@@ -342,10 +536,17 @@ class Attribution:
                 c = self._by_address.get(ip) if ip else None
             if c is not None:
                 return Holder("container", container=c, listener=listener,
-                              addresses=(listener.address,))
+                              addresses=(listener.address,), ports=(listener.port,))
             return Holder("proxy" if proxy else "hidden", listener=listener,
-                          addresses=(listener.address,))
-        return Holder("process", listener=listener, addresses=(listener.address,))
+                          addresses=(listener.address,), ports=(listener.port,))
+        ports = (listener.port,)
+        if listener.container_id is not None and listener.container_id in self._by_id:
+            # A process in a container's cgroup: a container on the host's network (or
+            # one that shares another's), listening on the host port itself.
+            return Holder("container", container=self._by_id[listener.container_id],
+                          listener=listener, addresses=(listener.address,), ports=ports)
+        return Holder("process", listener=listener, addresses=(listener.address,),
+                      ports=ports)
 
 
 # --- the checks: plain functions over what was observed --------------------------------
@@ -404,9 +605,10 @@ def holders(ledger: Ledger, obs: Observation) -> dict[int, list[Holder]]:
         was = mine.get(key)
         if was is None:
             mine[key] = h
-        elif not set(h.addresses) <= set(was.addresses):
+        elif not (set(h.addresses) <= set(was.addresses) and set(h.ports) <= set(was.ports)):
             mine[key] = Holder(was.kind, was.container, was.listener or h.listener,
-                               was.addresses + h.addresses)
+                               tuple(dict.fromkeys(was.addresses + h.addresses)),
+                               tuple(sorted(set(was.ports + h.ports))))
 
     for listener in obs.listeners or ():
         allocations = index.at(listener.port, listener.protocol, listener.address)
@@ -419,7 +621,8 @@ def holders(ledger: Ledger, obs: Observation) -> dict[int, list[Holder]]:
     for c in obs.containers or ():
         for p in c.ports:
             for a in index.at(p.host_port, p.protocol, p.host_ip):
-                add(a, Holder("container", container=c, addresses=(p.host_ip,)))
+                add(a, Holder("container", container=c, addresses=(p.host_ip,),
+                              ports=(p.host_port,)))
     return {k: list(v.values()) for k, v in found.items()}
 
 
@@ -429,19 +632,59 @@ def _is_own(ledger: Ledger, alloc: Allocation, holder: Holder) -> bool:
         s = service_of(ledger, holder.container)
         return s is not None and s.name == service.name
     if holder.kind == "process" and holder.listener is not None:
-        return _process_is(service, holder.listener.process)
+        return _process_is(service, holder.listener.process, holder.listener.cmdline)
     return False
 
 
 def check_sockets(ledger: Ledger, obs: Observation) -> list[Finding]:
-    """PL401 for every allocated port held by something that is not its service.
+    """PL401 for every allocated port held by something that is not its service, PL402
+    for a container on the host's network listening on another service's port, and
+    PL405 for listeners inside a ledger range on ports the ledger does not have.
 
-    A container of another service is left to PL402 (reported once, as a container).
+    A container that publishes the port is left to PL402 from the engine's list
+    (reported once, as a container).
     """
     findings: list[Finding] = []
     held = holders(ledger, obs)
     for a in ledger.allocations():
         for h in held.get(id(a), ()):
-            if h.container is None and not _is_own(ledger, a, h):
+            if _is_own(ledger, a, h):
+                continue
+            if h.container is None:
                 findings.append(port_in_use(ledger, a, h))
+            elif h.listener is not None and h.listener.container_id == h.container.id:
+                ports = [ContainerPort(x, p, p, a.protocol)
+                         for x in h.addresses for p in h.ports]
+                findings.append(container_port_conflict(
+                    ledger, a, h.container, ports, service_of(ledger, h.container)))
+    findings += _unrecorded(ledger, obs)
     return findings
+
+
+def _unrecorded(ledger: Ledger, obs: Observation) -> list[Finding]:
+    """PL405: listeners inside a range, on no allocated port, that no container publishes
+    (those are PL403)."""
+    if not ledger.ranges:
+        return []
+    attribution = Attribution(obs.containers or ())
+    index = _PortIndex(ledger.allocations())
+    bounds = sorted((r.start, r.end, r.name) for r in ledger.ranges.values())
+    found: dict[tuple[int, str, object], tuple[Listener, Holder, str]] = {}
+    for listener in obs.listeners or ():
+        inside = next((name for lo, hi, name in bounds if lo <= listener.port <= hi), None)
+        if inside is None or index.at(listener.port, listener.protocol, listener.address):
+            continue
+        if attribution.publisher(listener.port, listener.protocol, listener.address):
+            continue
+        h = attribution.holder(listener)
+        if h.kind == "proxy":
+            continue  # a container's port the engine did not list: --docker tells
+        key = (listener.port, listener.protocol, listener.pid)
+        if key in found:
+            was = found[key]
+            merged = Holder(h.kind, h.container, h.listener,
+                            tuple(dict.fromkeys(was[1].addresses + h.addresses)), h.ports)
+            found[key] = (was[0], merged, inside)
+        else:
+            found[key] = (listener, h, inside)
+    return [unrecorded_listener(ledger, li, h, r) for li, h, r in found.values()]

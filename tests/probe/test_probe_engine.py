@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import subprocess
@@ -10,10 +11,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
-from probe_engine import HEALTHY, BusyBox, Engine, free_port
+from probe_engine import HEALTHY, IMAGE, BusyBox, Engine, free_port
 
-from portledger import cli, probe
+from portledger import cli
 
 Ledger = Callable[[str], Path]
 
@@ -72,7 +74,7 @@ def test_container_on_another_services_port_is_pl402(
     assert f["rule"] == "container-port-conflict"
     assert (f["file"], f["line"]) == (str(ledger), line_of(ledger, f"port: {core}"))
     assert f["message"] == (f"container pcs-api publishes 127.0.0.1:{core}/tcp, which the "
-                            "ledger gives to digi-core.http")
+                            "ledger gives to digi-core.http; to free it: docker stop pcs-api")
     assert f["fix"] == f"publish pcs-api on {pcs} (pcs-api.http in the ledger)"
     # Its docker-proxy is that container, reported once as PL402, not again as PL401.
     assert [x["code"] for x in doc["findings"]] == ["PL402"]
@@ -112,7 +114,8 @@ def test_unmapped_published_port_is_pl403(
     assert (f["code"], f["severity"], f["port"]) == ("PL403", "error", stray)
     assert f["line"] == line_of(ledger, "reports:")
     assert f["message"] == (f"container reports publishes 127.0.0.1:{stray}/tcp, which the "
-                            "ledger does not allocate")
+                            "ledger does not allocate; record it in the ledger under reports, "
+                            "or stop it: docker stop reports")
     g = found["adhoc"]
     assert (g["code"], g["severity"], g["line"]) == ("PL403", "warning", line_of(ledger,
                                                                                  "services:"))
@@ -135,8 +138,16 @@ def test_python_listener_on_an_allocated_port_is_pl401_naming_its_pid(
     [f] = doc["findings"]  # digi-core is not running: its health is not asked
     assert (f["code"], f["rule"], f["severity"]) == ("PL401", "port-in-use", "error")
     assert f["line"] == line_of(ledger, f"port: {port}")
-    assert f"(pid {proc.pid}) on 127.0.0.1, not by digi-core" in f["message"]
-    assert f["message"].startswith(f"{port}/tcp (digi-core.http) is held by python")
+    assert f["message"] == (
+        f"{port}/tcp (digi-core.http) is held by {process_label(proc.pid)} on 127.0.0.1, not "
+        f"by digi-core; to free it: kill {proc.pid}, or move digi-core.http to "
+        f"{moved(ledger, 'digi-core')}")
+    assert f["holder"] == {
+        "kind": "process", "pid": proc.pid, "process": psutil.Process(proc.pid).name(),
+        "user": getpass.getuser(), "cmdline": psutil.Process(proc.pid).cmdline(),
+        "container": None, "container_id": None, "image": None, "project": None,
+        "service": None, "state": None, "addresses": ["127.0.0.1"],
+        "description": f["message"].split(" is held by ", 1)[1].split(" on 127.0.0.1")[0]}
 
 
 def test_text_output_names_file_line_and_pid(
@@ -152,8 +163,9 @@ def test_text_output_names_file_line_and_pid(
     assert cli.main(["probe", "--mapping", str(ledger), "--docker"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{ledger}:{line_of(ledger, f'port: {port}')}:")
-    assert f"PL401 port-in-use {port}/tcp (web.http) is held by python" in out[0]
-    assert f"(pid {proc.pid})" in out[0]
+    assert out[0].endswith(f"PL401 port-in-use {port}/tcp (web.http) is held by "
+                           f"{process_label(proc.pid)} on 127.0.0.1, not by web; to free "
+                           f"it: kill {proc.pid}, or move web.http to {moved(ledger, 'web')}")
     assert out[-1] == "Found 1 error, 0 warnings in 1 file."
 
 
@@ -178,8 +190,10 @@ def test_healthy_and_unhealthy_health_paths(
     [f] = doc["findings"]
     assert (f["code"], f["rule"], f["service"]) == ("PL404", "health-check-failed", "bad")
     assert f["line"] == line_of(ledger, f"port: {bad}")
-    assert f["message"] == (f"bad.http: GET http://127.0.0.1:{bad}/missing answered "
-                            "404 Not Found")
+    assert f["message"] == (f"bad.http (container bad): GET http://127.0.0.1:{bad}/missing "
+                            "answered 404 Not Found; see its log: docker logs bad")
+    assert (f["holder"]["kind"], f["holder"]["container"], f["holder"]["image"]) == (
+        "container", "bad", IMAGE)
     code, doc, err = run(capsys, "--mapping", str(ledger), "--docker", "--no-health")
     assert (code, doc["findings"]) == (0, []), err
 
@@ -196,16 +210,16 @@ def test_available_before_and_after(
             admin: {{port: {admin}}}
     """)
     args = ["--mapping", str(ledger), "--available", "web"]
-    assert probe.main(args) == 0
+    assert cli.main(["probe", *args]) == 0
     assert capsys.readouterr().out == f"web.http {http}/tcp: free\nweb.admin {admin}/tcp: free\n"
 
     containers.run("blocker", {8080: ("127.0.0.1", http)})
     proc = listener(admin)
-    assert probe.main(args) == 1
+    assert cli.main(["probe", *args]) == 1
     out = capsys.readouterr().out
     assert out == (f"web.http {http}/tcp: taken by container blocker on 127.0.0.1\n"
-                   f"web.admin {admin}/tcp: taken by python{_name_tail(out)} "
-                   f"(pid {proc.pid}) on 127.0.0.1\n")
+                   f"web.admin {admin}/tcp: taken by {process_label(proc.pid)} "
+                   "on 127.0.0.1\n")
 
     code, doc, _ = run(capsys, *args)
     assert code == 1
@@ -215,10 +229,24 @@ def test_available_before_and_after(
     assert rows["admin"]["taken_by"][0]["pid"] == proc.pid
 
 
-def _name_tail(out: str) -> str:
-    """python, python3 or python3.11: whatever the interpreter's process name is."""
-    line = out.splitlines()[1]
-    return line.split("taken by python", 1)[1].split(" (pid", 1)[0]
+def moved(ledger: Path, service: str) -> str:
+    """The port ``allocate`` gives ``service`` (what PL401 suggests moving it to)."""
+    from portledger.ledger.allocation import Allocator
+    from portledger.ledger.model import load_valid
+
+    model = load_valid(ledger)
+    block = Allocator(model).block(model.services[service].category, 1, "tcp", [service])
+    assert block
+    return str(block[0])
+
+
+def process_label(pid: int) -> str:
+    """How a finding names a process: ``python3 (pid N, user U, command "...")``, the
+    command line's words joined by single spaces and cut at 80 characters."""
+    proc = psutil.Process(pid)
+    command = " ".join(" ".join(proc.cmdline()).split())
+    command = command if len(command) <= 80 else command[:77] + "..."
+    return f'{proc.name()} (pid {pid}, user {getpass.getuser()}, command "{command}")'
 
 
 def test_no_docker_leaves_proxies_as_notices(
@@ -274,6 +302,6 @@ def test_the_cli_runs_as_a_process(containers: BusyBox, write_ledger: Ledger) ->
           ports: {{http: {{port: {port}, health: {HEALTHY}}}}}
     """)
     containers.run("web", {8080: ("127.0.0.1", port)})
-    done = subprocess.run([sys.executable, "-m", "portledger.probe", "--mapping", str(ledger),
+    done = subprocess.run([sys.executable, "-m", "portledger", "probe", "--mapping", str(ledger),
                            "--docker"], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")

@@ -27,6 +27,8 @@ DESIGN = {
     "PL402": ("container-port-conflict", "error"),
     "PL403": ("unmapped-container-port", "error"),
     "PL404": ("health-check-failed", "error"),
+    "PL405": ("unrecorded-listener", "notice"),
+    "PL406": ("probe-incomplete", "notice"),
 }
 
 
@@ -104,7 +106,10 @@ def test_conflict_folds_the_ipv6_twin_and_names_the_fix(two: Ledger) -> None:
     [f] = probe.check_containers(two, [c])
     assert f.code == "PL402"
     assert f.message == ("container pcs-api publishes 0.0.0.0:18000/tcp, which the ledger "
-                         "gives to digi-core.http")
+                         "gives to digi-core.http; to free it: docker stop pcs-api")
+    holder = dict(f.details)["holder"]
+    assert (holder["kind"], holder["container"], holder["container_id"]) == (
+        "container", "pcs-api", "id-pcs-api")
     assert f.fix == "publish pcs-api on 18002 (pcs-api.http in the ledger)"
     assert (f.service, f.port, f.line) == ("digi-core", 18000, 8)
 
@@ -151,16 +156,22 @@ def test_listeners_are_attributed(two: Ledger) -> None:
     assert found == {
         ("digi-core", "error"):
             "18000/tcp (digi-core.http) is held by node (pid 30) on 0.0.0.0 and [::], "
-            "not by digi-core",
+            "not by digi-core; to free it: kill 30, or move digi-core.http to 18001",
         ("batch", "warning"):
-            "18100-18109/tcp (batch.range) is held by a process not visible without root "
-            "(run as root to name it) on 127.0.0.1; it may or may not be batch",
+            "18104/tcp (batch.range 18100-18109) is held by a process not visible without "
+            "root (run as root to name it) on 127.0.0.1; it may or may not be batch; to free "
+            "it: sudo ss -lntup 'sport = :18104', or move batch.range to 18003-18012",
     }
 
 
 def test_a_udp_listener_does_not_hold_a_tcp_port(two: Ledger) -> None:
     obs = probe.Observation(listeners=[probe.Listener("0.0.0.0", 18000, "udp", 5, "x")])
-    assert probe.check_sockets(two, obs) == []
+    # Not digi-core's 18000/tcp: a port of the range the ledger does not have (PL405).
+    [f] = probe.check_sockets(two, obs)
+    assert (f.code, f.severity.value, f.line, f.port, f.protocol) == (
+        "PL405", "notice", 3, 18000, "udp")
+    assert f.message == ("18000/udp in range application is held by x (pid 5) on 0.0.0.0, "
+                         "and the ledger does not have it; record it, or free it: kill 5")
 
 
 def test_availability_rows(two: Ledger) -> None:
@@ -238,8 +249,9 @@ def test_health_asks_only_running_services(write_ledger: Write, server: int) -> 
     found = probe.check(ledger, obs, timeout=5)
     assert [(f.service, f.severity.value) for f in found] == [
         ("up", "error"), ("elsewhere", "notice")]
-    assert found[0].message == f"up.http: GET http://127.0.0.1:{server}/sick answered 503 " \
-                               "Service Unavailable"
+    assert found[0].message == (f"up.http (up (pid 1)): GET http://127.0.0.1:{server}/sick "
+                                "answered 503 Service Unavailable; see the process: "
+                                "ps -o pid,user,args -p 1")
     assert "probe connects only to loopback" in found[1].message
 
 
@@ -311,7 +323,11 @@ def test_a_remote_engine_is_refused(ledger_file: Path, monkeypatch: pytest.Monke
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--available", "wbe"], "'wbe' is not a service in"),
-    (["--timeout", "0"], "--timeout must be a positive number"),
+    (["--timeout", "0"], "argument --timeout: '0' is not a positive, finite number"),
+    (["--timeout", "inf"], "argument --timeout: 'inf' is not a positive, finite number"),
+    (["--deadline", "nan"], "argument --deadline: 'nan' is not a positive, finite number"),
+    (["--available", "web", "--format", "sarif"], "--available writes text or json, not "
+                                                  "--format sarif"),
     (["--available", "web", "--no-docker", "--no-sockets"], "--available needs"),
     (["--format", "yaml"], "invalid choice: 'yaml'"),
 ])
