@@ -328,7 +328,7 @@ def override_without_base(file: str) -> Finding:
                 f"({', '.join(_BASE_NAMES)}), so Docker Compose never reads it and nothing "
                 "is checked; declare its project in compose.projects, or exclude it",
                 fix="declare the project in the ledger: compose: {projects: {NAME: "
-                f"{{files: [BASE, {file}]}}}}")
+                f"{{files: [BASE, {file}]}}}}}}")
 
 
 _BASE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")

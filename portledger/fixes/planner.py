@@ -29,6 +29,9 @@ FIXABLE = ("PL104", "PL105", "PL106", "PL107", "PL201", "PL202", "PL203", "PL204
 
 def _why_manual(p: Any) -> str:
     """Why a compose entry is not edited automatically."""
+    if getattr(p, "host_network", False):
+        return ("with network_mode: host the container binds its own port "
+                f"{p.target}; make it listen on the ledger's port, or drop network_mode: host")
     if p.start != p.end:
         return "a host port range is not edited automatically"
     if p.raw is not None and "$" in p.raw:
@@ -110,6 +113,8 @@ class Planner:
 
     def compose_edit(self, p: Any, new_port: int) -> Edit | None:
         """The edit that makes compose entry ``p`` publish ``new_port``."""
+        if getattr(p, "host_network", False):
+            return None  # Docker ignores the entry: no text edit moves the port
         try:
             src = self.source(p.file)
         except OSError:
