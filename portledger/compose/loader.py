@@ -1,34 +1,39 @@
 """Load a compose project the way Docker Compose v2.40 (compose-go v2.9) loads it, as far
 as published ports depend on it.
 
+The environment is docker compose's: the OS environment, then the ``.env`` (or
+``--env-file``) of the folder known first (project directory, first ``-f`` file's, or the
+current one), then ``COMPOSE_FILE`` (relative to the current folder) or the default files,
+then the ``.env`` of the project's own folder; earlier values win. ``.env`` files are read
+by compose-go's rules (:class:`_DotEnv`).
+
 Pipeline, per file and in ``-f`` order (as compose-go's ``loadYamlFile``):
 
-1. read the YAML (go-yaml v3 compatible: ``0022`` is octal, duplicate keys are errors),
+1. read the YAML (go-yaml v3 compatible: ``0022`` and ``0X1F`` are integers, duplicate
+   keys, two ``<<`` keys and non-string keys are errors, a repeated anchor is allowed),
    note ``!reset`` / ``!override`` tags and drop the ``!reset`` values;
-2. interpolate every string from the environment (OS environment over ``.env`` /
-   ``--env-file``), remembering the unset variables each value read;
-3. validate against the compose-spec JSON Schema;
+2. interpolate every string from the environment, remembering the unset variables each
+   value read;
+3. resolve ``extends`` (same file or another file); apply the tags to what earlier files
+   built (``!reset`` and ``!override`` both remove the earlier value, except inside a
+   list: compose-go does not find those);
 4. ``include``: load each included project with its own project directory and ``.env``
-   (the including project's variables win), import its services;
-5. apply the tags to what earlier files built (``!reset`` and ``!override`` both remove
-   the earlier value), resolve ``extends`` (same file or another file);
-6. merge into the project (mappings merged, sequences appended, scalars replaced), drop
-   repeated port entries by compose-go's key (a later entry replaces an earlier one in
-   place), expand short syntax into canonical records, drop repeats again.
+   (the including project's variables win), import its resources;
+5. merge into the project (mappings merged, sequences appended, scalars replaced, a null
+   changes nothing), drop repeated port entries by compose-go's key (a later entry
+   replaces an earlier one in place), validate the merged model against the compose-spec
+   JSON Schema (``uniqueItems`` aside: Compose has removed repeats by then), expand short
+   syntax into canonical records, drop repeats again.
 
-Then services whose ``profiles`` are not enabled are left out.
+Then services whose ``profiles`` are not enabled are left out, and the project is checked
+for consistency as compose-go checks it (an image or a build, dependencies, networks,
+volumes, secrets and configs that exist, no dependency cycle, unique container names).
 
-Deliberate differences from Compose (each stricter or simpler, never laxer):
-
-* long-syntax ports are checked (see :mod:`portledger.compose.ports`);
-* schema errors are reported per file, before merging, where the line is known; the
-  ``uniqueItems`` rule is not applied (Compose applies it after removing repeats by its
-  own key, and only rejects exotic lists such as ``published: 7002`` next to
-  ``published: "7002"`` in the same service);
-* an invalid ``.env`` line is an error (python-dotenv's parser is used, not compose-go's;
-  they differ only on malformed or exotic lines), and so is a ``.env`` file that is not
-  UTF-8 (Compose passes its bytes on);
-* remote resources (git or OCI ``include``/``extends``) are not fetched: an error.
+Deliberate differences from Compose (each stricter, never laxer), all in one table in
+``docs/compose-stricter.md``: long-syntax ports are checked (see
+:mod:`portledger.compose.ports`). Besides that table: a ``.env`` file that is not UTF-8 is
+an error (Compose passes its bytes on), and remote resources (git or OCI
+``include``/``extends``) are not fetched: an error.
 """
 
 from __future__ import annotations
@@ -479,6 +484,47 @@ def _interpolate_in_place(
     return data
 
 
+_ANCHOR_OR_ALIAS = re.compile(r"(?:(?<=[\s\[{,])|^)([&*])([^\s\[\]{},]+)", re.MULTILINE)
+
+
+def _unique_anchors(path: str, raw: bytes | None) -> bytes | None:
+    """The file with an anchor defined again renamed, and the aliases after it pointing
+    at the new name: YAML (and go-yaml) allow a second ``&name``, the later one winning;
+    PyYAML refuses it. None when there is nothing to rename."""
+    if raw is None:
+        return None
+    try:
+        text = yamlio.read_text(path, raw)
+    except yamlio.YamlError:
+        return None
+    current: dict[str, str] = {}
+    count = 0
+
+    def rename(m: re.Match[str]) -> str:
+        nonlocal count
+        kind, name = m.group(1), m.group(2)
+        if kind == "&":
+            if name in current:
+                count += 1
+                current[name] = f"{name}__{count}"
+            else:
+                current[name] = name
+            return "&" + current[name]
+        return "*" + current.get(name, name)
+
+    out: list[str] = []
+    for line in text.splitlines(keepends=True):
+        # Only outside quotes and comments (a rough cut: this runs only on files that
+        # PyYAML refused for a repeated anchor).
+        code, quoted = line, ""
+        for i, c in enumerate(line):
+            if c in "'\"#" and (c != "#" or i == 0 or line[i - 1].isspace()):
+                code, quoted = line[:i], line[i:]
+                break
+        out.append(_ANCHOR_OR_ALIAS.sub(rename, code) + quoted)
+    return "".join(out).encode("utf-8") if count else None
+
+
 _UPPER_PREFIX = re.compile(r"0[XOB]")
 _UPPER_GO_INT = re.compile(r"[-+]?0(?:X[0-9a-fA-F_]+|O[0-7_]+|B[01_]+)\Z")
 
@@ -595,7 +641,13 @@ def _read_file(path: str, ctx: _Context, environ: Mapping[str, str], *, validate
     try:
         doc = yamlio.load(path, data=raw, compat="goyaml", local_tags=LOCAL_TAGS)
     except yamlio.YamlError as e:
-        raise ComposeError(e.path, e.line, e.column, e.message, "PL101") from None
+        renamed = _unique_anchors(path, raw) if e.message == "second occurrence" else None
+        if renamed is None:
+            raise ComposeError(e.path, e.line, e.column, e.message, "PL101") from None
+        try:
+            doc = yamlio.load(path, data=renamed, compat="goyaml", local_tags=LOCAL_TAGS)
+        except yamlio.YamlError as e2:
+            raise ComposeError(e2.path, e2.line, e2.column, e2.message, "PL101") from None
     if path not in ctx.files:
         ctx.files.append(path)
     ctx.docs.append(doc)
@@ -801,12 +853,31 @@ class _MergeConflict(Exception):
         self.path = path
 
 
+_SPECIAL_MERGES = frozenset({
+    "annotations", "build", "command", "depends_on", "deploy", "dns", "dns_opt",
+    "dns_search", "entrypoint", "env_file", "environment", "extra_hosts", "healthcheck",
+    "label_file", "labels", "logging", "models", "networks", "sysctls", "tmpfs", "ulimits",
+    "volumes",
+})
+"""Service keys compose-go merges by rules of their own (``override/merge.go``: a list
+and a mapping of environment variables merge into one list, a string ``build`` and a
+mapping merge...): never "cannot override" there."""
+
+
 def _merge(base: Any, over: Any, path: tuple[Any, ...] = ()) -> Any:
     """compose-go ``override.Merge`` for what ports depend on: a null changes nothing,
     mappings merged key by key (``x-`` keys replaced), sequences appended, a mapping or
     sequence over another kind of value is an error, anything else replaced."""
     if over is None:
         return base
+    if len(path) >= 3 and path[0] == "services" and path[2] in _SPECIAL_MERGES:
+        if isinstance(base, dict) is not isinstance(over, dict) or isinstance(
+            base, list
+        ) is not isinstance(over, list):
+            return over  # compose-go merges these its own way, whatever their forms
+    elif len(path) == 3 and path[0] in ("networks", "volumes") and path[2] == "labels":
+        if type(base) is not type(over):
+            return over
     if isinstance(base, dict):
         if not isinstance(over, dict):
             raise _MergeConflict(path)
@@ -824,9 +895,9 @@ def _merge(base: Any, over: Any, path: tuple[Any, ...] = ()) -> Any:
 
 
 def _merge_file(base: dict[str, Any], over: dict[str, Any], ctx: _Context,
-                doc: yamlio.Document) -> dict[str, Any]:
+                doc: yamlio.Document, at: tuple[Any, ...] = ()) -> dict[str, Any]:
     try:
-        merged: dict[str, Any] = _merge(base, over)
+        merged: dict[str, Any] = _merge(base, over, at)
     except _MergeConflict as e:
         where = ".".join(str(p) for p in e.path)
         raise _error_at(doc, e.path, f"cannot override {where}", "PL101") from None
@@ -905,7 +976,7 @@ def _extends(
         raise _error_at(doc, here, f"service {ref!r} is not a mapping", "PL101")
     prefix = ("services", name)
     _apply_tags({"services": {name: source}}, [p for p in file.tagged if p[:2] == prefix])
-    merged = _merge_file(source, {k: v for k, v in service.items()}, ctx, doc)
+    merged = _merge_file(source, {k: v for k, v in service.items()}, ctx, doc, prefix)
     merged.pop("extends", None)
     services[name] = merged
     return merged
@@ -958,13 +1029,22 @@ def _include(file: _File, working_dir: str, ctx: _Context, environ: Mapping[str,
         sub_ctx = _Context(sub_env, ctx.inputs, ctx.unset, ctx.files,
                            ctx.include_stack + (files[0],))
         imported = _load_files(files, sub_dir, sub_ctx)
-        services = file.cfg.setdefault("services", {})
-        for name, service in (imported.get("services") or {}).items():
-            if name in services and services[name] != service:
-                raise _error_at(
-                    doc, here, f"service {name!r} conflicts with an included service", "PL101"
-                )
-            services[name] = service
+        plain_imported = _plain_model(imported)
+        plain_here = _plain_model(file.cfg)
+        for key in ("services", "volumes", "networks", "secrets", "configs", "models"):
+            resources = imported.get(key)
+            if not isinstance(resources, dict):
+                continue
+            target = file.cfg.get(key)
+            if not isinstance(target, dict):
+                target = file.cfg[key] = {}
+            for name, value in resources.items():
+                if name in target and (plain_here.get(key) or {}).get(name) != (
+                    plain_imported.get(key) or {}
+                ).get(name):
+                    raise _error_at(doc, here, f"{key}.{name} conflicts with an included "
+                                    "resource", "PL101")
+                target[name] = value
 
 
 # -- project --------------------------------------------------------------------------
@@ -976,12 +1056,14 @@ def _load_files(files: list[str], working_dir: str, ctx: _Context) -> dict[str, 
     for path in files:
         file = _read_file(path, ctx, ctx.environ, validate=False)
         first = first or file.doc
-        _include(file, working_dir, ctx, ctx.environ)
-        _apply_tags(dict_, file.tagged)
+        # compose-go's order: extends, the tags on what earlier files built, include
+        # (so a service cannot extend one that only an include brings), merge.
         services = file.cfg.get("services")
         if isinstance(services, dict):
             for name in list(services):
                 _extends(name, services, file, working_dir, ctx, ctx.environ, ())
+        _apply_tags(dict_, file.tagged)
+        _include(file, working_dir, ctx, ctx.environ)
         dict_ = _merge_file(dict_, file.cfg, ctx, file.doc)
         _enforce_unicity(dict_)
         # Compose validates the merged model, after each file (a later file's null

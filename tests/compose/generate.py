@@ -442,6 +442,9 @@ class Gen:
         if self.chance(0.7):
             common["ports"] = [self.short_port()]
         out: dict[str, Any] = {"x-common": Anchored("common", common)}
+        if self.chance(0.2):  # the same anchor again: the later one wins
+            out["x-other"] = Anchored("common", {"image": Raw("alpine"),
+                                                 "ports": [self.short_port()]})
         form = self.r.randrange(4)
         if form == 0:
             services[name] = {"<<": Alias("common"), **{k: v for k, v in s.items() if k != "image"}}
