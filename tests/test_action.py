@@ -199,10 +199,56 @@ def interpolate(text: str, context: dict[str, Any]) -> str:
     return EXPR.sub(one, str(text))
 
 
+COMMAND = re.compile(r"^::(error|warning|notice)(?: ([^:]*))?::(.*)$")
+BUDGET = 10
+"""The runner's annotation budget: 10 of each severity for a step (a composite action's
+steps share it); later ones are dropped."""
+
+
+def unescape(s: str, prop: bool) -> str:
+    pairs = [("%0D", "\r"), ("%0A", "\n")] + ([("%3A", ":"), ("%2C", ",")] if prop else [])
+    for code, char in [*pairs, ("%25", "%")]:
+        s = s.replace(code, char)
+    return s
+
+
+def annotations_of(log: str) -> tuple[list[str], int]:
+    """The annotations GitHub shows for the action (one budget), each as
+    ``level file:line:col[-endLine[:endColumn]] title: message``, and how many it drops."""
+    shown: list[str] = []
+    used: dict[str, int] = {}
+    dropped = 0
+    for line in log.splitlines():
+        m = COMMAND.match(line)
+        if not m:
+            continue
+        level = m.group(1)
+        props = dict(p.split("=", 1) for p in (m.group(2) or "").split(",") if p)
+        props = {k: unescape(v, True) for k, v in props.items()}
+        used[level] = used.get(level, 0) + 1
+        if used[level] > BUDGET:
+            dropped += 1
+            continue
+        where = ""
+        if "file" in props:
+            where = f"{props['file']}:{props['line']}:{props.get('col', '')}"
+            if "endLine" in props:
+                where += f"-{props['endLine']}" + (
+                    f":{props['endColumn']}" if "endColumn" in props else "")
+            where += " "
+        shown.append(f"{level} {where}{props.get('title', '')}: {unescape(m.group(3), False)}")
+    return shown, dropped
+
+
 def run_action(tmp_path: Path, workspace: Path, inputs: dict[str, str],
-               event: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run action.yml's steps as the runner would; the install step is replaced by the test
-    venv (installing from the checkout is what the workflow's action job exercises)."""
+               event: dict[str, Any] | None = None,
+               event_name: str = "pull_request") -> dict[str, Any]:
+    """Run action.yml's steps as the runner would: each ``run`` with ``bash --noprofile
+    --norc -eo pipefail``, values through the expressions of its ``env``, the event
+    payload in ``$GITHUB_EVENT_PATH``, ``$GITHUB_OUTPUT`` files read back as step outputs,
+    one annotation budget for all steps. The install step is replaced by the test venv
+    (installing from the checkout is what the workflow's action job exercises), and the
+    cache step misses."""
     a = action()
     values = {k: str(v.get("default", "")) for k, v in a["inputs"].items()}
     values.update(inputs)
@@ -210,9 +256,14 @@ def run_action(tmp_path: Path, workspace: Path, inputs: dict[str, str],
     temp.mkdir(exist_ok=True)
     summary = tmp_path / "summary.md"
     summary.touch()
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps(event or {}), encoding="utf-8")
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace, capture_output=True,
+                         text=True, check=False).stdout.strip()
     context: dict[str, Any] = {
         "inputs": values, "steps": {}, "_ok": True,
-        "github": {"action_path": str(ROOT), "event": event or {}},
+        "github": {"action_path": str(ROOT), "event": event or {}, "event_name": event_name,
+                   "sha": sha},
         "runner": {"temp": str(temp)},
     }
     log: list[str] = []
@@ -223,18 +274,25 @@ def run_action(tmp_path: Path, workspace: Path, inputs: dict[str, str],
             condition = f"success() && ({condition})"
         if not evaluate(EXPR.sub(lambda m: m.group(1), condition), context):
             continue
-        if "uses" in step:
-            pytest.fail(f"step {step['name']!r} would run {step['uses']} here")
         outputs: dict[str, str] = {}
-        if step.get("id") == "install":
+        if "uses" in step:
+            if not step["uses"].startswith("actions/cache@"):
+                pytest.fail(f"step {step['name']!r} would run {step['uses']} here")
+        elif step.get("id") == "install":
             outputs["bin"] = str(Path(sys.executable).parent)
         else:
             out_file = temp / f"output-{step.get('id', 'x')}"
             out_file.write_text("", encoding="utf-8")
             env = dict(os.environ)
-            env.update({"RUNNER_TEMP": str(temp), "GITHUB_OUTPUT": str(out_file),
+            env.update({"RUNNER_TEMP": str(temp), "RUNNER_OS": "Linux",
+                        "GITHUB_OUTPUT": str(out_file),
                         "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_ACTIONS": "true",
-                        "GITHUB_ACTION_PATH": str(ROOT), "GITHUB_WORKSPACE": str(workspace)})
+                        "GITHUB_ACTION_PATH": str(ROOT), "GITHUB_WORKSPACE": str(workspace),
+                        "GITHUB_EVENT_PATH": str(event_file), "GITHUB_EVENT_NAME": event_name,
+                        "GITHUB_SERVER_URL": "https://github.com",
+                        "GITHUB_REPOSITORY": "acme/infra", "GITHUB_SHA": sha,
+                        "GIT_CONFIG_GLOBAL": str(tmp_path / "no-gitconfig"),
+                        "GIT_CONFIG_NOSYSTEM": "1"})
             env.update({k: interpolate(v, context) for k, v in step.get("env", {}).items()})
             cwd = workspace / interpolate(step.get("working-directory", "."), context)
             script = temp / "step.sh"
@@ -250,8 +308,11 @@ def run_action(tmp_path: Path, workspace: Path, inputs: dict[str, str],
                 context["_ok"] = False
                 failed_step = step["name"]
         context["steps"][step.get("id", step["name"])] = {"outputs": outputs}
+    text = "\n".join(log)
+    shown, dropped = annotations_of(text)
     return {
-        "ok": context["_ok"], "failed_step": failed_step, "log": "\n".join(log),
+        "ok": context["_ok"], "failed_step": failed_step, "log": text,
+        "annotations": shown, "dropped": dropped,
         "summary": summary.read_text(encoding="utf-8"),
         "outputs": {k: interpolate(v["value"], context) for k, v in a["outputs"].items()},
     }
@@ -260,85 +321,340 @@ def run_action(tmp_path: Path, workspace: Path, inputs: dict[str, str],
 def test_action_passes_on_the_shipped_ledger(tmp_path: Path) -> None:
     sarif_file = tmp_path / "out" / "portledger.sarif"
     sarif_file.parent.mkdir()
-    result = run_action(tmp_path, ROOT, {"sarif": "true", "sarif-file": str(sarif_file)})
+    result = run_action(tmp_path, ROOT, {"sarif": "true", "sarif-file": str(sarif_file)},
+                        event_name="workflow_dispatch")
     assert result["ok"], result["log"]
     assert result["outputs"]["errors"] == "0"
     assert result["outputs"]["sarif-file"] == str(sarif_file)
     assert result["outputs"]["commits"] == "skipped"
-    assert json.loads(sarif_file.read_text(encoding="utf-8"))["version"] == "2.1.0"
-    assert "::error" not in result["log"]
-    assert result["summary"].startswith("### portledger: no port problems in ")
+    doc = json.loads(sarif_file.read_text(encoding="utf-8"))
+    assert doc["version"] == "2.1.0"
+    assert doc["runs"][0]["automationDetails"] == {"id": "portledger/"}
+    assert [a for a in result["annotations"] if a.startswith("error")] == []
+    assert result["summary"].startswith(
+        "### portledger: no port problems in ")
+    assert ("; commits not checked (a workflow_dispatch event has no commit range (give "
+            "base and head)) :white_check_mark:") in result["summary"].splitlines()[0]
 
 
 def test_action_annotates_and_fails_on_a_conflict(tmp_path: Path) -> None:
-    result = run_action(tmp_path, ROOT, {"mapping": EXAMPLE_1})
+    result = run_action(tmp_path, ROOT, {"mapping": EXAMPLE_1}, event_name="workflow_dispatch")
     assert not result["ok"]
-    assert result["failed_step"] == "Fail on findings"
-    assert int(result["outputs"]["errors"]) >= 1
-    annotations = [ln for ln in result["log"].splitlines() if ln.startswith("::error file=")]
-    assert annotations
-    assert all("file=examples/conflicts/example-1-digi-core-vs-pcs/" in a for a in annotations)
+    assert result["failed_step"] == "Report"
+    errors = int(result["outputs"]["errors"])
+    assert errors >= 1
+    shown = [a for a in result["annotations"] if a.startswith("error ")]
+    assert all(a.startswith("error examples/conflicts/example-1-digi-core-vs-pcs/")
+               for a in shown[:-1])
+    assert shown[-1] == ("error portledger: findings at error level or above: "
+                         f"{errors} errors, 0 warnings, 0 notices")
+    assert result["dropped"] == 0
     assert "#### Findings (" in result["summary"]
+    assert "- **Failed:** findings at error level or above" in result["summary"]
     assert result["outputs"]["sarif-file"] == ""
 
 
 def test_action_without_annotations_or_summary(tmp_path: Path) -> None:
     result = run_action(tmp_path, ROOT, {"mapping": EXAMPLE_1, "annotations": "false",
-                                         "summary": "false", "fail-level": "error"})
+                                         "summary": "false", "fail-level": "error"},
+                        event_name="workflow_dispatch")
     assert not result["ok"]
-    assert "::error file=" not in result["log"]
+    errors = result["outputs"]["errors"]
+    # Only the failure's reason: no finding is annotated.
+    assert result["annotations"] == [
+        f"error portledger: findings at error level or above: {errors} errors, 0 warnings, "
+        "0 notices"]
     assert result["summary"] == ""
 
 
 def test_action_stops_on_a_missing_ledger(tmp_path: Path) -> None:
-    result = run_action(tmp_path, ROOT, {"mapping": "nowhere/port-mapping.yml"})
+    result = run_action(tmp_path, ROOT, {"mapping": "nowhere/port-mapping.yml"},
+                        event_name="workflow_dispatch")
     assert not result["ok"]
     assert result["failed_step"] == "Check the ledger and the compose files"
     assert "portledger check could not run (exit 2" in result["log"]
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
-                          text=True).stdout.strip()
+@pytest.mark.parametrize(("args", "problem"), [
+    ("--diff", "args: --diff is not for the action"),
+    ("--format=text", "args: --format=text is not for the action"),
+    ("--ignore 'PL2", "cannot split args or paths as a shell would (an unclosed quote?)"),
+])
+def test_action_refuses_args_it_cannot_honour(tmp_path: Path, args: str, problem: str) -> None:
+    result = run_action(tmp_path, ROOT, {"args": args}, event_name="workflow_dispatch")
+    assert result["failed_step"] == "Check the ledger and the compose files"
+    assert [a for a in result["annotations"] if a.startswith("error")] == [
+        f"error portledger: {problem}" + ("" if "split" in problem else
+                                          " (it sets the output, the ledger and the fail "
+                                          "level itself: use the inputs)")]
 
 
-def test_action_checks_a_pull_requests_commit_range(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.email", "t@example.com")
-    git(repo, "config", "user.name", "t")
-    shutil.copyfile(ROOT / "port-mapping.yml", repo / "port-mapping.yml")
-    shutil.copytree(ROOT / "examples" / "digi", repo / "examples" / "digi")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "ledger")
-    base = git(repo, "rev-parse", "HEAD")
-    (repo / "README").write_text("hello\n", encoding="utf-8")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "readme")
-    head = git(repo, "rev-parse", "HEAD")
-    event = {"pull_request": {"base": {"sha": base}, "head": {"sha": head}, "commits": 1}}
-    result = run_action(tmp_path, repo, {}, event)
+def test_action_parses_args_as_a_shell(tmp_path: Path) -> None:
+    plain = run_action(tmp_path, ROOT, {"mapping": EXAMPLE_1}, event_name="workflow_dispatch")
+    codes = sorted(set(re.findall(r" (PL\d{3}) ", plain["log"])))
+    assert codes
+    (tmp_path / "quoted").mkdir()
+    result = run_action(tmp_path / "quoted", ROOT,
+                        {"mapping": EXAMPLE_1, "args": f'--ignore "{",".join(codes)}"'},
+                        event_name="workflow_dispatch")
     assert result["ok"], result["log"]
-    assert result["outputs"]["commits"] == "passed"
+    assert result["outputs"]["errors"] == "0"
 
-    # The next pull request moves PCS and does not say so: the commit check fails the
-    # step, and the summary shows the move.
-    pcs = repo / "examples" / "digi" / "pcs" / "compose.yaml"
-    pcs.write_text(pcs.read_text(encoding="utf-8").replace('"8002:8000"', '"8012:8000"'),
-                   encoding="utf-8")
-    ledger = repo / "port-mapping.yml"
-    ledger.write_text(ledger.read_text(encoding="utf-8").replace("port: 8002", "port: 8012"),
-                      encoding="utf-8")
-    git(repo, "commit", "-q", "-am", "move pcs")
-    moved = git(repo, "rev-parse", "HEAD")
-    event = {"pull_request": {"base": {"sha": head}, "head": {"sha": moved}, "commits": 1}}
-    (tmp_path / "second").mkdir()
-    result = run_action(tmp_path / "second", repo, {}, event)
+
+# --- real repositories: a remote, a pull request's merge ref, a shallow checkout -------------
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
+                          text=True, env=env).stdout.strip()
+
+
+LEDGER = """\
+version: 1
+ranges:
+  user-facing: {start: 8000, end: 8999}
+services:
+  web:
+    category: user-facing
+    ports:
+      http: {port: 8500, target: 80}
+  api:
+    category: user-facing
+    ports:
+      http: {port: 8600, target: 8000}
+compose:
+  files: ["**/compose*.y*ml"]
+"""
+WEB = 'services:\n  web:\n    image: web\n    ports:\n      - "8500:80"\n'
+API = 'services:\n  api:\n    image: api\n    ports:\n      - "8600:8000"\n'
+
+
+class Origin:
+    """A bare repository standing in for GitHub (fetch by sha allowed, as GitHub does),
+    and a working clone to make commits in."""
+
+    def __init__(self, tmp_path: Path, files: dict[str, str]) -> None:
+        self.bare = tmp_path / "origin.git"
+        self.work = tmp_path / "work"
+        self.bare.mkdir()
+        git(self.bare, "init", "-q", "--bare", "-b", "main")
+        git(self.bare, "config", "uploadpack.allowAnySHA1InWant", "true")
+        git(tmp_path, "clone", "-q", str(self.bare), str(self.work))
+        self.commit("Initial", files)
+        git(self.work, "push", "-q", "origin", "HEAD:main")
+        self.tmp = tmp_path
+
+    def commit(self, message: str, files: dict[str, str]) -> str:
+        for name, text in files.items():
+            path = self.work / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-q", "--allow-empty", "-m", message)
+        return git(self.work, "rev-parse", "HEAD")
+
+    def edit(self, message: str, name: str, old: str, new: str) -> str:
+        text = (self.work / name).read_text(encoding="utf-8")
+        assert old in text
+        return self.commit(message, {name: text.replace(old, new)})
+
+    def pull_request(self, number: int, branch: str, base: str) -> dict[str, Any]:
+        """Push ``branch`` and GitHub's ``refs/pull/N/merge`` (the branch merged into
+        ``base``); the pull_request event's payload."""
+        head = git(self.work, "rev-parse", branch)
+        base_sha = git(self.work, "rev-parse", base)
+        git(self.work, "push", "-q", "origin", f"{branch}:{branch}", f"{base}:{base}")
+        git(self.work, "checkout", "-q", "--detach", base_sha)
+        git(self.work, "merge", "-q", "--no-ff", "--no-edit", head)
+        merge = git(self.work, "rev-parse", "HEAD")
+        git(self.work, "push", "-q", "origin", f"{merge}:refs/pull/{number}/merge")
+        git(self.work, "checkout", "-q", branch)
+        count = int(git(self.work, "rev-list", "--count", f"{base_sha}..{head}"))
+        return {"pull_request": {"number": number, "base": {"sha": base_sha, "ref": base},
+                                 "head": {"sha": head, "ref": branch}, "commits": count,
+                                 "title": "A pull request", "body": ""}}
+
+    def checkout(self, ref: str, name: str = "checkout") -> Path:
+        """What actions/checkout does by default: one commit deep, detached at ``ref``."""
+        ws = self.tmp / name
+        ws.mkdir()
+        git(ws, "init", "-q")
+        git(ws, "remote", "add", "origin", str(self.bare))
+        git(ws, "fetch", "-q", "--no-tags", "--depth=1", "origin", f"+{ref}:refs/remotes/pr")
+        git(ws, "checkout", "-q", "--detach", "refs/remotes/pr")
+        return ws
+
+
+def test_a_pull_request_after_main_moved_on(tmp_path: Path) -> None:
+    """main moves web after the branch point; the summary shows only the pull request's
+    own change (from the merge base, as GitHub shows a pull request), and its commit."""
+    origin = Origin(tmp_path, {"port-mapping.yml": LEDGER, "web/compose.yaml": WEB,
+                               "api/compose.yaml": API})
+    git(origin.work, "checkout", "-q", "-b", "move-api")
+    origin.edit("Move api", "api/compose.yaml", "8600:", "8610:")
+    origin.edit("Move api in the ledger\n\nPort-Change: api http 8600 -> 8610 (tcp)",
+                "port-mapping.yml", "port: 8600", "port: 8610")
+    git(origin.work, "checkout", "-q", "main")
+    origin.edit("Move web\n\nPort-Change: web http 8500 -> 8510 (tcp)",
+                "port-mapping.yml", "port: 8500", "port: 8510")
+    origin.edit("Move web's compose file", "web/compose.yaml", "8500:", "8510:")
+    event = origin.pull_request(7, "move-api", "main")
+    ws = origin.checkout("refs/pull/7/merge")
+    result = run_action(tmp_path, ws, {}, event)
+    first = git(origin.work, "rev-parse", "move-api~1")
     assert not result["ok"]
     assert result["outputs"]["commits"] == "failed"
+    assert result["outputs"]["errors"] == "0"
+    assert result["annotations"] == [
+        f"error api/compose.yaml:5:9 PL301 undocumented-port-change: commit {first[:7]} "
+        "(Move api): port change (moved) not in the message: Port-Change: api http 8600 -> "
+        f"8610 (tcp)\nfix: add the line 'Port-Change: api http 8600 -> 8610 (tcp)' to the "
+        f"message of commit {first[:7]}",
+        "error portledger: 1 commit(s) change ports without a Port-Change trailer (PL301): "
+        "the job summary lists the lines to add"]
+    summary = result["summary"]
+    assert summary.splitlines()[0] == (
+        "### portledger: no port problems in 3 files; 1 of 2 commits change ports without "
+        "saying so :x:")
+    assert "#### Port changes (1)\n" in summary
+    link = f"https://github.com/acme/infra/blob/{git(ws, 'rev-parse', 'HEAD')}/"
+    assert (f"| moved | api | http | 8600 | 8610 | tcp | [port-mapping.yml:12]({link}"
+            f"port-mapping.yml#L12)<br>[api/compose.yaml:5]({link}api/compose.yaml#L5) |"
+            ) in summary
+    assert "web" not in summary.split("#### Port changes")[1].split("####")[0]
+    assert (f"**{first[:7]}** Move api\n\n```text\nPort-Change: api http 8600 -> 8610 (tcp)"
+            "\n```") in summary
+
+
+def test_a_ledger_in_a_subfolder_and_working_directory(tmp_path: Path) -> None:
+    """The ledger in infra/: mapping is passed to every command; with working-directory
+    infra, paths in annotations, SARIF and the summary are the repository's."""
+    origin = Origin(tmp_path, {"infra/port-mapping.yml": LEDGER,
+                               "infra/web/compose.yaml": WEB, "infra/api/compose.yaml": API})
+    git(origin.work, "checkout", "-q", "-b", "feature")
+    origin.commit("Move api\n\nPort-Change: api http 8600 -> 8610 (tcp)", {
+        "infra/port-mapping.yml": LEDGER.replace("port: 8600", "port: 8610"),
+        "infra/api/compose.yaml": API.replace("8600:", "8610:")})
+    origin.edit("Web's port, undocumented", "infra/web/compose.yaml", "8500:", "8501:")
+    event = origin.pull_request(8, "feature", "main")
+    ws = origin.checkout("refs/pull/8/merge")
+    result = run_action(tmp_path, ws, {"mapping": "infra/port-mapping.yml", "sarif": "true"},
+                        event)
+    last = git(origin.work, "rev-parse", "feature")
+    assert result["outputs"]["commits"] == "failed"
     assert "PL301" in result["log"]
-    assert "8002" in result["summary"] and "8012" in result["summary"]
+    assert f"commit {last[:7]} (Web's port, undocumented)" in result["log"]
+    assert "Move api" not in result["log"].split("PL301")[1]
+    assert result["annotations"][0].startswith(
+        "error infra/web/compose.yaml:5:9-5:18 PL203 port-mismatch: web publishes 8501/tcp")
+
+    (tmp_path / "wd").mkdir()
+    result = run_action(tmp_path / "wd", ws, {"working-directory": "infra", "sarif": "true"},
+                        event)
+    assert result["annotations"][0].startswith(
+        "error infra/web/compose.yaml:5:9-5:18 PL203 port-mismatch: web publishes 8501/tcp")
+    assert result["annotations"][1].startswith(
+        "error infra/web/compose.yaml:5:9 PL301 undocumented-port-change: commit "
+        f"{last[:7]}")
+    sarif = json.loads((ws / "infra" / "portledger.sarif").read_text(encoding="utf-8"))
+    uris = sorted({r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                   for r in sarif["runs"][0]["results"]})
+    assert uris == ["infra/web/compose.yaml"]
+    assert sorted(r["ruleId"] for r in sarif["runs"][0]["results"]) == ["PL203", "PL301"]
+    assert "| \U0000274c error | [PL203]" not in result["summary"]
+    assert "[infra/web/compose.yaml:5:9](https://github.com/acme/infra/blob/" in \
+        result["summary"]
+
+
+def test_an_unreachable_origin_fails_closed(tmp_path: Path) -> None:
+    origin = Origin(tmp_path, {"port-mapping.yml": LEDGER, "web/compose.yaml": WEB,
+                               "api/compose.yaml": API})
+    git(origin.work, "checkout", "-q", "-b", "f")
+    origin.commit("Docs", {"README.md": "hi\n"})
+    event = origin.pull_request(9, "f", "main")
+    ws = origin.checkout("refs/pull/9/merge")
+    git(ws, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    result = run_action(tmp_path, ws, {}, event)
+    assert not result["ok"]
+    assert result["outputs"]["commits"] == "unavailable"
+    (reason,) = [a for a in result["annotations"] if a.startswith("error")]
+    base, head = event["pull_request"]["base"]["sha"], event["pull_request"]["head"]["sha"]
+    assert reason.startswith(
+        f"error portledger: the commit check could not run: could not fetch the history "
+        f"joining {base[:12]} and {head[:12]} from origin (")
+    assert reason.endswith("(missing-history: warning lets this pass)")
+    assert ":x:" in result["summary"].splitlines()[0]
+
+    (tmp_path / "w").mkdir()
+    result = run_action(tmp_path / "w", ws, {"missing-history": "warning"}, event)
+    assert result["ok"], result["log"]
+    assert [a for a in result["annotations"] if a.startswith("warning portledger")] == [
+        reason.replace("error portledger: the commit check could not run",
+                       "warning portledger: the commit check did not run")
+        .removesuffix(" (missing-history: warning lets this pass)")]
+
+
+def test_a_push_event_checks_before_to_after(tmp_path: Path) -> None:
+    origin = Origin(tmp_path, {"port-mapping.yml": LEDGER, "web/compose.yaml": WEB,
+                               "api/compose.yaml": API})
+    before = git(origin.work, "rev-parse", "HEAD")
+    origin.commit("Move web\n\nPort-Change: web http 8500 -> 8510 (tcp)", {
+        "port-mapping.yml": LEDGER.replace("port: 8500", "port: 8510"),
+        "web/compose.yaml": WEB.replace("8500:", "8510:")})
+    after = origin.edit("Move api quietly", "port-mapping.yml", "port: 8600", "port: 8620")
+    git(origin.work, "push", "-q", "origin", "main")
+    ws = origin.checkout("refs/heads/main")
+    event = {"ref": "refs/heads/main", "before": before, "after": after,
+             "repository": {"default_branch": "main"}}
+    result = run_action(tmp_path, ws, {}, event, event_name="push")
+    assert not result["ok"]
+    assert result["outputs"]["commits"] == "failed"
+    pl301 = [a for a in result["annotations"] if " PL301 " in a]
+    assert pl301 == [
+        f"error port-mapping.yml:12:20 PL301 undocumented-port-change: commit {after[:7]} "
+        "(Move api quietly): port change (moved) not in the message: Port-Change: api http "
+        f"8600 -> 8620 (tcp)\nfix: add the line 'Port-Change: api http 8600 -> 8620 (tcp)' "
+        f"to the message of commit {after[:7]}"]
+    assert "1 of 2 commits change ports without saying so" in result["summary"]
+
+
+def test_sixty_findings_and_thirty_undocumented_commits(tmp_path: Path) -> None:
+    """More than GitHub shows: errors first, warnings next, within the budget, the failure
+    reason kept, one notice per severity counting the rest; the summary lists them all."""
+    services = "".join(f"  s{i}:\n    category: user-facing\n    ports:\n"
+                       f"      http: {{port: {8100 + i}, target: 80}}\n" for i in range(30))
+    ledger = LEDGER.replace("services:\n", "services:\n" + services, 1)
+    origin = Origin(tmp_path, {"port-mapping.yml": ledger, "web/compose.yaml": WEB,
+                               "api/compose.yaml": API})
+    git(origin.work, "checkout", "-q", "-b", "many")
+    for i in range(30):  # each moves one compose port, undocumented
+        compose = f'services:\n  s{i}:\n    image: x\n    ports:\n      - "{8300 + i}:80"\n'
+        origin.commit(f"s{i}", {f"s{i}/compose.yaml": compose})
+    event = origin.pull_request(10, "many", "main")
+    ws = origin.checkout("refs/pull/10/merge")
+    result = run_action(tmp_path, ws, {"sarif": "true"}, event)
+    assert result["dropped"] == 0
+    shown = result["annotations"]
+    errors = [a for a in shown if a.startswith("error ")]
+    notices = [a for a in shown if a.startswith("notice ")]
+    assert len(errors) == 10 and len([a for a in shown if a.startswith("warning ")]) == 0
+    assert errors[-2:] == [
+        "error portledger: findings at error level or above: 30 errors, 0 warnings, 0 notices",
+        "error portledger: 30 commit(s) change ports without a Port-Change trailer (PL301): "
+        "the job summary lists the lines to add"]
+    assert notices == ["notice portledger: 52 more errors not annotated (52 past GitHub's "
+                       "10 annotations a step): see the job summary"]
+    summary = result["summary"]
+    assert summary.splitlines()[0] == (
+        "### portledger: 30 errors, 0 warnings, 0 notices in 33 files; 30 of 30 commits "
+        "change ports without saying so :x:")
+    assert "#### Commits that change ports without saying so (30)" in summary
+    assert summary.count("```text\nPort-Change: ") == 30
+    assert "#### Findings (60)" in summary
+    sarif = json.loads((ws / "portledger.sarif").read_text(encoding="utf-8"))
+    assert len(sarif["runs"][0]["results"]) == 60
 
 
 @needs_node

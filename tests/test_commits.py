@@ -239,14 +239,16 @@ def history(repo: GitRepo) -> dict[str, str]:
     shas["merge"] = repo.git("rev-parse", "HEAD").strip()
     repo.git("checkout", "-q", "-b", "other", shas["init"])
     shas["side"] = repo.commit("Side\n\nPort-Change: x none -> 8600 (tcp)",
-                               {"x/compose.yaml": "services:\n  x:\n    ports: ['8600:1']\n    image: x\n"})
+                               {"x/compose.yaml": "services:\n  x:\n    ports: ['8600:1']\n"
+                                                  "    image: x\n"})
     repo.git("checkout", "-q", "main")
     repo.git("merge", "-q", "--no-ff", "--no-commit", "other")
     repo.stage({"x/compose.yaml": "services:\n  x:\n    ports: ['8601:1']\n    image: x\n"})
     repo.git("commit", "-q", "--no-verify", "-m", "Merge other")
     shas["evil"] = repo.git("rev-parse", "HEAD").strip()
     shas["last"] = repo.commit("Web to 8501\n\nPort-Change: web 8500 -> 8501 (tcp)",
-                               {"web/compose.yaml": "services:\n  web:\n    ports: ['8501:80']\n    image: x\n"})
+                               {"web/compose.yaml": "services:\n  web:\n    ports: ['8501:80']\n"
+                                                    "    image: x\n"})
     return shas
 
 

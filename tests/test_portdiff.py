@@ -301,7 +301,8 @@ def test_profiles_and_the_process_environment_do_not_hide_ports(
 def test_a_project_that_does_not_load_is_left_out_with_a_note(
         repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
     repo.commit("init", {"pcs/compose.yaml": pcs_compose(8000),
-                         "web/compose.yaml": "services:\n  web:\n    ports: ['80:80']\n    image: x\n"})
+                         "web/compose.yaml": "services:\n  web:\n    ports: ['80:80']\n"
+                                             "    image: x\n"})
     repo.stage({"pcs/compose.yaml": "services: [\n",
                 "web/compose.yaml": "services:\n  web:\n    ports: ['81:80']\n    image: x\n"})
     code, out, err = diff(capsys)
@@ -363,11 +364,13 @@ def test_trailers_parse_with_git_interpret_trailers(repo: GitRepo) -> None:
 
 def test_the_reader_reuses_projects_but_sees_every_change(repo: GitRepo) -> None:
     """Successive states share the mirror and the project cache; each answer is right."""
-    shas = [repo.commit("0", {"a/compose.yaml": "services:\n  a:\n    ports: ['${P}:1']\n    image: x\n",
+    shas = [repo.commit("0", {"a/compose.yaml": "services:\n  a:\n    ports: ['${P}:1']\n"
+                                                "    image: x\n",
                               "a/.env": "P=7000\n"})]
     for i in range(1, 5):
         shas.append(repo.commit(str(i), {"a/.env": f"P={7000 + i}\n"} if i % 2 else
-                                {"b/compose.yaml": f"services:\n  b:\n    ports: ['{i}:1']\n    image: x\n"}))
+                                {"b/compose.yaml": f"services:\n  b:\n    ports: ['{i}:1']\n"
+                                                    "    image: x\n"}))
     git_repo = Repository.open(repo.path)
     with portdiff.PortReader(git_repo) as reader:
         got = []

@@ -4,6 +4,7 @@ range documents its own port changes."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from portledger.commands import EXIT_CLEAN, EXIT_FINDINGS, add_mapping, rule_docs
@@ -40,22 +41,32 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     with reader_for(repo, args.mapping) as reader:
         if args.squash:
-            gate.read_message(args.message_file)
+            text = gate.read_message(args.message_file)
             findings, values, notes = gate.check_squash(repo, reader, base, head, args.message_file)
-            gate.print_notes(notes)
-            reporters.report(args.format, findings, len({f.file for f in findings}), out,
-                      rules=rule_docs(args.format))
-            if findings and args.format == "text":
-                out.write("\n" + gate.paste_block(values, "the squashed commit's message"))
-            return EXIT_FINDINGS if findings else EXIT_CLEAN
-        findings, by_commit, notes, _count = gate.check_range(repo, reader, base, head)
+            by_commit = {"": (gate.subject(text, "#"), values)} if values else {}
+            count = 1
+        else:
+            findings, by_commit, notes, count = gate.check_range(repo, reader, base, head)
     gate.print_notes(notes)
+    if args.format == "json":
+        # check's JSON, and what the GitHub Action's summary lists: each failing commit
+        # (sha null: the squash message) with the trailer lines it needs.
+        doc = {"findings": [f.as_dict() for f in findings],
+               "summary": reporters.summary(findings, len({f.file for f in findings})),
+               "range": f"{base}..{head}", "squash": bool(args.squash), "checked": count,
+               "result": "failed" if findings else "passed",
+               "commits": [{"sha": sha or None, "subject": subject, "trailers": values}
+                           for sha, (subject, values) in by_commit.items()]}
+        out.write(json.dumps(doc, indent=2) + "\n")
+        return EXIT_FINDINGS if findings else EXIT_CLEAN
     reporters.report(args.format, findings, len({f.file for f in findings}), out,
-                      rules=rule_docs(args.format))
-    if findings and args.format == "text":
+                     rules=rule_docs(args.format))
+    if findings and args.format == "text" and args.squash:
+        out.write("\n" + gate.paste_block(by_commit[""][1], "the squashed commit's message"))
+    elif findings and args.format == "text":
         out.write(f"\n{len(by_commit)} commit{'s' * (len(by_commit) != 1)} "
                   "change ports without saying so; the lines each message needs:\n")
-        for sha, values in by_commit.items():
+        for sha, (_subject, values) in by_commit.items():
             out.write(f"\n{sha[:7]}\n")
             out.write("".join(f"    {TRAILER_KEY}: {v}\n" for v in values))
     return EXIT_FINDINGS if findings else EXIT_CLEAN

@@ -338,3 +338,29 @@ def render_markdown(diff: Diff) -> str:
         rows.append(f"| {c.kind} | {_cell(who)} | {_cell(port)} | {protocol} | "
                     f"`{_cell(c.file)}:{c.line}` |")
     return "\n".join(rows) + "\n"
+
+
+# -- the lines a change touched (the action's ``filter: changed``) -------------------------
+
+
+def changed_lines(repo: Repository, base: str, head: str) -> dict[str, list[tuple[int, int]]]:
+    """The lines of ``head`` that ``base..head`` added or changed, by file (relative to
+    the repository's root): ``git diff -U0``'s new-side hunks, first and last line."""
+    import re
+
+    out = repo.run("-c", "core.quotePath=false", "diff", "-U0", "--no-color", "--no-ext-diff",
+                   "--find-renames", base, head)
+    hunk = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+    lines: dict[str, list[tuple[int, int]]] = {}
+    current: list[tuple[int, int]] | None = None
+    for text in out.splitlines():
+        if text.startswith("+++ "):
+            path = text[4:]
+            current = None if path == "/dev/null" else lines.setdefault(path[2:], [])
+        elif text.startswith("@@") and current is not None:
+            m = hunk.match(text)
+            if m:
+                first, count = int(m.group(1)), int(m.group(2) or "1")
+                if count:
+                    current.append((first, first + count - 1))
+    return lines

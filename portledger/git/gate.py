@@ -181,12 +181,12 @@ def check_message(repo: Repository, reader: PortReader, message_file: str,
 # -- check-commits -----------------------------------------------------------------------------
 
 
-def check_range(repo: Repository, reader: PortReader, base: str,
-                head: str) -> tuple[list[Finding], dict[str, list[str]], list[str], int]:
-    """PL301 findings for every commit of ``base..head``; also the missing trailer values
-    by commit, notes, and the number of commits checked."""
+def check_range(repo: Repository, reader: PortReader, base: str, head: str
+                ) -> tuple[list[Finding], dict[str, tuple[str, list[str]]], list[str], int]:
+    """PL301 findings for every commit of ``base..head``; also the subject and missing
+    trailer values by commit, notes, and the number of commits checked."""
     findings: list[Finding] = []
-    missing_by_commit: dict[str, list[str]] = {}
+    missing_by_commit: dict[str, tuple[str, list[str]]] = {}
     notes: list[str] = []
     commits = repo.commits(base, head)
     # Each commit's files are its first parent's plus its own changes (from git log
@@ -225,7 +225,8 @@ def check_range(repo: Repository, reader: PortReader, base: str,
         missing = undocumented(diff.changes, documented(commit.trailers), excused)
         if missing:
             findings.extend(undocumented_port_change(c, commit) for c in missing)
-            missing_by_commit[commit.sha] = list(dict.fromkeys(c.trailer for c in missing))
+            missing_by_commit[commit.sha] = (
+                commit.subject, list(dict.fromkeys(c.trailer for c in missing)))
     return findings, missing_by_commit, list(dict.fromkeys(notes)), len(commits)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import PurePath
@@ -37,9 +36,11 @@ MAX_BYTES = 10_000_000
 """GitHub rejects an upload over 10 MB (gzip-compressed); this bounds the plain text."""
 
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTICE: "note"}
-FINGERPRINT_KEY = "portledgerFinding/v1"
+PROBLEM_SEVERITY = {Severity.ERROR: "error", Severity.WARNING: "warning",
+                    Severity.NOTICE: "recommendation"}
+"""GitHub code scanning's ``problem.severity`` rule property (its severity filter)."""
+FINGERPRINT_KEY = "portledgerFinding/v2"
 
-_LINE_REF = re.compile(r"\bline \d+\b")
 
 
 def help_uri(rule: Rule) -> str:
@@ -51,26 +52,28 @@ def artifact_uri(path: str) -> str:
     """A finding's file as a SARIF URI: relative (to the checkout root) when it is."""
     pure = PurePath(path)
     if pure.is_absolute():
-        return pure.as_uri() if os.sep == "/" or pure.drive else "file://" + quote(path)
-    return quote(path.replace(os.sep, "/"))
+        return "file://" + quote(os.fsencode(path))  # the name's own bytes, UTF-8 or not
+    return quote(os.fsencode(path.replace(os.sep, "/")))
 
 
 def fingerprints(findings: Sequence[Finding]) -> list[str]:
     """Stable ``partialFingerprints`` values, one per finding.
 
-    A finding keeps its fingerprint when lines are added above it: the hash covers the
-    rule, file, service, port, protocol and message (with "line N" references blanked),
-    not the position; equal keys in one file are told apart by their order.
+    A finding keeps its fingerprint when lines are added above it and when its message is
+    worded otherwise: the hash covers the rule, file, service, port and protocol (and a
+    finding's ``identity``, when it has one), not the position or the message; equal keys
+    in one file are told apart by their order.
     """
     seen: Counter[str] = Counter()
     out = []
     for f in findings:
         key = "\0".join(
             [f.code, f.file, f.service or "", str(f.port or ""), f.protocol or "",
-             _LINE_REF.sub("line _", f.message)]
+             f.identity or ""]
         )
         seen[key] += 1
-        digest = hashlib.sha256(f"{key}\0{seen[key]}".encode()).hexdigest()
+        digest = hashlib.sha256(
+            f"{key}\0{seen[key]}".encode("utf-8", "surrogateescape")).hexdigest()
         out.append(f"{digest[:32]}:{seen[key]}")
     return out
 
@@ -89,18 +92,39 @@ def _rule_entry(rule: Rule) -> dict[str, Any]:
         "help": {"text": f"{text}\n\nReference: {help_uri(rule)}", "markdown": markdown},
         "helpUri": help_uri(rule),
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
-        "properties": {"tags": ["ports", "docker-compose"], "precision": "very-high"},
+        "properties": {"tags": ["ports", "docker-compose"], "precision": "very-high",
+                       "problem.severity": PROBLEM_SEVERITY[rule.severity]},
     }
 
 
+def span(f: Finding) -> tuple[int | None, int | None]:
+    """A finding's end (line, column) as a region's, or Nones.
+
+    A block mapping (a long-syntax port entry) ends where YAML's next token starts: column
+    1 of the next line, or the next key's column on it. An end on a later line at or left
+    of the start column is the end of the line before it, so the region ends there (no
+    end column: the whole line) and never reaches into the next service. (A real end on
+    a later line is past the entry's indentation.)
+    """
+    end_line, end_column = f.end_line, f.end_column
+    if end_line is None or end_line < f.line:
+        return None, None
+    if end_line > f.line and end_column is not None and end_column <= max(f.column, 1):
+        end_line, end_column = end_line - 1, None
+    if end_line == f.line and end_column is not None and end_column <= f.column:
+        end_column = None
+    return end_line, end_column
+
+
 def _region(f: Finding) -> dict[str, int]:
+    """The finding's region; a block mapping's end (YAML's next token) is moved back to
+    the end of the entry's last line (:func:`span`)."""
     region = {"startLine": max(f.line, 1), "startColumn": max(f.column, 1)}
-    if f.end_line is not None and f.end_line >= region["startLine"]:
-        region["endLine"] = f.end_line
-        if f.end_column is not None and (
-            f.end_line > region["startLine"] or f.end_column > region["startColumn"]
-        ):
-            region["endColumn"] = f.end_column
+    end_line, end_column = span(f)
+    if end_line is not None and end_line >= region["startLine"]:
+        region["endLine"] = end_line
+        if end_column is not None:
+            region["endColumn"] = end_column
     return region
 
 
@@ -122,6 +146,7 @@ def _result(f: Finding, index: dict[str, int], fingerprint: str) -> dict[str, An
         result["ruleIndex"] = index[f.code]
     properties = {k: v for k, v in (("service", f.service), ("port", f.port),
                                       ("protocol", f.protocol), ("fix", f.fix)) if v is not None}
+    properties.update(f.details)
     if properties:
         result["properties"] = properties
     return result
@@ -134,12 +159,15 @@ def document(
     rules: Sequence[Rule] = (),
     max_results: int = MAX_RESULTS,
     max_bytes: int = MAX_BYTES,
+    category: str | None = None,
 ) -> dict[str, Any]:
     """The SARIF log of ``findings``, within GitHub's limits (see the module docstring).
 
     ``rules`` are the rules to describe (the catalogue's, handed in by the command: a
     reporter does not import the catalogue); a finding's rule that is not among them still
-    gets an entry, so that every result has its rule."""
+    gets an entry, so that every result has its rule. ``category`` becomes the run's
+    ``automationDetails.id`` (``CATEGORY/``), as upload-sarif's ``category`` does, so two
+    portledger runs uploaded from one workflow do not replace each other's results."""
     rules = list(rules)
     known = {r.code for r in rules}
     for f in findings:
@@ -147,11 +175,15 @@ def document(
             known.add(f.code)
             rules.append(Rule(f.code, f.rule, f.severity, f.rule))
     index = {r.code: i for i, r in enumerate(rules)}
-    prints = dict(zip(findings, fingerprints(findings), strict=True))
+    ordered = sorted(findings)
+    prints = dict(zip(ordered, fingerprints(ordered), strict=True))
     ranked = sorted(findings, key=lambda f: (-f.severity.rank, f))
     keep = min(len(ranked), max_results)
     while True:
         doc = _log(rules, ranked[:keep], index, prints, len(ranked), files)
+        if category:
+            doc["runs"][0]["automationDetails"] = {
+                "id": category if category.endswith("/") else f"{category}/"}
         size = len(json.dumps(doc, ensure_ascii=False).encode("utf-8"))
         if size <= max_bytes or keep == 0:
             return doc
