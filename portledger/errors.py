@@ -17,8 +17,9 @@ class FatalError(Exception):
 def guarded(command: Callable[[list[str]], int], argv: Sequence[str]) -> int:
     """Run a command so that no failure reaches the user as a traceback.
 
-    A :class:`FatalError` is one line on stderr and its exit code (2); an unexpected
-    exception is one line, "internal error", and exit 2; Ctrl-C exits 130; a closed
+    A :class:`FatalError` is one line on stderr and its exit code (2); an OSError about a
+    path is one line naming it, exit 2; an unexpected exception is one line, "internal
+    error", and exit 2; Ctrl-C exits 130; a closed
     stdout (``| head``) ends quietly. The CLI and the hook modules all run through here.
     """
     try:
@@ -31,12 +32,35 @@ def guarded(command: Callable[[list[str]], int], argv: Sequence[str]) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as e:  # noqa: BLE001 - the promise is: never a traceback
-        sys.stderr.write(
-            f"portledger: internal error: {type(e).__name__}: {e} "
-            "(please report it with the input that caused it)\n"
-        )
+    except OSError as e:
+        if e.filename is None:
+            return _internal(e)
+        # A path the system refuses before any reader could say so at a line (a name
+        # longer than the file-name limit, a folder that is not readable): the path and
+        # the system's reason, as every other fatal error.
+        sys.stderr.write(f"portledger: {_shown(e.filename)}: {e.strerror or e}\n")
         return FatalError.exit_code
+    except Exception as e:  # noqa: BLE001 - the promise is: never a traceback
+        return _internal(e)
+
+
+def _internal(e: BaseException) -> int:
+    sys.stderr.write(
+        f"portledger: internal error: {type(e).__name__}: {e} "
+        "(please report it with the input that caused it)\n"
+    )
+    return FatalError.exit_code
+
+
+def _shown(filename: object) -> str:
+    """A path as an error names it: shown as the user gave it, with control characters
+    escaped, shortened in the middle when longer than a line."""
+    text = os.fsdecode(filename) if isinstance(filename, (str, bytes)) else str(filename)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(text) > 120:
+        text = f"{text[:60]}...{text[-40:]} ({len(text)} characters)"
+    return text
 
 
 def exit_now(code: int) -> NoReturn:

@@ -5,6 +5,7 @@ A primitive every room may use (findings, reporters and commands all name files)
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,3 +31,35 @@ def _display_path(path: str, cwd: str) -> str:
 @lru_cache(maxsize=8)
 def _realpath(path: str) -> str:
     return os.path.realpath(path)
+
+
+def unsurrogated(text: str) -> str:
+    """``text`` with the bytes a file name held that were not UTF-8 (Python's surrogate
+    escapes, as ``os.listdir`` gives them) written ``\\xff``: every output format is UTF-8,
+    and a lone surrogate cannot be encoded in it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escaped(text: str) -> str:
+    """``text`` on one line, nothing in it a terminal or a CI log would act on: control
+    characters (newlines, escape sequences) written as ``\\n``, ``\\x1b``; surrogate
+    escapes as :func:`unsurrogated`."""
+    text = unsurrogated(text)
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def actions_safe(path: str) -> str:
+    """A path for a GitHub Actions job log: :func:`escaped`, and ``./`` before one that
+    starts with ``::`` (the runner executes a line that starts so as a workflow command,
+    ``::add-mask::`` or ``::stop-commands::``); ``./x`` names the same file as ``x``."""
+    path = escaped(path)
+    return f"./{path}" if path.lstrip().startswith("::") else path

@@ -246,6 +246,9 @@ class Document:
         """Paths of the string values that contain ``$``, in document order (the only
         ones interpolation can change)."""
         self.duplicates: list[DuplicateKey] = []
+        self.floats = False
+        """Whether a float was read: JSON Schema validators count 2000.0 as an integer,
+        so a schema whose numbers are integers must not trust their verdict then."""
         self.text = text or ""
         self._locator = _Locator(root, text)
         self.spans: Mapping[KeyPath, Span] = _View(self._locator, "span")
@@ -565,6 +568,7 @@ class _Builder:
             return None
 
     def _float(self, node: yaml.ScalarNode, text: str) -> float | int:
+        self.doc.floats = True
         low = text.lower().lstrip("+")
         if low in (".inf",):
             return math.inf

@@ -66,7 +66,7 @@ def _stamp(path: str) -> list[Any]:
 def _code_stamps() -> list[Any]:
     """Size and modification time of every file that decides how a project loads."""
     stamps: list[Any] = [sys.version, FORMAT]
-    package = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # all portledger/
     for folder, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         stamps += [_stamp(os.path.join(folder, f)) for f in sorted(files)

@@ -86,7 +86,9 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(c))
         i += 1
-    return re.compile("^" + "".join(out) + "$")
+    # DOTALL and \Z: a folder or file name may hold a newline (a folder the glob skipped
+    # for it would be a gate bypass); "$" would also match before a final newline.
+    return re.compile("^" + "".join(out) + r"\Z", re.DOTALL)
 
 
 def _normal(pattern: str) -> str:

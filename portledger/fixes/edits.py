@@ -25,7 +25,7 @@ from pathlib import Path
 from portledger import yamlio
 from portledger.errors import FatalError
 from portledger.findings import Edit
-from portledger.paths import display_path
+from portledger.paths import display_path, escaped
 
 # --- the text of files ---------------------------------------------------------------
 
@@ -61,14 +61,13 @@ class Source:
         bom = data.startswith(b"\xef\xbb\xbf")
         encoding = "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8"
         newline = "\r\n" if "\r\n" in text else "\n"
-        # C-level sums of the lines' lengths (a large ledger has 100,000 lines).
-        if not any(b in text for b in _OTHER_BREAKS):  # "\n" only: split is faster
-            lengths = map(len, text.split("\n")[:-1])
-            starts = list(accumulate(map((1).__add__, lengths), initial=0))
-        else:  # text and breaks alternate; each break ends where the next line starts
-            ends = list(accumulate(map(len, _LINE_BREAK.split(text))))
-            starts = [0, *ends[1::2]]
-        return cls(path, data, text, bom, newline, starts, encoding)
+        return cls(path, data, text, bom, newline, _line_starts(text), encoding)
+
+    def with_text(self, text: str) -> Source:
+        """The same file with another text (the planner's steps on a ledger it has not
+        written yet): offsets count in ``text``, encoding and newline are this one's."""
+        return Source(self.path, self.encode(text), text, self.bom, self.newline,
+                      _line_starts(text), self.encoding)
 
     @property
     def digest(self) -> str:
@@ -93,6 +92,17 @@ class Source:
             order = "utf-16-le" if self.data.startswith(b"\xff\xfe") else "utf-16-be"
             return self.data[:2] + text.encode(order)
         return (b"\xef\xbb\xbf" if self.bom else b"") + text.encode("utf-8")
+
+
+def _line_starts(text: str) -> list[int]:
+    """Where each line of ``text`` starts, as libyaml counts lines."""
+    # C-level sums of the lines' lengths (a large ledger has 100,000 lines).
+    if not any(b in text for b in _OTHER_BREAKS):  # "\n" only: split is faster
+        lengths = map(len, text.split("\n")[:-1])
+        return list(accumulate(map((1).__add__, lengths), initial=0))
+    # text and breaks alternate; each break ends where the next line starts
+    ends = list(accumulate(map(len, _LINE_BREAK.split(text))))
+    return [0, *ends[1::2]]
 
 
 def apply_edits(source: Source, edits: Iterable[Edit]) -> tuple[str, list[Edit]]:
@@ -446,7 +456,7 @@ def write_atomically(source: Source, text: str, *, ledger: str | Path | None = N
 def unified_diff(path: str, old: str, new: str) -> str:
     return "".join(difflib.unified_diff(
         old.splitlines(keepends=True), new.splitlines(keepends=True),
-        fromfile=f"a/{path}", tofile=f"b/{path}",
+        fromfile=f"a/{escaped(path)}", tofile=f"b/{escaped(path)}",  # a name on one line
     ))
 
 

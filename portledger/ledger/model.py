@@ -161,6 +161,9 @@ class Ledger:
     services: dict[str, Service] = field(default_factory=dict)
     ephemeral: tuple[int, int] = DEFAULT_EPHEMERAL
     compose: ComposeConfig = ComposeConfig()
+    well_known: str = "bundled"
+    """``settings.well_known``: "bundled" (the IANA list shipped) or "system"
+    (/etc/services); see :mod:`portledger.ledger.wellknown`."""
 
     @property
     def compose_files(self) -> tuple[str, ...]:
@@ -291,6 +294,11 @@ def _validator() -> Any:
 
     schema = json.loads(schema_path().read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
+    # JSON Schema counts 2000.0 as an integer; the ledger does not (a port written
+    # `2000.0` or `9e3` is a located schema error, not a float handed to the model).
+    strict = cls.TYPE_CHECKER.redefine(
+        "integer", lambda _, v: isinstance(v, int) and not isinstance(v, bool))
+    cls = jsonschema.validators.extend(cls, type_checker=strict)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
@@ -366,7 +374,7 @@ def validate(doc: yamlio.Document) -> list[Finding]:
 
     if doc.data is None:
         return [make(SCHEMA_RULE, doc.path, 1, 1, "the ledger is empty; expected a mapping")]
-    if schemacheck.surely_valid(schema_path(), doc.data, formats=True):
+    if not doc.floats and schemacheck.surely_valid(schema_path(), doc.data, formats=True):
         return []
     # jsonschema (a tenth of a second to import) only for a ledger it must explain.
     from jsonschema.exceptions import best_match
@@ -423,6 +431,7 @@ def build(doc: yamlio.Document) -> tuple[Ledger, list[Finding]]:
     if "ephemeral" in settings:
         e = settings["ephemeral"]
         ledger.ephemeral = (e["start"], e["end"])
+    ledger.well_known = settings.get("well_known", "bundled")
     ledger.compose = compose_config(data.get("compose") or {})
     for name, r in data["ranges"].items():
         if r["start"] > r["end"]:

@@ -128,7 +128,7 @@ def workflow_command(f: Finding) -> str:
     """``::error file=F,line=L,col=C,endLine=E,endColumn=EC,title=CODE rule::message``."""
     from portledger.report.sarif import span
 
-    props = [("file", f.file.replace("\\", "/")), ("line", str(f.line)), ("col", str(f.column))]
+    props = [("file", f.file.replace(os.sep, "/")), ("line", str(f.line)), ("col", str(f.column))]
     end_line, end_column = span(f)
     if end_line is not None:
         props.append(("endLine", str(end_line)))
@@ -427,7 +427,8 @@ def markdown(
     out.write("".join(parts).rstrip("\n") + "\n")
 
 
-_REPORTERS = {"text": text, "json": json_, "github": github, "sarif": sarif, "markdown": markdown}
+_REPORTERS: dict[str, Callable[..., None]] = {
+    "text": text, "json": json_, "github": github, "sarif": sarif, "markdown": markdown}
 
 
 def report(

@@ -1,0 +1,155 @@
+"""Hostile inputs that were internal errors, leaks or bypasses: each now a located
+message (or the right finding), on real files through the real command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portledger import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+CASE = ROOT / "tests" / "fixes" / "PL202-owner-mismatch"
+FINDING = ("PL202 owner-mismatch pcs-api publishes 8000/tcp, which the ledger gives to "
+           "digi-core.http (port-mapping.yml:11)")
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ledger and a compose file with one fixable finding (PL202)."""
+    work = tmp_path / "repo"
+    shutil.copytree(CASE / "before", work)
+    monkeypatch.chdir(work)
+    return work
+
+
+def run(*args: str, cwd: Path,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "portledger", *args], cwd=cwd,
+                          capture_output=True, env={**os.environ, **(env or {})}, timeout=60)
+
+
+# --- internal errors that are now located messages ----------------------------------
+
+
+@pytest.mark.parametrize(("old", "new", "where", "message"), [
+    ("port: 8000, target", "port: 8000.0, target", "11:20",
+     "services.digi-core.ports.http.port: 8000.0 is not valid; expected the host port "
+     "(8000) or an inclusive range (\"9000-9010\")"),
+    ("end: 8999", "end: 9e3", "4:35",
+     "ranges.user-facing.end: expected integer, got number 9000.0"),
+])
+def test_an_integral_float_in_the_ledger_is_a_located_schema_error(
+        repo: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, where: str,
+        message: str) -> None:
+    ledger = repo / "port-mapping.yml"
+    ledger.write_text(ledger.read_text().replace(old, new, 1))
+    assert cli.main(["check"]) == 1
+    out = capsys.readouterr()
+    assert out.out.splitlines()[0] == f"port-mapping.yml:{where}: PL100 schema {message}"
+    assert out.err == ""
+
+
+def test_a_utf16_compose_file_is_fixed_and_stays_utf16(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    compose = repo / "compose.yaml"
+    compose.write_bytes(compose.read_text().encode("utf-16"))  # with its byte-order mark
+    assert cli.main(["check", "--fix"]) == 0
+    assert capsys.readouterr().err == ""
+    data = compose.read_bytes()
+    assert data[:2] in (b"\xff\xfe", b"\xfe\xff")
+    expected = (CASE / "after" / "compose.yaml").read_text()
+    assert data.decode("utf-16") == expected
+
+
+@pytest.mark.parametrize("option", [[], ["--mapping"]])
+def test_a_path_longer_than_the_name_limit_is_one_line(
+        repo: Path, capsys: pytest.CaptureFixture[str], option: list[str]) -> None:
+    long = "a" * 300
+    assert cli.main(["check", *option, long]) == 2
+    assert capsys.readouterr().err == (
+        f"portledger: {'a' * 60}...{'a' * 40} (300 characters): File name too long\n")
+
+
+# --- output hygiene -------------------------------------------------------------------
+
+
+@pytest.fixture
+def non_utf8_folder(repo: Path) -> Path:
+    (repo / "compose.yaml").rename(repo / "compose.yml.off")
+    folder = os.path.join(os.fsencode(repo), b"bad\xff")
+    os.mkdir(folder)
+    shutil.move(str(repo / "compose.yml.off"), os.fsdecode(folder) + "/compose.yaml")
+    return repo
+
+
+@pytest.mark.parametrize(("fmt", "shown"), [
+    ("json", '"file": "bad\\\\xff/compose.yaml"'),
+    ("github", "::error file=bad\\xff/compose.yaml,line=5,col=9,"),
+    ("sarif", '"uri": "bad%FF/compose.yaml"'),
+    ("markdown", "bad\\\\xff/compose.yaml"),
+])
+def test_every_reporter_shows_a_non_utf8_path(non_utf8_folder: Path, fmt: str,
+                                              shown: str) -> None:
+    done = run("check", "--format", fmt, cwd=non_utf8_folder)
+    assert done.stderr == b""
+    assert done.returncode == 1
+    text = done.stdout.decode("utf-8")  # valid UTF-8 throughout
+    assert shown in text
+    if fmt in ("json", "sarif"):
+        json.loads(text)
+
+
+def test_text_in_github_actions_cannot_start_a_workflow_command(
+        repo: Path) -> None:
+    for name in ("::warning title=x::pwned", "nl\n::add-mask::secret", "esc\x1b[2J"):
+        (repo / name).mkdir()
+        shutil.copy(repo / "compose.yaml", repo / name / "compose.yaml")
+    (repo / "compose.yaml").unlink()
+    done = run("check", "--format", "text", cwd=repo, env={"GITHUB_ACTIONS": "true"})
+    assert done.returncode == 1
+    lines = done.stdout.decode().splitlines()
+    assert [line.split(":5:9: ")[0] for line in lines if ":5:9: " in line] == [
+        "./::warning title=x::pwned/compose.yaml",
+        "esc\\x1b[2J/compose.yaml",
+        "nl\\n::add-mask::secret/compose.yaml",
+    ]
+    assert not any(line.lstrip().startswith("::") for line in lines)
+    assert "\x1b" not in done.stdout.decode()
+
+
+def test_fix_diff_headers_keep_a_name_on_one_line(repo: Path) -> None:
+    folder = repo / "nl\n::add-mask::x"
+    folder.mkdir()
+    (repo / "compose.yaml").rename(folder / "compose.yaml")
+    done = run("check", "--diff", cwd=repo)
+    assert done.returncode == 1
+    assert b"--- a/nl\\n::add-mask::x/compose.yaml\n" in done.stdout
+    assert not any(line.lstrip().startswith(b"::") for line in done.stdout.splitlines())
+
+
+# --- boundaries -------------------------------------------------------------------------
+
+
+def test_a_compose_file_in_a_folder_named_with_a_newline_is_checked(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = repo / "a\nb"
+    folder.mkdir()
+    (repo / "compose.yaml").rename(folder / "compose.yaml")
+    assert cli.main(["check"]) == 1
+    assert capsys.readouterr().out.startswith(f"a\nb/compose.yaml:5:9: {FINDING}\n")
+
+
+def test_the_cache_is_keyed_on_every_module_of_the_package() -> None:
+    from portledger.check import cache
+
+    stamped = {Path(s[0]).relative_to(ROOT / "portledger").as_posix()
+               for s in cache._code_stamps()[2:] if isinstance(s, list)
+               and str(s[0]).startswith(str(ROOT / "portledger"))}
+    assert {"ledger/model.py", "yamlio.py", "compose/loader.py", "check/cache.py"} <= stamped
