@@ -15,6 +15,7 @@ from portledger.findings import Rule, rule_of
 from portledger.git import gate
 from portledger.ledger import model as ledger
 from portledger.ledger import rules as ledger_rules
+from portledger.ledger import settings as ledger_settings
 
 DOCUMENTED: tuple[Callable[..., Any], ...] = (
     ledger.validate,
@@ -23,7 +24,9 @@ DOCUMENTED: tuple[Callable[..., Any], ...] = (
     *ledger_rules.LEDGER_CHECKS,
     *compose_rules.COMPOSE_RULES,
     gate.undocumented_port_change,
+    gate.stale_port_change_trailer,
     *probe.PROBE_RULES,
+    *ledger_settings.ADOPTION_RULES,
 )
 """Every function that carries a rule, in code order; its docstring documents the rule."""
 

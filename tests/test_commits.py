@@ -134,12 +134,43 @@ def test_commit_msg_base_option_and_json(
     doc = json.loads(out)
     assert [(f["code"], f["rule"], f["file"], f["line"], f["service"], f["port"])
             for f in doc["findings"]] == [
+        # The message's trailer is the amended commit's: a near miss of the change now.
+        ("PL302", "stale-port-change-trailer", path, 3, None, None),
         ("PL301", "undocumented-port-change", "pcs/compose.yaml", 5, "pcs-api", 8003),
         ("PL301", "undocumented-port-change", "port-mapping.yml", 13, "pcs-api", 8003),
     ]
     assert doc["findings"][0]["message"] == (
+        f"'{TRAILER}' names no port change of this commit; did you mean "
+        "'Port-Change: pcs-api http 8000 -> 8003 (tcp)'?")
+    assert doc["findings"][1]["message"] == (
         "port change (moved) not in the message: Port-Change: pcs-api http 8000 -> 8003 (tcp)")
-    assert doc["summary"] == {"errors": 2, "warnings": 0, "notices": 0, "files": 2}
+    assert doc["summary"] == {"errors": 3, "warnings": 0, "notices": 0, "files": 3}
+
+
+def test_commit_msg_refuses_a_trailer_for_a_change_that_did_not_happen(
+        repo: GitRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo.commit("init", PCS_FILES)
+    repo.stage({"README.md": "docs\n"})
+    path = message(tmp_path, f"Tidy the README\n\n{TRAILER}\n")
+    assert commit_msg(capsys, path) == (1, (
+        f"{path}:3:1: PL302 stale-port-change-trailer '{TRAILER}' names no port change of "
+        "this commit\n"
+        f"    fix: remove the line '{TRAILER}', or stage the change it names\n"
+        "Found 1 error, 0 warnings in 1 file.\n"), "")
+
+
+def test_commit_msg_names_a_near_miss(
+        repo: GitRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo.commit("init", PCS_FILES)
+    repo.stage(MOVED)
+    path = message(tmp_path, "Move PCS\n\nPort-Change: pcs-api http 8000 -> 8002\n")
+    code, out, _ = commit_msg(capsys, path)
+    assert code == 1
+    assert out.startswith(
+        f"{path}:3:1: PL302 stale-port-change-trailer 'Port-Change: pcs-api http 8000 -> 8002' "
+        f"names no port change of this commit; did you mean '{TRAILER}'?\n"
+        f"    fix: replace the line with '{TRAILER}'\n")
+    assert out.endswith(f"after a blank line:\n\n{TRAILER}\n")
 
 
 def test_commit_msg_in_a_merge_asks_only_for_what_the_merge_itself_changes(
@@ -357,8 +388,24 @@ def test_real_git_commit_amend_and_commit_all(repo: GitRepo) -> None:
     repo.write({"pcs/compose.yaml": pcs_compose(8003), "port-mapping.yml": ledger(8003)})
     done = git_commit(repo, "-q", "-a", "--amend", "--no-edit")
     assert done.returncode == 0, done.stderr
+    # The amended commit's own trailer no longer names a change: prepare-commit-msg drops it.
     assert repo.git("log", "-1", "--format=%(trailers:key=Port-Change,valueonly)") == (
-        "pcs-api http 8000 -> 8002 (tcp)\npcs-api http 8000 -> 8003 (tcp)\n\n")
+        "pcs-api http 8000 -> 8003 (tcp)\n\n")
+    assert repo.git("rev-list", "--count", "HEAD") == "2\n"
+
+
+@pytest.mark.parametrize("how", [("--no-edit",), ("-m", "Move PCS off digi-core")])
+def test_real_git_reword_only_amend_is_prefilled(repo: GitRepo, how: tuple[str, ...]) -> None:
+    """Both hooks compare an amend with HEAD's parent: a reword of an undocumented
+    port-moving commit gets the trailer, and commit-msg accepts it."""
+    repo.commit("init", PCS_FILES)
+    repo.stage(MOVED)
+    assert git_commit(repo, "-q", "--no-verify", "-m", "Move PCS").returncode == 0
+    install_hooks(repo)
+    done = git_commit(repo, "-q", "--amend", *how)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert repo.git("log", "-1", "--format=%(trailers:key=Port-Change,valueonly)") == (
+        "pcs-api http 8000 -> 8002 (tcp)\n\n")
     assert repo.git("rev-list", "--count", "HEAD") == "2\n"
 
 

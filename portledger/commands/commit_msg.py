@@ -58,6 +58,6 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CLEAN
     reporters.report(args.format, findings, len({f.file for f in findings}), sys.stdout,
                       rules=rule_docs(args.format))
-    if args.format == "text":
+    if args.format == "text" and values:
         sys.stdout.write("\n" + gate.paste_block(values, "the commit message"))
     return EXIT_FINDINGS

@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from portledger.git import diff as portdiff
     from portledger.git import gate
+    from portledger.git import repo as git_repo
     from portledger.git.reader import reader_for
     from portledger.git.repo import Repository
 
@@ -42,13 +43,23 @@ def run(args: argparse.Namespace) -> int:
     if source == "message" and have:
         return EXIT_CLEAN
     head = repo.head()
-    amend = source == "commit" and head is not None and sha is not None \
-        and repo.try_resolve(sha) == head
+    # As commit-msg decides it: git's arguments (``--amend`` with -m/-F/-C too), or git
+    # naming HEAD as the message's source commit.
+    amend = head is not None and (git_repo.amending() is True or (
+        source == "commit" and sha is not None and repo.try_resolve(sha) == head))
     base = gate.staged_base(repo, head, amend)
     with reader_for(repo, args.mapping) as reader:
         diff = portdiff.diff_states(reader, gate.snapshot(repo, base), repo.index_snapshot(),
                                     base[:7] if base else "the empty tree", "the index")
     gate.print_notes(diff.notes)
+    if amend and source == "commit" and have:
+        # The amended commit's own trailers that name no change now (the change was
+        # amended away or moved on): commit-msg would refuse them.
+        real = gate.documented(diff.trailers())
+        old = [v for v in have if gate.normalize(v) not in real]
+        if old:
+            gate.drop_trailers(args.message_file, old)
+            have = [v for v in have if v not in old]
     present = gate.documented(have)
     wanted = [t for t in diff.trailers() if gate.normalize(t) not in present]
     if wanted:

@@ -13,13 +13,16 @@ equals the change's, ignoring case and runs of spaces. Commands:
 ``commit-msg FILE``
     the staged changes against HEAD (HEAD's parent for ``git commit --amend``, nothing
     before the first commit). Exit 1 naming each undocumented change and printing the
-    trailer lines to paste. Passes untouched: a commit changing no port; ``fixup!``,
+    trailer lines to paste, and each trailer that names no staged change (PL302, with a
+    "did you mean" for a near miss). Passes untouched: a commit changing no port; ``fixup!``,
     ``squash!`` and ``amend!`` messages (autosquash decides their final message); in a
     merge, the changes the merged branches made themselves (their own commits document
     them), so only a change made while resolving the merge needs a trailer.
 ``prepare-commit-msg FILE [SOURCE [SHA]]``
     adds the missing trailers for the staged changes; leaves merge messages alone, and
-    ``-m``/``-F`` messages that already have a ``Port-Change`` trailer.
+    ``-m``/``-F`` messages that already have a ``Port-Change`` trailer. For an amend
+    (seen as commit-msg sees it) it compares with HEAD's parent, and drops the amended
+    commit's trailers that no longer name a change.
 ``check-commits BASE..HEAD``
     each commit of the range against its first parent (merges as above); with
     ``--squash --message-file F``, the range's net change (from the merge base) against
@@ -80,6 +83,70 @@ def undocumented_port_change(change: PortChange, commit: CommitInfo | None = Non
                 protocol=port.protocol, fix=fix)
 
 
+@rule("PL302", "stale-port-change-trailer", "error",
+      "a Port-Change trailer names a port change the commit does not make")
+def stale_port_change_trailer(value: str, file: str, line: int,
+                              hint: str | None = None) -> Finding:
+    """A ``Port-Change`` trailer says a port changed, and the staged changes do not change it.
+
+    A history that says a port moved when it did not misleads as much as one that says
+    nothing: the trailer was copied from another commit, left over after a change was
+    unstaged or amended away, or mistyped. A near miss (the protocol left out, a digit
+    wrong) is named with the line it should be; the finding points at the trailer's line
+    in the message.
+
+    Failing:
+
+        # nothing staged changes a port
+        Tidy the README
+
+        Port-Change: pcs-api http 8000 -> 8002 (tcp)
+
+    Passing:
+
+        # services/pcs/compose.yaml: ports: ["8000:8000"] -> ["8002:8000"]
+        Move PCS off digi-core's port
+
+        Port-Change: pcs-api http 8000 -> 8002 (tcp)
+    """
+    this = stale_port_change_trailer.rule  # type: ignore[attr-defined]
+    line_text = f"{TRAILER_KEY}: {value}"
+    message = f"'{line_text}' names no port change of this commit"
+    if hint:
+        message += f"; did you mean '{TRAILER_KEY}: {hint}'?"
+        fix = f"replace the line with '{TRAILER_KEY}: {hint}'"
+    else:
+        fix = f"remove the line '{line_text}', or stage the change it names"
+    return make(this, file, line, 1, message, fix=fix)
+
+
+def near_miss(value: str, candidates: Sequence[str]) -> str | None:
+    """The candidate trailer ``value`` was most likely meant to be, if one is close."""
+    import difflib
+
+    by_norm = {normalize(c): c for c in candidates}
+    close = difflib.get_close_matches(normalize(value), list(by_norm), n=1, cutoff=0.75)
+    return by_norm[close[0]] if close else None
+
+
+def stale(values: Sequence[str], changes: Sequence[PortChange], excused: set[str],
+          message_file: str) -> list[Finding]:
+    """PL302 for each trailer value that names none of ``changes`` (nor an excused one)."""
+    real = documented(c.trailer for c in changes) | excused
+    missing = [c.trailer for c in changes if normalize(c.trailer) not in documented(values)]
+    lines = read_message(message_file).splitlines()
+    found = []
+    for value in dict.fromkeys(values):
+        if normalize(value) in real or is_bulk(value):
+            continue
+        where = next((i + 1 for i, text in enumerate(lines)
+                      if text.partition(":")[0].strip().lower() == TRAILER_KEY.lower()
+                      and normalize(text.partition(":")[2]) == normalize(value)), 1)
+        found.append(stale_port_change_trailer(value, message_file, where,
+                                               near_miss(value, missing)))
+    return found
+
+
 def normalize(value: str) -> str:
     """A trailer value as compared: case and runs of whitespace do not matter."""
     return " ".join(value.split()).lower()
@@ -89,9 +156,43 @@ def documented(values: Iterable[str]) -> set[str]:
     return {normalize(v) for v in values}
 
 
+BULK = "bulk"
+"""``Port-Change: bulk REASON``: one trailer that documents every change of a commit too
+large to list (an import, a renumbering); prepare-commit-msg suggests it past
+``settings.trailer_limit`` trailers."""
+
+
+def is_bulk(value: str) -> bool:
+    """Whether a trailer value (as written, or normalized) is a bulk change."""
+    word = normalize(value).partition(" ")[0]
+    return word in (BULK, f"{BULK}:")
+
+
+def bulk_line(count: int) -> str:
+    """What to write instead of ``count`` trailers."""
+    return (f"{count} port changes: document them with one line, "
+            f"'{TRAILER_KEY}: {BULK} REASON' (what changed and why), instead of one a change")
+
+
+def adoption_excused(reader: PortReader, old: Snapshot, new: Snapshot,
+                     changes: Iterable[PortChange]) -> set[str]:
+    """The trailers (normalized) a commit that creates the ledger needs not have.
+
+    Adding the ledger to a repository that already has compose projects records ports
+    that exist; it moves none. So the ledger's own entries, and compose ports that now
+    have a ledger owner, document themselves; a compose port the commit adds or moves
+    still needs its trailer."""
+    if reader.ledger(old, "before").path is not None or reader.ledger(new, "after").path is None:
+        return set()
+    return {normalize(c.trailer) for c in changes if c.source == "ledger" or c.kind == "owner"}
+
+
 def undocumented(changes: Iterable[PortChange], trailers: set[str],
                  excused: set[str] = frozenset()) -> list[PortChange]:  # type: ignore[assignment]
-    """The changes whose trailer is neither in the message nor excused (normalized)."""
+    """The changes whose trailer is neither in the message nor excused (normalized); none
+    when the message has a bulk trailer."""
+    if any(is_bulk(t) for t in trailers):
+        return []
     return [c for c in changes
             if normalize(c.trailer) not in trailers and normalize(c.trailer) not in excused]
 
@@ -142,6 +243,17 @@ def print_notes(notes: Iterable[str]) -> None:
         sys.stderr.write(f"portledger: note: {note}\n")
 
 
+def drop_trailers(path: str, values: Sequence[str]) -> None:
+    """Remove the ``Port-Change: VALUE`` lines for ``values`` (normalized) from a message."""
+    gone = documented(values)
+    text = read_message(path)
+    kept = [line for line in text.splitlines(keepends=True)
+            if not (line.partition(":")[0].strip().lower() == TRAILER_KEY.lower()
+                    and normalize(line.partition(":")[2]) in gone)]
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write("".join(kept))
+
+
 def paste_block(values: Sequence[str], out: str) -> str:
     lines = "".join(f"{TRAILER_KEY}: {v}\n" for v in values)
     return (f"Port changes must be documented in {out}. Add these lines at its end, "
@@ -166,14 +278,18 @@ def check_message(repo: Repository, reader: PortReader, message_file: str,
                                                                          list[str]]:
     """PL301 findings for the staged changes against ``base`` and the message's trailers;
     also the trailer lines to add, and notes."""
-    diff = portdiff.diff_states(reader, snapshot(repo, base), repo.index_snapshot(),
+    old, new = snapshot(repo, base), repo.index_snapshot()
+    diff = portdiff.diff_states(reader, old, new,
                                 base[:7] if base else "the empty tree", "the index")
-    if not diff.changes:
+    given = port_trailers(repo.trailers_of_file(message_file))
+    if not diff.changes and not given:
         return [], [], diff.notes
-    have = documented(port_trailers(repo.trailers_of_file(message_file)))
+    have = documented(given)
     excused = merged_trailers(repo, reader, base, merge_heads) if merge_heads else set()
+    excused |= adoption_excused(reader, old, new, diff.changes)
     missing = undocumented(diff.changes, have, excused)
-    findings = sorted(undocumented_port_change(c) for c in missing)
+    findings = sorted([*(undocumented_port_change(c) for c in missing),
+                       *stale(given, diff.changes, excused, message_file)])
     values = list(dict.fromkeys(c.trailer for c in missing))
     return findings, values, diff.notes
 
@@ -181,10 +297,13 @@ def check_message(repo: Repository, reader: PortReader, message_file: str,
 # -- check-commits -----------------------------------------------------------------------------
 
 
-def check_range(repo: Repository, reader: PortReader, base: str, head: str
+def check_range(repo: Repository, reader: PortReader, base: str, head: str,
+                since: str | None = None,
                 ) -> tuple[list[Finding], dict[str, tuple[str, list[str]]], list[str], int]:
     """PL301 findings for every commit of ``base..head``; also the subject and missing
-    trailer values by commit, notes, and the number of commits checked."""
+    trailer values by commit, notes, and the number of commits checked. ``since``: the
+    adoption boundary (``settings.adopted``): it and the commits before it are not asked
+    for trailers."""
     findings: list[Finding] = []
     missing_by_commit: dict[str, tuple[str, list[str]]] = {}
     notes: list[str] = []
@@ -196,6 +315,7 @@ def check_range(repo: Repository, reader: PortReader, base: str, head: str
         for parent in commit.parents[:1]:
             children[parent] = children.get(parent, 0) + 1
     snapshots: dict[str, Snapshot] = {}
+    before = set(repo.run("rev-list", since, f"^{base}").split()) if since else set()
     for commit in commits:
         first = commit.parents[0] if commit.parents else None
         old = snapshots.get(first) if first else {}
@@ -216,12 +336,15 @@ def check_range(repo: Repository, reader: PortReader, base: str, head: str
             children[first] -= 1
             if not children[first]:
                 snapshots.pop(first, None)
+        if commit.sha in before:
+            continue  # before portledger was adopted
         diff = portdiff.diff_states(reader, old, new,
                                     first[:7] if first else "the empty tree", commit.sha[:7])
         notes.extend(diff.notes)
         if not diff.changes:
             continue
         excused = merged_trailers(repo, reader, first, commit.parents[1:])
+        excused |= adoption_excused(reader, old, new, diff.changes)
         missing = undocumented(diff.changes, documented(commit.trailers), excused)
         if missing:
             findings.extend(undocumented_port_change(c, commit) for c in missing)
@@ -234,10 +357,11 @@ def check_squash(repo: Repository, reader: PortReader, base: str, head: str,
                  message_file: str) -> tuple[list[Finding], list[str], list[str]]:
     """PL301 findings for the net change of ``base...head`` against one message file."""
     start = repo.merge_base(base, head)
-    diff = portdiff.diff_states(reader, snapshot(repo, start), snapshot(repo, head),
+    old, new = snapshot(repo, start), snapshot(repo, head)
+    diff = portdiff.diff_states(reader, old, new,
                                 start[:7] if start else "the empty tree", head[:7])
     have = documented(port_trailers(repo.trailers_of_file(message_file)))
-    missing = undocumented(diff.changes, have)
+    missing = undocumented(diff.changes, have, adoption_excused(reader, old, new, diff.changes))
     findings = sorted(undocumented_port_change(c) for c in missing)
     return findings, list(dict.fromkeys(c.trailer for c in missing)), diff.notes
 
