@@ -5,13 +5,16 @@ Starts a private Docker engine (tests/probe/probe_engine.py: its own socket, dat
 and bridge; needs root, Debian's docker.io and busybox-static, see .ci/docker-engine),
 starts N busybox httpd containers in a loop, each publishing one port on 127.0.0.1, and
 writes a ledger of N + 10 services that all have a health path. Of the containers, N - 10
-are their service on its own port (healthy), 5 publish a port the ledger gives to another
-service (PL402) and 5 publish a port the ledger does not have (PL403). The real command
-runs in a subprocess (interpreter start and imports included); the best and median of
---repeat runs are printed, with and without each source, and the findings are checked
-against that answer key: every injected conflict found, and nothing else.
+are their service on its own port, 5 publish a port the ledger gives to another service
+(PL402) and 5 publish a port the ledger does not have (PL403); of the first, --hung (50)
+have a health path that accepts the connection and never answers (PL404 after --timeout),
+the others answer 200. The real command runs in a subprocess (interpreter start and
+imports included); the best and median of --repeat runs are printed, with and without
+each source, and the findings are checked against that answer key: every injected
+conflict found, and nothing else. The full probe must end within its --deadline (plus
+the interpreter's start), hung endpoints and all.
 
-    sudo python bench/bench_probe.py --containers 200
+    sudo python bench/bench_probe.py --containers 200 --hung 50
 
 Everything (containers, engine, bridge, folder) is removed at the end.
 """
@@ -31,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "probe"))
-from probe_engine import HEALTHY, BusyBox, Engine, EngineError  # noqa: E402
+from probe_engine import HEALTHY, HUNG, BusyBox, Engine, EngineError  # noqa: E402
 
 INJECTED = 5
 """Containers per kind of injected conflict (PL402, PL403)."""
@@ -53,17 +56,19 @@ def free_window(width: int, start: int = 20000, stop: int = 30000) -> int:
     raise SystemExit(f"no {width} free consecutive ports in {start}-{stop}")
 
 
-def write_ledger(path: Path, base: int, services: int) -> None:
+def write_ledger(path: Path, base: int, services: int, hung: int) -> None:
     lines = ["version: 1", "ranges:", "  bench: {start: 20000, end: 30000}", "services:"]
     for i in range(services):
+        health = HUNG if i < hung else HEALTHY
         lines += [f"  svc-{i:03d}:", "    category: bench",
-                  f"    ports: {{http: {{port: {base + i}, target: 8080, health: {HEALTHY}}}}}"]
+                  f"    ports: {{http: {{port: {base + i}, target: 8080, health: {health}}}}}"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def start_containers(box: BusyBox, n: int, base: int) -> dict[str, set[int]]:
+def start_containers(box: BusyBox, n: int, base: int, hung: int) -> dict[str, set[int]]:
     """N containers; returns the answer key: code -> host ports expected in findings."""
-    expected: dict[str, set[int]] = {"PL402": set(), "PL403": set()}
+    expected: dict[str, set[int]] = {"PL402": set(), "PL403": set(),
+                                     "PL404": {base + i for i in range(hung)}}
     healthy = n - 2 * INJECTED
     for i in range(n):
         if i < healthy:
@@ -92,7 +97,7 @@ def run_probe(ledger: Path, env: dict[str, str], *flags: str) -> tuple[float, di
 
 def verify(result: dict, expected: dict[str, set[int]]) -> tuple[list[str], list[str]]:
     """(missed, extra) findings against the answer key."""
-    found: dict[str, set[int]] = {"PL402": set(), "PL403": set()}
+    found: dict[str, set[int]] = {code: set() for code in expected}
     extra = []
     for f in result["findings"]:
         code = f["code"]
@@ -109,9 +114,14 @@ def verify(result: dict, expected: dict[str, set[int]]) -> tuple[list[str], list
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--containers", type=int, default=200)
+    parser.add_argument("--hung", type=int, default=50,
+                        help="containers whose health endpoint never answers")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--budget", type=float, default=3.0,
-                        help="seconds the full probe must stay under (exit 1 otherwise)")
+    parser.add_argument("--deadline", type=float, default=5.0,
+                        help="the probe's --deadline")
+    parser.add_argument("--margin", type=float, default=1.5,
+                        help="seconds over the deadline a run may take (interpreter start, "
+                        "imports; exit 1 otherwise)")
     args = parser.parse_args()
     if args.containers <= 2 * INJECTED:
         raise SystemExit(f"--containers must be above {2 * INJECTED}")
@@ -126,9 +136,10 @@ def main() -> int:
         n = args.containers
         base = free_window(n + 110)
         ledger = Path(engine.root) / "port-mapping.yml"
-        write_ledger(ledger, base, n + INJECTED)
+        hung = min(args.hung, n - 2 * INJECTED)
+        write_ledger(ledger, base, n + INJECTED, hung)
         started = time.perf_counter()
-        expected = start_containers(box, n, base)
+        expected = start_containers(box, n, base, hung)
         setup = time.perf_counter() - started
         env = {**os.environ, "DOCKER_HOST": engine.url}
         env.pop("DOCKER_CONTEXT", None)
@@ -136,8 +147,9 @@ def main() -> int:
         running = len(box.api.containers())
         print(f"containers running: {running} (started in a loop in {setup:.1f} s, "
               f"{setup / n * 1000:.0f} ms each); ledger services: {n + INJECTED}; "
-              f"health endpoints asked: {n - 2 * INJECTED}")
-        variants = [("probe (containers + sockets + health)", ("--docker",)),
+              f"health endpoints asked: {n - 2 * INJECTED}, of which hung: {hung}")
+        deadline = ("--deadline", f"{args.deadline:g}")
+        variants = [("probe (containers + sockets + health)", ("--docker", *deadline)),
                     ("--no-health", ("--docker", "--no-health")),
                     ("--no-sockets --no-health", ("--docker", "--no-sockets", "--no-health")),
                     ("--no-docker --no-health", ("--no-docker", "--no-health"))]
@@ -161,9 +173,11 @@ def main() -> int:
             print(f"  MISSED {m}")
         for e in extra[:20]:
             print(f"  EXTRA  {e}")
-        slow = max(full) >= args.budget
+        budget = args.deadline + args.margin
+        slow = max(full) >= budget
         if slow:
-            print(f"SLOW: the full probe took {max(full):.2f} s (budget {args.budget:g} s)")
+            print(f"SLOW: the full probe took {max(full):.2f} s (deadline {args.deadline:g} s "
+                  f"+ {args.margin:g} s)")
         return 1 if missed or extra or slow else 0
     finally:
         started = time.perf_counter()

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from portledger.commands import mapping_path, rule_docs
 from portledger.errors import FatalError
@@ -18,6 +18,7 @@ from portledger.findings import Severity
 from portledger.probe.model import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
+    from portledger.ledger.model import Allocation, Ledger
     from portledger.probe import Availability
 
 DESCRIPTION = ("Check what is really running on this host against the ledger: containers "
@@ -150,3 +151,37 @@ def _report_availability(rows: Sequence[Availability], fmt: str, out: TextIO) ->
                       f"itself ({by})\n")
         else:
             out.write(f"{a.service}.{a.name} {where}: taken by {by}\n")
+
+
+# --- who --live: what holds one port now -------------------------------------------------
+
+
+def live(ledger: Ledger, port: int, protocol: str, owners: Sequence[Allocation], *,
+         timeout: float = DEFAULT_TIMEOUT, deadline: float = DEFAULT_DEADLINE,
+         ) -> tuple[dict[str, Any], list[str]]:
+    """``who PORT --live``: what holds ``port`` on this host now and whether it is the
+    ledger's owner; the JSON object and the text lines (``  live: ...``)."""
+    from portledger.probe import holders_at, is_owner, observe
+
+    obs = observe(ledger, docker=None, sockets=True, timeout=timeout,
+                  deadline=time.monotonic() + deadline)
+    held = holders_at(obs, port, protocol)
+    owner_names = ", ".join(sorted({a.service for a in owners}))
+    rows, lines = [], [f"  note: {note}" for note in obs.notes]
+    for h in held:
+        own = [a for a in owners if is_owner(ledger, a, h)]
+        rows.append({**h.as_dict(), "owner": bool(own)})
+        if own:
+            verdict = f"the owner, {own[0].service}"
+        elif owners:
+            verdict = f"not the owner ({owner_names}); to free it: {h.action(port)}"
+        else:
+            verdict = f"not in the ledger; to free it: {h.action(port)}"
+        lines.append(f"  live: {h.detail} on {h.on}: {verdict}")
+    if not held:
+        unchecked = " (containers not checked: no engine answered)" if (
+            obs.containers is None) else ""
+        lines.append(f"  live: nothing holds it on this host{unchecked}")
+    owner_ok = (all(r["owner"] for r in rows) if rows else None) if owners else None
+    return ({"holders": rows, "owner_ok": owner_ok, "containers_checked":
+             obs.containers is not None, "notes": obs.notes}, lines)

@@ -88,19 +88,30 @@ def add_arguments(who: argparse.ArgumentParser) -> None:
     add_mapping(who)
     who.add_argument("port", metavar="PORT", help="a port number, optionally with /udp or /sctp")
     who.add_argument("--format", choices=("text", "json"), default="text")
+    who.add_argument("--live", action="store_true",
+                     help="also say what holds the port on this host now (container or "
+                     "process) and whether it is the owner (needs portledger[probe])")
 
 
 def run(args: argparse.Namespace) -> int:
-    return main(mapping_path(args), args.port, args.format, sys.stdout)
+    return main(mapping_path(args), args.port, args.format, sys.stdout,
+                live=getattr(args, "live", False))
 
 
-def main(mapping: Path, port_text: str, fmt: str, out: TextIO) -> int:
+def main(mapping: Path, port_text: str, fmt: str, out: TextIO, live: bool = False) -> int:
     from portledger.check import taken as taken_mod
 
     port, protocol = parse_port(port_text)
     taken = taken_mod.of(mapping)
     ledger = taken.ledger
     info = describe(ledger, port, protocol, taken)
+    live_lines: list[str] = []
+    if live:
+        from portledger.commands.probe import live as live_state
+
+        owners = [a for a in ledger.allocations()
+                  if a.start <= port <= a.end and a.protocol == protocol]
+        info["live"], live_lines = live_state(ledger, port, protocol, owners)
     if fmt == "json":
         json.dump(info, out, indent=2)
         out.write("\n")
@@ -139,4 +150,5 @@ def main(mapping: Path, port_text: str, fmt: str, out: TextIO) -> int:
                 out.write(f"  allocate would give it (category {r['name']})\n")
             else:
                 out.write(f"  allocate would not give it: {info['why_not']}\n")
+        out.writelines(line + "\n" for line in live_lines)
     return 0 if info["owners"] or info["published"] else 1

@@ -57,6 +57,7 @@ from portledger.probe.model import (
 )
 from portledger.probe.rules import (
     PROBE_RULES,
+    Attribution,
     _is_own,
     check_containers,
     check_sockets,
@@ -68,7 +69,7 @@ from portledger.probe.sockets import list_listeners
 __all__ = [
     "PROBE_RULES", "Availability", "Container", "ContainerPort", "EngineUnavailable", "Holder",
     "Listener", "Observation", "availability", "check", "check_containers", "check_sockets",
-    "http_status", "is_local_engine", "observe",
+    "holders_at", "http_status", "is_local_engine", "is_owner", "observe",
 ]
 
 
@@ -147,6 +148,40 @@ def check(ledger: Ledger, obs: Observation, *, health: bool = True,
             time.monotonic() + DEFAULT_DEADLINE)
         findings += check_health(ledger, targets, timeout, deadline)
     return sorted(set(findings))
+
+
+# --- who --live -------------------------------------------------------------------------
+
+
+def holders_at(obs: Observation, port: int, protocol: str) -> list[Holder]:
+    """Everything holding ``port``/``protocol`` on this host, ledger or not: one
+    :class:`Holder` per container and per process, with every address it holds it on."""
+    attribution = Attribution(obs.containers or ())
+    found: dict[tuple[str, object], Holder] = {}
+
+    def add(h: Holder) -> None:
+        key: tuple[str, object] = (("container", h.container.id) if h.container else
+                                   (h.kind, h.listener.pid if h.listener else None))
+        was = found.get(key)
+        if was is None:
+            found[key] = h
+        elif not set(h.addresses) <= set(was.addresses):
+            found[key] = Holder(was.kind, was.container, was.listener or h.listener,
+                                tuple(dict.fromkeys(was.addresses + h.addresses)), was.ports)
+
+    for listener in obs.listeners or ():
+        if listener.port == port and listener.protocol == protocol:
+            add(attribution.holder(listener))
+    for c in obs.containers or ():
+        for p in c.ports:
+            if p.host_port == port and p.protocol == protocol:
+                add(Holder("container", container=c, addresses=(p.host_ip,), ports=(port,)))
+    return list(found.values())
+
+
+def is_owner(ledger: Ledger, alloc: Allocation, holder: Holder) -> bool:
+    """Whether ``holder`` is ``alloc``'s own service (its container or process)."""
+    return _is_own(ledger, alloc, holder)
 
 
 # --- --available ----------------------------------------------------------------------

@@ -172,6 +172,15 @@ class Holder:
             return f"{self.listener.process} (pid {self.listener.pid}){to}"
         return self.listener.label
 
+    @property
+    def detail(self) -> str:
+        """The label with a container's image and short id (``who --live``)."""
+        c = self.container
+        if c is None:
+            return self.label
+        about = [*c.about, *([f"image {c.image}"] if c.image else []), f"id {c.short_id}"]
+        return f"container {c.name} ({', '.join(about)})"
+
     def action(self, port: int | None = None) -> str:
         """What an operator runs to free the port: ``docker stop NAME``, ``kill PID``."""
         if self.container is not None:

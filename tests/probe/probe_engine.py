@@ -40,6 +40,8 @@ BUSYBOX = Path("/bin/busybox")
 IMAGE = "portledger-probe-busybox:test"
 HEALTHY = "/health"
 """A path the test image answers with 200."""
+HUNG = "/cgi-bin/hang"
+"""A path the test image accepts and never answers (a CGI script that sleeps)."""
 
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -311,29 +313,97 @@ class BusyBox:
                 info = tarfile.TarInfo(f"bin/{name}")
                 info.type, info.linkname = tarfile.SYMTYPE, "busybox"
                 tar.addfile(info)
-            for name, text in ((HEALTHY.lstrip("/"), "ok\n"), ("index.html", "portledger\n")):
+            info = tarfile.TarInfo("www/cgi-bin")
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+            for name, text, mode in ((HEALTHY.lstrip("/"), "ok\n", 0o644),
+                                     ("index.html", "portledger\n", 0o644),
+                                     (HUNG.lstrip("/"), "#!/bin/sh\nexec sleep 3600\n", 0o755)):
                 data = text.encode()
                 info = tarfile.TarInfo(f"www/{name}")
-                info.size, info.mode = len(data), 0o644
+                info.size, info.mode = len(data), mode
                 tar.addfile(info, io.BytesIO(data))
         repo, tag = IMAGE.rsplit(":", 1)
         self.api.import_image_from_data(buf.getvalue(), repository=repo, tag=tag)
         return IMAGE
 
     def run(self, name: str, publish: dict[int, tuple[str, int] | int | None] | None = None,
-            labels: dict[str, str] | None = None) -> str:
-        """Start an httpd container; ``publish`` maps container ports to
-        ``(host_ip, host_port)``, a host port, or None (Docker picks one)."""
+            labels: dict[str, str] | None = None, *, port: int = 8080,
+            network_mode: str | None = None) -> str:
+        """Start an httpd container listening on ``port``; ``publish`` maps container
+        ports to ``(host_ip, host_port)``, a host port, or None (Docker picks one);
+        ``network_mode="host"`` puts it on the host's network (no publishing)."""
         publish = publish if publish is not None else {}
-        host_config = self.api.create_host_config(port_bindings=publish, init=True)
+        host_config = self.api.create_host_config(port_bindings=publish, init=True,
+                                                  network_mode=network_mode)
         created = self.api.create_container(
-            IMAGE, command=["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"],
+            IMAGE, command=["/bin/busybox", "httpd", "-f", "-p", str(port), "-h", "/www"],
             name=name, labels=labels or {}, ports=list(publish), host_config=host_config)
         self.api.start(created["Id"])
         return str(created["Id"])
 
     def remove(self, container: str) -> None:
         self.api.remove_container(container, force=True)
+
+
+class StallingProxy:
+    """A unix socket in front of the engine that answers every request as the engine
+    does, except those ``stall(path)`` picks: those it reads and never answers (an engine
+    that stops answering after the container list). Each request is passed on with
+    ``Connection: close``, so one client connection is one request."""
+
+    def __init__(self, engine: Engine, folder: Path, stall: Any) -> None:
+        import threading
+
+        self.engine, self.stall = engine, stall
+        self.path = folder / "stall.sock"
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(self.path))
+        self.server.listen(64)
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.path}"
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(client,), daemon=True).start()
+
+    def _one(self, client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(65536)
+            if not chunk:
+                client.close()
+                return
+            head += chunk
+        line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        path = line.split(" ")[1] if " " in line else ""
+        if self.stall(path):
+            self.held.append(client)  # read, never answered
+            return
+        lines = [x for x in head.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+                 if not x.lower().startswith(b"connection:")]
+        request = b"\r\n".join(lines) + b"\r\nConnection: close\r\n\r\n"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as up:
+            up.connect(str(self.engine.socket))
+            up.sendall(request + head.split(b"\r\n\r\n", 1)[1])
+            while chunk := up.recv(65536):
+                client.sendall(chunk)
+        client.close()
+
+    def close(self) -> None:
+        self.server.close()
+        for c in self.held:
+            c.close()
 
 
 def main(argv: list[str]) -> int:

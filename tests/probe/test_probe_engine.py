@@ -278,7 +278,7 @@ def test_docker_context_is_honoured(
     config = tmp_path / "docker-config"
     meta = config / "contexts" / "meta" / hashlib.sha256(b"private").hexdigest()
     meta.mkdir(parents=True)
-    (config / "config.json").write_text("{}")
+    # No config.json: the CLI finds the context all the same (the SDK alone would not).
     (meta / "meta.json").write_text(json.dumps({
         "Name": "private", "Metadata": {},
         "Endpoints": {"docker": {"Host": engine.url, "SkipTLSVerify": False}}}))

@@ -187,7 +187,10 @@ def test_availability_rows(two: Ledger) -> None:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-        status = {"/health": 200, "/sick": 503, "/moved": 302}.get(self.path, 404)
+        if self.path == "/by-name":  # a server that routes by Host
+            status = 204 if self.headers.get("Host") == "api.digi.local" else 421
+        else:
+            status = {"/health": 200, "/sick": 503, "/moved": 302}.get(self.path, 404)
         self.send_response(status)
         if status == 302:
             self.send_header("Location", "/health")
@@ -255,6 +258,61 @@ def test_health_asks_only_running_services(write_ledger: Write, server: int) -> 
     assert "probe connects only to loopback" in found[1].message
 
 
+def test_health_options_status_host_and_scheme(write_ledger: Write, server: int,
+                                               tmp_path: Path) -> None:
+    ledger = model(write_ledger(f"""
+        named:
+          category: application
+          ports: {{http: {{port: {server}, health: /by-name, health_host: api.digi.local,
+                          health_status: [204]}}}}
+    """))
+    obs = probe.Observation(listeners=[probe.Listener("127.0.0.1", server, "tcp", 1, "named")])
+    assert probe.check(ledger, obs, timeout=5) == []
+    # A redirect is reported, not followed, unless the ledger lists it as healthy.
+    ledger = model(write_ledger(f"""
+        moved:
+          category: application
+          ports: {{http: {{port: {server}, health: /moved}}}}
+    """))
+    obs = probe.Observation(listeners=[probe.Listener("127.0.0.1", server, "tcp", 1, "moved")])
+    [f] = probe.check(ledger, obs, timeout=5)
+    assert f.message == (f"moved.http (moved (pid 1)): GET http://127.0.0.1:{server}/moved "
+                         "answered 302 Found (redirect to /health, not followed); see the "
+                         "process: ps -o pid,user,args -p 1")
+
+
+def test_https_health_is_asked_over_tls(tmp_path: Path) -> None:
+    import ssl
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    port = httpd.server_address[1]
+    try:
+        assert probe.http_status("127.0.0.1", port, "/health", 5, scheme="https") == (200, "OK")
+        # Plain HTTP to a TLS port is not an answer.
+        assert probe.http_status("127.0.0.1", port, "/health", 5)[0] is None
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_one_deadline_over_parallel_work() -> None:
+    from portledger.probe.model import run_within
+
+    started = time.monotonic()
+    done, late = run_within(lambda x: time.sleep(x) or x, [0.01, 30, 0.02, 30],
+                            time.monotonic() + 0.5)
+    assert (done, late) == ({0: 0.01, 2: 0.02}, [1, 3])
+    assert time.monotonic() - started < 5  # the deadline, not 30 s: a wide margin
+
+
 # -- the engine: where, and when it does not answer --------------------------------------
 
 
@@ -309,6 +367,23 @@ def test_a_silent_engine_cannot_hang_the_probe(
     # Not a speed test: without the --timeout the SDK would wait 60 s; a wide margin.
     assert time.monotonic() - started < 20
     assert "no answer in time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("host", "message"), [
+    ("notaurl", "portledger: DOCKER_HOST=notaurl is not a Docker engine address "
+                "(unix:///path/docker.sock or tcp://127.0.0.1:2375)\n"),
+    ("tcp://127.0.0.1:{port}", "portledger: no Docker engine answers at "
+                               "tcp://127.0.0.1:{port} (DOCKER_HOST=tcp://127.0.0.1:{port}): "
+                               "connection refused (is dockerd running and listening "
+                               "there?)\n"),
+])
+def test_engine_settings_that_name_no_engine_are_one_line(
+        ledger_file: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], host: str, message: str) -> None:
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("DOCKER_HOST", host.format(port=port))
+    assert cli.main(["probe", "--mapping", str(ledger_file), "--docker"]) == 2
+    assert capsys.readouterr() == ("", message.format(port=port))
 
 
 def test_a_remote_engine_is_refused(ledger_file: Path, monkeypatch: pytest.MonkeyPatch,
