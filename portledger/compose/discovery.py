@@ -305,7 +305,8 @@ def select(root: Path, patterns: Sequence[str], exclude: Sequence[str],
     leave = [glob_regex(_normal(p)) for p in exclude]
     found = walk(root, patterns, skip)
     kept = [rel for rel in found if not any(r.match(rel) for r in leave)]
-    files = [root / rel for rel in kept if (root / rel).resolve() not in claimed]
+    files = [root / rel for rel in kept
+             if not claimed or (root / rel).resolve() not in claimed]
     if not paths:
         if explicit:
             for i, p in enumerate(patterns):
