@@ -153,3 +153,49 @@ def test_the_cache_is_keyed_on_every_module_of_the_package() -> None:
                for s in cache._code_stamps()[2:] if isinstance(s, list)
                and str(s[0]).startswith(str(ROOT / "portledger"))}
     assert {"ledger/model.py", "yamlio.py", "compose/loader.py", "check/cache.py"} <= stamped
+
+
+# --- portledger render ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    (b"", "<stdin>:1:1: not JSON: Expecting value"),
+    (b"[", "<stdin>:1:2: not JSON: Expecting value"),
+    (b"\xff{}", "<stdin>: not UTF-8 (byte offset 0)"),
+    (b"[" * 100_000, "<stdin>: nested too deeply"),
+    (b'{"findings": [], "summary": {"files": NaN}}', "<stdin>: NaN is not JSON"),
+    (b"[]", "<stdin>: the top level: expected an object, got []"),
+    (b'{"findings": {}}', "<stdin>: findings: expected a list, got {}"),
+    (b'{"findings": [{"file": 1}]}', "<stdin>: findings[0].file: expected a string, got 1"),
+    (b'{"findings": [{"file": "a", "line": 0}]}',
+     "<stdin>: findings[0].line: expected an integer of at least 1, got 0"),
+    (b'{"findings": [{"file": "a", "line": 1, "column": true}]}',
+     "<stdin>: findings[0].column: expected an integer of at least 1, got true"),
+    (b'{"findings": [{"file": "a", "line": 1, "column": 1, "code": "PL1", "rule": "r", '
+     b'"severity": "fatal"}]}',
+     '<stdin>: findings[0].severity: expected error, warning or notice, got "fatal"'),
+    (b'{"findings": [], "summary": []}', "<stdin>: summary: expected an object, got []"),
+])
+@pytest.mark.parametrize("fmt", ["text", "github", "sarif", "markdown"])
+def test_render_refuses_malformed_input_in_one_line(tmp_path: Path, given: bytes,
+                                                    message: str, fmt: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "portledger", "render", "--format", fmt],
+                          input=given, capture_output=True, cwd=tmp_path, timeout=60)
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert done.stderr.decode() == f"portledger render: {message}\n"
+
+
+def test_render_refuses_malformed_changes_and_commits(tmp_path: Path) -> None:
+    (tmp_path / "check.json").write_text('{"findings": [], "summary": {"files": 0}}')
+    (tmp_path / "changes.json").write_text('[{"kind": "moved", "old": [1]}]')
+    (tmp_path / "commits.json").write_text(
+        '{"findings": [], "result": "failed", "checked": 1, "commits": [{"trailers": [1]}]}')
+    for option, message in (
+            ("--changes", "changes.json: [0].old: expected an object, got [1]"),
+            ("--commits", "commits.json: commits[0].trailers[0]: expected a string, got 1")):
+        done = subprocess.run(
+            [sys.executable, "-m", "portledger", "render", "--format", "markdown",
+             "--input", "check.json", option, option[2:] + ".json"],
+            capture_output=True, cwd=tmp_path, timeout=60)
+        assert done.returncode == 2
+        assert done.stderr.decode() == f"portledger render: {message}\n"

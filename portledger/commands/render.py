@@ -8,7 +8,6 @@ changed``, annotations only on the lines a change touched (``--annotate-changed`
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -47,10 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read(path: str | None) -> Any:
+    from portledger.report import json_input
+
     if path:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    return json.load(sys.stdin)
+        with open(path, "rb") as fh:
+            return json_input.load(fh, path)
+    return json_input.load(sys.stdin.buffer, "<stdin>")
 
 
 def _prefixed(prefix: str, path: str) -> str:
@@ -64,26 +65,29 @@ def _prefixed(prefix: str, path: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from portledger.report import reporters
+    from portledger.report import json_input, reporters
 
     try:
-        findings, files = reporters.findings_from_json(_read(args.input))
+        findings, files = json_input.findings(_read(args.input), args.input or "<stdin>")
         findings = [dataclasses.replace(f, file=_prefixed(args.prefix, f.file))
                     for f in findings]
         commits = None
         if args.commits:
             doc = _read(args.commits)
-            more, _ = reporters.findings_from_json(doc)
+            more, _ = json_input.findings(doc, args.commits)
             findings = sorted({*findings, *more})
             files = len({f.file for f in findings}) if not files else files
-            commits = reporters.Commits(str(doc["result"]), int(doc["checked"]),
-                                        undocumented=tuple(doc["commits"]))
+            result, checked, undocumented = json_input.commits(doc, args.commits)
+            commits = reporters.Commits(result, checked, undocumented=undocumented)
         elif args.commits_skipped:
             commits = reporters.Commits("skipped", reason=args.commits_skipped)
         changes = None
         if args.changes:
-            changes = reporters.changes_from_json(_read(args.changes))
-    except (OSError, ValueError, KeyError, TypeError) as e:
+            changes = json_input.changes(_read(args.changes), args.changes)
+    except json_input.InputError as e:
+        sys.stderr.write(f"portledger render: {e}\n")
+        return 2
+    except OSError as e:
         sys.stderr.write(f"portledger render: cannot read the input: {e}\n")
         return 2
     annotate = None
