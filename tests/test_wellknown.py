@@ -43,7 +43,12 @@ def test_system_file_without_the_override(
     system.write_text("only-this 4242/tcp\n")
     monkeypatch.delenv("PORTLEDGER_SERVICES_FILE")
     monkeypatch.setattr(wellknown, "SYSTEM_FILE", system)
-    assert wellknown.registry() == {(4242, "tcp"): ("only-this",)}
+    # Only when the ledger asks (settings.well_known: system); the default is the
+    # bundled list, the same on every machine.
+    assert wellknown.registry("system") == {(4242, "tcp"): ("only-this",)}
+    assert wellknown.registry() is wellknown._load("bundled")
+    assert wellknown.source_name("system") == str(system)
+    assert wellknown.source_name() == "the bundled IANA list"
 
 
 def test_bundled_list_without_etc_services(

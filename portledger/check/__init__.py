@@ -14,6 +14,7 @@ from portledger.findings import Finding
 from portledger.ledger import model as ledger_mod
 from portledger.ledger.model import Ledger
 from portledger.ledger.rules import LEDGER_CHECKS
+from portledger.ledger.settings import Settings
 from portledger.paths import display_path
 
 
@@ -26,6 +27,12 @@ class Result:
     """The compose bindings with a host port (compose.rules.Published)."""
     projects: list[Any] = field(default_factory=list)
     """The compose projects checked (compose.discovery.ProjectSpec)."""
+    suppressed: int = 0
+    """Findings left out by inline suppressions."""
+    baselined: int = 0
+    """Findings left out because the baseline holds them."""
+    settings: Settings = field(default_factory=Settings)
+    """The ledger's settings (defaults when they were not used)."""
 
 
 def run(
@@ -37,13 +44,18 @@ def run(
     compose: bool = True,
     cache: bool = False,
     profiles: Sequence[str] | None = None,
+    baseline: Path | bool = True,
+    use_settings: bool = True,
+    fix_strategy: str = "record",
 ) -> Result:
     """Check the ledger at ``mapping`` (and compose projects); return sorted findings.
 
     With ``cache``, compose projects whose inputs are unchanged since an earlier check,
     and a ledger whose bytes are, are not read as YAML again (:mod:`portledger.cache`).
     Every profile of every project is checked unless ``profiles`` (``--profile``) narrow
-    them. A PATH that selects no compose project raises FatalError (exit 2)."""
+    them. A PATH that selects no compose project raises FatalError (exit 2).
+    ``select``/``ignore`` override the ledger's settings (unless ``use_settings`` is
+    off); ``baseline``: the settings' baseline (True), none (False), or this file."""
     result = Result()
     loading = None
     if compose and mapping.is_file():
@@ -78,13 +90,25 @@ def run(
         if loading is not None:
             loading.close()
 
-    def wanted(f: Finding) -> bool:
-        return (select is None or f.code in select) and f.code not in ignore
+    # Options, else the ledger's settings; per-path ignores, inline suppressions and
+    # the baseline (check.policy).
+    from portledger.check import policy as policy_mod
 
-    chosen = sorted({f for f in findings if wanted(f)})
+    families = ("PL1", "PL5") if not compose or paths else policy_mod.CHECK_FAMILIES
+    chosen_by = policy_mod.choose(result.ledger, mapping, select, ignore, use_settings,
+                                  families if result.ledger is not None else ())
+    result.settings = chosen_by.settings
+    filtered = policy_mod.apply(chosen_by, findings, _files_of(result, mapping), baseline)
+    chosen, result.suppressed, result.baselined = (filtered.findings, filtered.suppressed,
+                                                  filtered.baselined)
     if chosen and result.ledger is not None:
         from portledger.fixes import planner
 
-        chosen = planner.attach(chosen, result.ledger, result.published)
+        chosen = planner.attach(chosen, result.ledger, result.published, fix_strategy)
     result.findings = chosen
     return result
+
+
+def _files_of(result: Result, mapping: Path) -> list[str]:
+    """The files a suppression may stand in: the ledger and the compose files read."""
+    return [display_path(mapping), *{p.file for p in result.published}]

@@ -9,7 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from portledger.commands import EXIT_CLEAN, EXIT_FINDINGS, add_mapping, mapping_path, rule_docs
+from portledger.commands import (
+    EXIT_CLEAN,
+    EXIT_FINDINGS,
+    add_mapping,
+    add_report_options,
+    mapping_path,
+    report_output,
+    rule_docs,
+)
 
 if TYPE_CHECKING:
     from portledger import check
@@ -26,8 +34,16 @@ def add_arguments(check: argparse.ArgumentParser) -> None:
                        help="only these rules (codes, code prefixes or names; comma-separated)")
     check.add_argument("--ignore", action="append", default=[], metavar="RULES",
                        help="leave out these rules (codes, code prefixes or names)")
-    check.add_argument("--fail-level", choices=("error", "warning", "notice"), default="error",
-                       help="lowest severity that makes the exit code 1 (default: error)")
+    check.add_argument("--fail-level", choices=("error", "warning", "notice"), default=None,
+                       help="lowest severity that makes the exit code 1 (default: the "
+                       "ledger's settings.fail_level, else error)")
+    add_report_options(check)
+    baseline = check.add_mutually_exclusive_group()
+    baseline.add_argument("--baseline", metavar="FILE",
+                          help="report only findings this baseline does not hold (default: "
+                          "the one the ledger's settings.baseline names)")
+    baseline.add_argument("--no-baseline", action="store_true",
+                          help="report every finding, even those the baseline holds")
     check.add_argument("--profile", action="append", default=[], metavar="NAME",
                        help="check only the services Compose starts with this profile "
                        "(repeatable; default: every service of every profile)")
@@ -42,6 +58,10 @@ def add_arguments(check: argparse.ArgumentParser) -> None:
                         help="apply the resolution plans to the ledger and compose files")
     fixing.add_argument("--diff", action="store_true",
                         help="show the edits --fix would make, as a unified diff; write nothing")
+    check.add_argument("--fix-strategy", choices=("record", "move"), default="record",
+                       help="what --fix does with a port the ledger lacks: record it where "
+                       "it is (the default), or move it into its category's range; a port "
+                       "someone else owns always moves")
     check.add_argument("--force", action="store_true",
                        help="with --fix, write read-only files too (their mode is kept)")
 
@@ -62,10 +82,13 @@ def run(args: argparse.Namespace) -> int:
         ignore = rules.resolve(args.ignore)
     mapping = mapping_path(args)
 
+    baseline: Path | bool = Path(args.baseline) if args.baseline else not args.no_baseline
+
     def run_check() -> check.Result:
         return check.run(mapping, args.paths, select=select, ignore=ignore,
                          compose=not args.no_compose, cache=not args.no_cache,
-                         profiles=args.profile or None)
+                         profiles=args.profile or None, baseline=baseline,
+                         fix_strategy=args.fix_strategy)
 
     if args.fix:
         # One writer per ledger at a time, from the first read to the last rename.
@@ -86,33 +109,23 @@ def _run(args: argparse.Namespace, mapping: Path, run_check: Callable[[], check.
         from portledger import fixes
 
         diff_out = sys.stdout if args.format == "text" else sys.stderr
-        originals: dict[str, str] = {}
-        # A fix can reveal another (a port moved into the range now needs a ledger
-        # entry): apply plans until nothing more can be fixed.
-        for _ in range(1 if args.diff else 5):
-            fixable = [f for f in result.findings if f.edits]
-            if not fixable:
-                break
-            for path in sorted({e.file for f in fixable for e in f.edits}):
-                originals.setdefault(path, fixes.Source.read(path).text)
+        # One plan over every finding, made in one pass (the planner sees every change
+        # together, so nothing is left for a second): what --diff prints is exactly what
+        # --fix writes.
+        fixable = [f for f in result.findings if f.edits]
+        if fixable:
             applied = fixes.apply(fixable, write=args.fix, ledger=mapping, force=args.force)
-            if args.diff:
-                diff_out.write("".join(applied.diffs))
-                changed = bool(applied.diffs)
-                break
-            if not applied.changed:
-                break
-            changed = True
-            result = run_check()
+            diff_out.write("".join(applied.diffs))
+            changed = bool(applied.diffs)
         if args.fix and changed:
-            for path, old in sorted(originals.items()):
-                new = fixes.Source.read(path).text
-                diff_out.write(fixes.unified_diff(path, old, new))
+            result = run_check()
     if not args.diff:
-        reporters.report(args.format, result.findings, result.files, sys.stdout,
-                      rules=rule_docs(args.format))
-    threshold = Severity(args.fail_level).rank
+        with report_output(args) as out:
+            reporters.report(args.format, result.findings, result.files, out,
+                             rules=rule_docs(args.format), suppressed=result.suppressed,
+                             baselined=result.baselined, quiet=args.quiet)
+    threshold = Severity(args.fail_level or result.settings.fail_level or "error").rank
     failed = any(f.severity.rank >= threshold for f in result.findings)
     if args.diff:
         failed = failed or changed
-    return EXIT_FINDINGS if failed else EXIT_CLEAN
+    return EXIT_FINDINGS if failed and not args.exit_zero else EXIT_CLEAN

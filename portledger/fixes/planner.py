@@ -1,30 +1,68 @@
-"""Resolution plans for findings (``check --fix``/``--diff``).
+"""Resolution plans for findings (``check --fix``/``--diff``): one planner over the
+whole set of findings of one check.
 
-A plan says who keeps a contested port and where the other moves, by the policy of
-:mod:`portledger.ledger.allocation`; where it can, it carries the exact text edits
-(:mod:`portledger.fixes.edits`).
+The order of decisions (the README's "Resolution plans and --fix"):
 
-What is never edited: a port given through a variable (``${PORT:-8000}``), a port range,
-a flow-style or empty ``services:`` of the ledger. Those plans are marked manual.
+1. **Contested ports.** The findings about one port (PL104, PL202, PL204) form a group
+   per protocol and port; the group is decided once. Its claimants are the ledger's
+   allocations of the port and every compose entry publishing it, by owner (the
+   ledger service, else the compose service in its project). The keeper is the owner
+   the ledger gives the port to, then the lower ``priority``, then an active status,
+   then the name that sorts first (:func:`portledger.ledger.allocation.rank`); an
+   owner whose host addresses do not collide with a keeper's keeps its port too. Every
+   other owner moves once: a ledger allocation to the next free port of its category
+   (its compose entries with it), a compose entry to its own ledger port when it has
+   one that its project does not already publish, else to the next free port of its
+   category, recorded in the ledger. Every finding of the group carries that plan.
+2. **Misplaced ledger ports** (PL105-PL107): a standard port of the service gets an
+   ``exception``; any other moves within its category, its compose entries with it.
+3. **A port other than the ledger's** (PL203): the compose entry is corrected to the
+   ledger's port, unless the project already publishes that one (an override adding
+   a second port): then the extra port is recorded, never merged into the first.
+4. **Unmapped ports** (PL201), record before move: a port no one else owns is added to
+   the ledger under its service (a new service when needed, its category the range
+   holding most of its ports), with an ``exception`` naming why when it lies outside
+   its category's range, in a reserved range, below 1024 or on a port registered to
+   another service. ``--fix-strategy move`` moves them into the range instead.
+5. **YAML 1.1 ports** (PL207) are quoted (a moved entry is quoted by its move).
+
+"Free" is the one view of what is taken: the ledger's allocations, every port any
+compose project publishes in any profile, and every port a plan of this run takes.
+Every iteration is in a sorted order, so the plans of a repository are the same on
+every machine and under every ``PYTHONHASHSEED``. A fix never removes a published port,
+never merges two into one and never widens a bind address. The ledger's changes are
+made as one edit (:mod:`.ledger_text`), so ``--diff`` is exactly what ``--fix`` writes
+and one ``--fix`` leaves nothing an automatic plan would change.
+
+What is never edited: a port given through a variable (``${PORT:-8000}``), a port
+range, an entry of a ``network_mode: host`` service. Those plans are marked manual
+(recording such a port in the ledger needs no edit of it, and is made).
 """
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from portledger import yamlio
 from portledger.compose.rules import taken_by
 from portledger.findings import Edit, Finding
-from portledger.fixes.edits import Source, _requote, short_with_host, yaml_scalar
-from portledger.ledger import wellknown
-from portledger.ledger.allocation import Allocator, keeper
-from portledger.ledger.model import Allocation, Ledger
+from portledger.fixes import ledger_text
+from portledger.fixes.edits import Source, _requote, short_with_host
+from portledger.fixes.ledger_text import LedgerChanges, NewPort, Unwritable
+from portledger.ledger import overlap, wellknown
+from portledger.ledger.allocation import Allocator, keeper, rank
+from portledger.ledger.model import Allocation, Ledger, Service
 
 FIXABLE = ("PL104", "PL105", "PL106", "PL107", "PL201", "PL202", "PL203", "PL204", "PL207")
+STRATEGIES = ("record", "move")
+"""``--fix-strategy``: record an unmapped port where it is (the default), or move it
+into its category's range."""
+
+_CONTESTED = ("PL104", "PL202", "PL204")
+_EVERY_ADDRESS = (None, "", "0.0.0.0", "::", "[::]")
 
 
 def _why_manual(p: Any) -> str:
@@ -39,34 +77,60 @@ def _why_manual(p: Any) -> str:
     return "the entry could not be edited safely"
 
 
+def _entry_key(p: Any) -> tuple[str, int, int]:
+    return (p.file, p.line, p.column)
+
+
 @dataclass
 class Plan:
     summary: str
     edits: tuple[Edit, ...] = ()
+    ledger: bool = False
+    """True when the plan changes the ledger (its edit is added when all are made)."""
 
     @property
     def manual(self) -> bool:
-        return not self.edits
+        return not self.edits and not self.ledger
+
+
+@dataclass
+class _Draft:
+    """What a plan would change, before it is known to be possible."""
+
+    compose: list[tuple[Any, int]] = field(default_factory=list)
+    """(compose entry, its new host port)."""
+    moves: dict[tuple[str, str], int] = field(default_factory=dict)
+    exceptions: dict[tuple[str, str], str] = field(default_factory=dict)
+    added: list[tuple[str, str | None, NewPort]] = field(default_factory=list)
+    """(service, category of a new service or None, port)."""
 
 
 class Planner:
-    """Makes one consistent set of plans for the findings of one check.
+    """Makes one consistent set of plans for the findings of one check (:meth:`plan_all`).
 
     Ports it hands out are remembered, so two plans never pick the same free port; a
-    compose entry or ledger allocation planned once keeps that plan for every finding
-    about it (PL202 and PL204 about one entry agree).
+    compose entry or ledger allocation is planned once, and every finding about it
+    carries that plan.
     """
 
-    def __init__(self, ledger: Ledger, published: Sequence[Any]) -> None:
+    def __init__(self, ledger: Ledger, published: Sequence[Any],
+                 strategy: str = "record") -> None:
         self.ledger = ledger
-        self.published = list(published)
-        self._by_owner: dict[tuple[str, str, int], list[Any]] | None = None
+        self.published = sorted(published, key=lambda p: (p.file, p.line, p.column,
+                                                          p.start, p.protocol))
+        self.strategy = strategy
         self._allocator: Allocator | None = None
         self.sources: dict[str, Source] = {}
+        self.changes = LedgerChanges()
         self.by_entry: dict[tuple[str, int, int], Plan] = {}
         self.by_alloc: dict[tuple[str, str], Plan] = {}
-        self.added_services: set[str] = set()
+        self._by_owner: dict[str, list[Any]] | None = None
+        self._onto: list[tuple[Any, int]] = []
+        """(compose entry, port) of every move planned so far."""
+        self._contested: dict[tuple[str, int], tuple[Plan, list[str]]] = {}
+        """(protocol, port) -> the plan of its group and the owners that keep it."""
 
+    # -- the one view of what is taken ----------------------------------------------------
     @property
     def allocator(self) -> Allocator:
         """The free-port finder, made when a plan first needs a free port."""
@@ -75,53 +139,51 @@ class Planner:
             self._allocator = Allocator(self.ledger, taken_by(self.published))
         return self._allocator
 
-    def published_by(self, owner: str, protocol: str, start: int) -> list[Any]:
-        """The compose entries of ``owner`` publishing ``start``/``protocol`` (indexed on
-        first use: a plan per finding must not scan every entry of the repository)."""
+    def entries_of(self, owner: str) -> list[Any]:
+        """The compose entries of one owner, in file order."""
         if self._by_owner is None:
             self._by_owner = defaultdict(list)
             for p in self.published:
-                self._by_owner[(p.owner, p.protocol, p.start)].append(p)
-        return self._by_owner.get((owner, protocol, start), [])
+                self._by_owner[p.owner].append(p)
+        return self._by_owner.get(owner, [])
 
-    # -- helpers -----------------------------------------------------------------------
     def source(self, path: str) -> Source:
         if path not in self.sources:
             self.sources[path] = Source.read(path)
         return self.sources[path]
 
-    def _service(self, name: str | None) -> Any:
+    def _service(self, name: str | None) -> Service | None:
         return self.ledger.services.get(name) if name else None
 
-    def _category_of(self, service_name: str | None, port: int) -> str | None:
-        s = self._service(service_name)
-        if s is not None and s.category in self.ledger.ranges:
-            return str(s.category)
-        r = self.ledger.range_of(port)
-        return r.name if r is not None else None
+    def _display(self, owner: str) -> str:
+        return owner.split(":", 1)[1] if owner not in self.ledger.services and ":" in owner \
+            else owner
 
-    def _free(self, service_name: str, category: str | None, protocol: str,
+    def _range_category(self, port: int) -> str | None:
+        r = self.ledger.range_of(port)
+        return r.name if r is not None and not r.reserved else None
+
+    def _free(self, owner: str, category: str | None, protocol: str,
               near: int | None = None) -> int | None:
         if category is None:
             return None
-        s = self._service(service_name)
-        names = [service_name, *(s.compose if s else [])]
+        s = self._service(owner)
+        names = [s.name, *s.compose] if s else [self._display(owner)]
         if near is None and s is not None and s.ports:
             near = max(p.end for p in s.ports) + 1
         block = self.allocator.block(category, 1, protocol, names, near)
         return block[0] if block else None
 
+    # -- compose edits --------------------------------------------------------------------
     def compose_edit(self, p: Any, new_port: int) -> Edit | None:
         """The edit that makes compose entry ``p`` publish ``new_port``."""
-        if getattr(p, "host_network", False):
-            return None  # Docker ignores the entry: no text edit moves the port
+        if p.start != p.end or getattr(p, "host_network", False):
+            return None
         try:
             src = self.source(p.file)
-        except OSError:
+        except (OSError, yamlio.YamlError):
             return None
         original = src.slice(p.line, p.column, p.end_line, p.end_column)
-        if p.start != p.end:
-            return None
         if p.raw is not None:  # short syntax: the scalar, quotes included
             inner = original[1:-1] if original[:1] in ("'", '"') else original
             if inner != p.raw:
@@ -142,7 +204,8 @@ class Planner:
         services = doc.data.get("services") if isinstance(doc.data, dict) else None
         if not isinstance(services, dict):
             return None
-        for name, svc in services.items():
+        for name in sorted(services):
+            svc = services[name]
             ports = svc.get("ports") if isinstance(svc, dict) else None
             if not isinstance(ports, list):
                 continue
@@ -152,8 +215,7 @@ class Planner:
                     continue
                 if not isinstance(entry, dict) or "published" not in entry:
                     return None
-                path = ("services", name, "ports", i, "published")
-                vs = doc.spans[path]
+                vs = doc.spans[("services", name, "ports", i, "published")]
                 old = src.slice(vs.line, vs.column, vs.end_line, vs.end_column)
                 inner = old[1:-1] if old[:1] in ("'", '"') else old
                 if not inner.strip().isdigit():
@@ -162,348 +224,408 @@ class Planner:
                 return Edit(p.file, vs.line, vs.column, vs.end_line, vs.end_column, new)
         return None
 
-    def ledger_port_edit(self, a: Allocation, new_port: int) -> Edit | None:
-        if a.start != a.end:
-            return None
-        src = self.source(self.ledger.path)
-        sp = a.span
-        if src.slice(sp.line, sp.column, sp.end_line, sp.end_column).strip() != str(a.start):
-            return None
-        return Edit(self.ledger.path, sp.line, sp.column, sp.end_line, sp.end_column,
-                    str(new_port))
-
-    def exception_edit(self, a: Allocation, reason: str) -> Edit | None:
-        doc = self.ledger.doc
-        path = ("services", a.service, "ports", a.name)
-        span = doc.spans.get(path)
-        key = doc.key_spans.get(path + ("port",))
-        if span is None or key is None:
-            return None
-        src = self.source(self.ledger.path)
-        whole = src.slice(span.line, span.column, span.end_line, span.end_column)
-        value = yaml_scalar(reason)
-        if whole.startswith("{"):
-            close = whole.rstrip().rfind("}")
-            if close == -1:
-                return None
-            at = src.offset(span.line, span.column) + close
-            line = bisect.bisect_right(src.starts, at)
-            col = at - src.starts[line - 1] + 1
-            before = whole[:close].rstrip()
-            sep = "" if before.endswith(("{", ",")) else ", "
-            return Edit(self.ledger.path, line, col, line, col, f"{sep}exception: {value}")
-        return self._insert_after(src, a.span.end_line, key.column - 1,
-                                  f"exception: {value}")
+    # -- the ledger's text (also used by ``allocate --write`` and ``init``) ----------------
+    def _last_line(self, path: tuple[Any, ...]) -> int | None:
+        """The last line a block-style value at ``path`` of the ledger takes."""
+        found = self.ledger.doc._locator.locate(path)
+        return None if found is None else ledger_text.last_line(found[1])
 
     def _insert_after(self, src: Source, line: int, indent: int, text: str) -> Edit:
         """An edit inserting ``text`` as new lines after ``line``, indented."""
-        body = "".join(" " * indent + t + "\n" for t in text.split("\n"))
-        if line < len(src.starts):
-            return Edit(src.path, line + 1, 1, line + 1, 1, body)
-        last = len(src.starts)  # the last line has no newline: end it first
-        col = len(src.text) - src.starts[-1] + 1
-        return Edit(src.path, last, col, last, col, "\n" + body)
+        return ledger_text.insert_after(src, line, indent, text.split("\n"))
 
-    def _last_line(self, path: tuple[Any, ...]) -> int | None:
-        """The last line a block-style value at ``path`` of the ledger takes."""
-        doc = self.ledger.doc
-        value = doc._locator.locate(path)
-        if value is None:
+    def _changes_edit(self, changes: LedgerChanges) -> Edit | None:
+        src = self.source(self.ledger.path)
+        try:
+            text = ledger_text.render(src, self.ledger.doc, changes)
+        except (Unwritable, yamlio.YamlError):
             return None
-        node = value[1]
-        while True:
-            if getattr(node, "flow_style", False) or not hasattr(node, "value") \
-                    or not isinstance(node.value, list) or not node.value:
-                end = node.end_mark
-                return int(end.line if end.column == 0 and end.line > node.start_mark.line
-                           else end.line + 1)
-            last = node.value[-1]
-            node = last[1] if isinstance(last, tuple) else last
+        edit = ledger_text.one_edit(src, text)
+        return replace(edit, digest=src.digest) if edit is not None else None
+
+    def add_ports_edit(self, service: str,
+                       entries: list[tuple[str, int, int | None, str]]) -> Edit | None:
+        """The edit adding port entries to an existing service, in any style."""
+        if service not in self.ledger.services:
+            return None
+        return self._changes_edit(LedgerChanges(added={service: [
+            NewPort(name, port, target, protocol) for name, port, target, protocol in entries
+        ]}))
 
     def add_port_edit(self, service: str, name: str, port: int, target: int | None,
                       protocol: str) -> Edit | None:
         return self.add_ports_edit(service, [(name, port, target, protocol)])
 
-    def add_ports_edit(self, service: str,
-                       entries: list[tuple[str, int, int | None, str]]) -> Edit | None:
-        """Insert port entries under an existing service's block-style ``ports``."""
-        s = self._service(service)
-        if s is None or not s.ports:
+    def add_service_with_ports_edit(
+        self, service: str, category: str, entries: list[tuple[str, int, int | None, str]]
+    ) -> Edit | None:
+        """The edit adding a new service at the end of ``services``, in any style."""
+        if service in self.ledger.services:
             return None
-        doc = self.ledger.doc
-        ports_path = ("services", service, "ports")
-        first = doc.key_spans.get(ports_path + (s.ports[0].name,))
-        ports_span = doc.spans.get(ports_path)
-        last = self._last_line(ports_path)
-        src = self.source(self.ledger.path)
-        if first is None or ports_span is None or last is None:
-            return None
-        if src.slice(ports_span.line, ports_span.column, ports_span.line,
-                     ports_span.column + 1) == "{":
-            return None
-        return self._insert_after(src, last, first.column - 1, "\n".join(
-            f"{name}: {self._entry(port, target, protocol)}"
-            for name, port, target, protocol in entries
-        ))
-
-    @staticmethod
-    def _entry(port: int, target: int | None, protocol: str) -> str:
-        parts = [f"port: {port}"]
-        if target is not None:
-            parts.append(f"target: {target}")
-        if protocol != "tcp":
-            parts.append(f"protocol: {protocol}")
-        return "{" + ", ".join(parts) + "}"
+        return self._changes_edit(LedgerChanges(new_services={service: (category, [
+            NewPort(name, port, target, protocol) for name, port, target, protocol in entries
+        ])}))
 
     def add_service_edit(self, service: str, category: str, name: str, port: int,
                          target: int | None, protocol: str) -> Edit | None:
         return self.add_service_with_ports_edit(service, category,
                                                 [(name, port, target, protocol)])
 
-    def add_service_with_ports_edit(
-        self, service: str, category: str, entries: list[tuple[str, int, int | None, str]]
-    ) -> Edit | None:
-        """Insert a new service at the end of the ledger's block-style ``services``."""
-        doc = self.ledger.doc
-        names = list(self.ledger.services)
-        src = self.source(self.ledger.path)
-        if not names or service in self.added_services:
-            return None
-        first_key = doc.key_spans.get(("services", names[0]))
-        cat_key = doc.key_spans.get(("services", names[0], "category"))
-        last = self._last_line(("services",))
-        if first_key is None or last is None:
-            return None
-        services_span = doc.spans.get(("services",))
-        if services_span is not None and src.slice(
-            services_span.line, services_span.column, services_span.line,
-            services_span.column + 1,
-        ) == "{":
-            return None
-        indent = first_key.column - 1
-        step = (cat_key.column - first_key.column) if cat_key and \
-            cat_key.line != first_key.line else 2
-        pad = " " * step
-        self.added_services.add(service)
-        lines = [f"{service}:", f"{pad}category: {category}", f"{pad}ports:"]
-        lines += [f"{pad}{pad}{name}: {self._entry(port, target, protocol)}"
-                  for name, port, target, protocol in entries]
-        return self._insert_after(src, last, indent, "\n".join(lines))
-
-    # -- plans by finding ---------------------------------------------------------------
-    def plan(self, f: Finding) -> Plan | None:
-        handler = getattr(self, f"_plan_{f.code.lower()}", None)
-        if handler is None or not f.context:
-            return None
-        result: Plan | None = handler(f, *f.context)
-        return result
-
-    def _move_binding(self, p: Any, why: str) -> Plan:
-        """Plan: compose entry ``p`` moves to its own ledger port, or to a free one."""
-        key = (p.file, p.line, p.column)
-        if key in self.by_entry:
-            return self.by_entry[key]
-        service = self.ledger.service_for_compose_name(p.compose_service)
-        if service is not None:
-            own = next((a for a in service.ports if a.protocol == p.protocol
-                        and a.start <= p.start <= a.end), None)
-            if own is not None:
-                # It publishes its own ledger port, which is contested: move the
-                # allocation, and this entry with it.
-                return self._move_allocation(own, why)
-        mine = None
-        if service is not None:
-            mine = next(
-                (a for a in service.ports if a.protocol == p.protocol and a.start == a.end
-                 and a.target in (p.target, None) and a.start != p.start),
-                None,
-            )
+    # -- making a draft a plan ------------------------------------------------------------
+    def _commit(self, draft: _Draft, summary: str) -> Plan:
+        """The plan of ``draft``: automatic when every compose edit can be made (then its
+        ledger changes join this run's), else manual."""
         edits: list[Edit] = []
-        if mine is not None:
-            new_port = mine.start
-            where = f"its ledger port {mine.service}.{mine.name}"
-        else:
-            owner = service.name if service else p.compose_service
-            found = self._free(owner, self._category_of(service.name if service else None,
-                                                        p.start), p.protocol)
-            if found is None:
-                plan = Plan(f"manual: {why}; no free port in its range to move "
-                            f"{p.compose_service} to")
-                self.by_entry[key] = plan
-                return plan
-            new_port = found
-            where = "the next free port in its range"
-            if service is not None:
-                name = f"{p.protocol}-{p.target}"
-                add = self.add_port_edit(service.name, name, new_port, p.target, p.protocol)
-                if add is not None:
-                    edits.append(add)
-        edit = self.compose_edit(p, new_port)
-        spec = f"{new_port}:{p.target}"
-        if edit is None:
-            plan = Plan(f"manual: {why}; publish {p.compose_service} on {new_port} ({where}) "
-                        f"in {p.file}:{p.line} ({_why_manual(p)})")
-        else:
-            edits.insert(0, edit)
-            extra = f" and add it to {self.ledger.path}" if len(edits) > 1 else ""
-            plan = Plan(f"{why}; {p.compose_service} moves to {new_port} ({where}): edit "
-                        f"{p.file}:{p.line} to \"{spec}\"{extra}", tuple(edits))
-        self.by_entry[key] = plan
+        for p, port in draft.compose:
+            e = self.compose_edit(p, port)
+            if e is None:
+                return Plan(f"manual: {summary} ({p.file}:{p.line}: {_why_manual(p)})")
+            edits.append(e)
+        for key, port in draft.moves.items():
+            if key in self.changes.moves and self.changes.moves[key] != port:
+                return Plan(f"manual: {summary} (another plan moves it)")
+        for key, port in draft.moves.items():
+            self.changes.moves[key] = port
+        for key, reason in draft.exceptions.items():
+            self.changes.exceptions.setdefault(key, reason)
+        for service, category, new in draft.added:
+            if category is None:
+                self.changes.added.setdefault(service, []).append(new)
+            else:
+                self.changes.new_services.setdefault(service, (category, []))[1].append(new)
+        plan = Plan(summary, tuple(edits), ledger=bool(draft.moves or draft.exceptions
+                                                        or draft.added))
+        for p, port in draft.compose:
+            self.by_entry[_entry_key(p)] = plan
+            self._onto.append((p, port))
+        for key in draft.moves:
+            self.by_alloc[key] = plan
         return plan
 
-    def _move_allocation(self, a: Allocation, why: str) -> Plan:
-        """Plan: ledger allocation ``a`` moves to a free port of its category, and the
-        compose entries of its service that publish it move along."""
-        key = (a.service, a.name)
-        if key in self.by_alloc:
-            return self.by_alloc[key]
+    def _port_name(self, service: str, protocol: str, target: int | None,
+                   pending: list[tuple[str, str | None, NewPort]]) -> str:
+        """A name for a new port of ``service`` (``tcp-8000``) that no port of it has,
+        planned ones included."""
+        s = self._service(service)
+        used = {a.name for a in s.ports} if s else set()
+        used |= self.changes.names_of(service)
+        used |= {p.name for owner, _, p in pending if owner == service}
+        base = f"{protocol}-{target}" if target is not None else protocol
+        name, i = base, 2
+        while name in used:
+            name, i = f"{base}-{i}", i + 1
+        return name
+
+    # -- 1. contested ports ---------------------------------------------------------------
+    def _contest(self, protocol: str, port: int) -> Plan:
+        """Decide who keeps ``port``/``protocol``; the plan of every finding about it."""
+        allocations = [a for a in self.ledger.holders(protocol, port)]
+        entries = [p for p in self.published
+                   if p.protocol == protocol and p.start <= port <= p.end]
+        owners: dict[str, dict[str, list[Any]]] = {}
+        for a in allocations:
+            owners.setdefault(a.service, {"ledger": [], "compose": []})["ledger"].append(a)
+        for p in entries:
+            owners.setdefault(p.owner, {"ledger": [], "compose": []})["compose"].append(p)
+
+        def order(owner: str) -> tuple[Any, ...]:
+            owns = bool(owners[owner]["ledger"])
+            return (not owns, rank(self._service(owner)), self._display(owner), owner)
+
+        def bindings(owner: str) -> list[tuple[int, int, str, str | None]]:
+            return [x.binding() for k in ("ledger", "compose") for x in owners[owner][k]]
+
+        kept: list[str] = []
+        movers: list[str] = []
+        for owner in sorted(owners, key=order):
+            mine = bindings(owner)
+            if any(overlap.collide(b, k) for other in kept for b in mine
+                   for k in bindings(other)):
+                movers.append(owner)
+            else:
+                kept.append(owner)
+        self._contested[(protocol, port)] = (Plan("manual: undecided"), kept)
+        if not kept:
+            return Plan(f"manual: no one can keep {port}/{protocol}")
+        # One service with two ledger entries on the port: the first keeps it.
+        extra = []
+        for owner in kept:
+            allocs = sorted(owners[owner]["ledger"], key=lambda a: a.order)
+            extra += [a for i, a in enumerate(allocs)
+                      if any(overlap.collide(a.binding(), b.binding()) for b in allocs[:i])]
+        if not movers and not extra:
+            return Plan(f"manual: {port}/{protocol} is contested by a range; change it by hand")
+        winner = kept[0]
+        draft = _Draft()
+        parts: list[str] = []
+        if extra:
+            reason = "one service, two entries"
+        else:
+            first = movers[0]
+            if owners[winner]["ledger"] and not owners[first]["ledger"]:
+                reason = f"the ledger gives it to {winner}"
+            else:
+                reason = keeper(self._service(winner), self._service(first),
+                                self._display(winner), self._display(first))[2]
+        head = f"{self._display(winner)} keeps {port} ({reason})"
+        for a in extra:
+            part = self._draft_allocation_move(draft, a, [])
+            if part is None:
+                return Plan(f"manual: {head}; no free port in its range for "
+                            f"{a.service}.{a.name}")
+            parts.append(part)
+        for owner in movers:
+            mine_allocs = owners[owner]["ledger"]
+            if mine_allocs:
+                for a in sorted(mine_allocs, key=lambda a: a.order):
+                    moved = [p for p in owners[owner]["compose"]
+                             if overlap.collide(p.binding(), a.binding())]
+                    part = self._draft_allocation_move(draft, a, moved)
+                    if part is None:
+                        return Plan(f"manual: {head}; no free port in "
+                                    f"{self.ledger.services[a.service].category} for "
+                                    f"{a.service}.{a.name}" if a.start == a.end else
+                                    f"manual: {head}; {a.service}.{a.name} is a range, move "
+                                    "it by hand")
+                    parts.append(part)
+                continue
+            for p in owners[owner]["compose"]:
+                part = self._draft_entry_move(draft, p)
+                if part is None:
+                    return Plan(f"manual: {head}; no free port in its range to move "
+                                f"{p.compose_service} ({p.file}:{p.line}) to")
+                parts.append(part)
+        return self._commit(draft, f"{head}; {'; '.join(parts)}")
+
+    def _draft_allocation_move(self, draft: _Draft, a: Allocation,
+                               moved: list[Any]) -> str | None:
+        """Add to ``draft`` the move of allocation ``a`` to the next free port of its
+        category, ``moved`` (compose entries publishing it) with it."""
+        if a.start != a.end:
+            return None
         s = self.ledger.services[a.service]
         others = [p.end for p in s.ports if p is not a]
         near = max(others) + 1 if others else None
-        new_port = self._free(a.service, s.category if s.category in self.ledger.ranges
-                              else None, a.protocol, near)
-        if new_port is None or a.start != a.end:
-            plan = Plan(f"manual: {why}; no free port in {s.category} for "
-                        f"{a.service}.{a.name}" if new_port is None else
-                        f"manual: {why}; {a.service}.{a.name} is a range, move it by hand")
-            self.by_alloc[key] = plan
-            return plan
-        edits = []
-        ledger_edit = self.ledger_port_edit(a, new_port)
-        if ledger_edit is not None:
-            edits.append(ledger_edit)
+        category = s.category if s.category in self.ledger.ranges else None
+        new_port = self._free(a.service, category, a.protocol, near)
+        if new_port is None:
+            return None
+        draft.moves[(a.service, a.name)] = new_port
         places = [f"{self.ledger.path}:{a.span.line} port: {new_port}"]
-        for p in self.published_by(a.service, a.protocol, a.start):
-            e = self.compose_edit(p, new_port)
-            if e is None:
-                plan = Plan(f"manual: {why}; move {a.service}.{a.name} to {new_port} "
-                            f"(and {p.file}:{p.line}, which cannot be edited safely)")
-                self.by_alloc[key] = plan
-                return plan
-            edits.append(e)
+        for p in moved:
+            draft.compose.append((p, new_port))
             places.append(f"{p.file}:{p.line} \"{new_port}:{p.target}\"")
-        plan = Plan(f"{why}; {a.service}.{a.name} moves to {new_port} (next free in "
-                    f"{s.category}): edit {', '.join(places)}", tuple(edits))
-        self.by_alloc[key] = plan
-        # Every finding about these entries shares the plan.
-        for p in self.published_by(a.service, a.protocol, a.start):
-            self.by_entry[(p.file, p.line, p.column)] = plan
-        return plan
+        return (f"{a.service}.{a.name} moves to {new_port} (next free in {s.category}): "
+                f"edit {', '.join(places)}")
 
-    def _plan_pl104(self, f: Finding, first: Allocation, second: Allocation) -> Plan:
-        if first.service == second.service:
-            win, lose, reason = first.service, second.service, "one service, two entries"
-            mover = second
+    def _may_take(self, p: Any, a: Allocation) -> bool:
+        """True when compose entry ``p`` may move onto its service's ledger port ``a``:
+        one port, its protocol and container port, and not one its project publishes
+        already or a plan moves another entry onto (that would merge two ports)."""
+        if a.protocol != p.protocol or a.start != a.end or a.start == p.start \
+                or a.target not in (p.target, None):
+            return False
+        if any(q.project == p.project and q.protocol == a.protocol
+               and q.start <= a.start <= q.end for q in self.entries_of(p.owner)):
+            return False
+        return not any(q.project == p.project and q.owner == p.owner and new == a.start
+                       for q, new in self._onto)
+
+    def _own_port(self, p: Any, service: Service | None) -> Allocation | None:
+        """The service's own ledger port compose entry ``p`` may move onto, if any."""
+        if service is None:
+            return None
+        return next((a for a in service.ports if self._may_take(p, a)), None)
+
+    def _draft_entry_move(self, draft: _Draft, p: Any) -> str | None:
+        """Add to ``draft`` the move of compose entry ``p``: to its own ledger port, else
+        to the next free port of its category, recorded in the ledger."""
+        service = self.ledger.service_for_compose_name(p.compose_service)
+        mine = self._own_port(p, service)
+        if mine is not None:
+            draft.compose.append((p, mine.start))
+            return (f"{p.compose_service} moves to {mine.start} (its ledger port "
+                    f"{mine.service}.{mine.name}): edit {p.file}:{p.line} to "
+                    f"\"{mine.start}:{p.target}\"")
+        if service is not None:
+            category = service.category if service.category in self.ledger.ranges \
+                else self._range_category(p.start)
+            owner, new_service = service.name, None
         else:
-            win, lose, reason = keeper(self._service(first.service),
-                                       self._service(second.service),
-                                       first.service, second.service)
-            mover = second if lose == second.service else first
-        return self._move_allocation(mover, f"{win} keeps {mover.label} ({reason})")
+            category = self._range_category(p.start)
+            owner, new_service = p.compose_service, category
+            known = self.changes.new_services.get(owner)
+            if known is not None:
+                category = new_service = known[0]
+        new_port = self._free(p.owner if service is None else service.name, category,
+                              p.protocol)
+        if new_port is None:
+            return None
+        entry = NewPort(self._port_name(owner, p.protocol, p.target, draft.added),
+                        new_port, p.target, p.protocol, self._address(p))
+        draft.added.append((owner, new_service, entry))
+        draft.compose.append((p, new_port))
+        where = f"{owner}.{entry.name}" + (f" (a new service in {category})"
+                                          if new_service else "")
+        return (f"{p.compose_service} moves to {new_port} (the next free port in "
+                f"{category}): edit {p.file}:{p.line} to \"{new_port}:{p.target}\" and "
+                f"record it as {where}")
 
+    @staticmethod
+    def _address(p: Any) -> str | None:
+        """The bind address to record for ``p`` (None: every address)."""
+        return None if p.host_ip in _EVERY_ADDRESS else p.host_ip
+
+    # -- 2. misplaced ledger ports --------------------------------------------------------
     def _placement(self, a: Allocation) -> Plan:
-        key = (a.service, a.name)
-        if key in self.by_alloc:
-            return self.by_alloc[key]
         s = self.ledger.services[a.service]
-        registered = wellknown.owner(a.start, a.protocol) if a.start == a.end else None
+        registered = wellknown.owner(a.start, a.protocol, self.ledger.well_known) \
+            if a.start == a.end else None
         if registered and wellknown.belongs_to(registered, [s.name, *s.compose]):
             reason = f"standard {registered[0]} port"
-            edit = self.exception_edit(a, reason)
-            summary = (f"{a.service} keeps {a.start}, its standard port: add "
-                       f"`exception: {reason}` to {a.service}.{a.name} "
-                       f"({self.ledger.path}:{a.span.line})")
-            plan = Plan(summary if edit else f"manual: {summary}",
-                        (edit,) if edit else ())
-            self.by_alloc[key] = plan
-            return plan
-        return self._move_allocation(a, f"{a.service}.{a.name} belongs in {s.category}")
+            draft = _Draft(exceptions={(a.service, a.name): reason})
+            return self._commit(draft, f"{a.service} keeps {a.start}, its standard port: "
+                                f"add `exception: {reason}` to {a.service}.{a.name} "
+                                f"({self.ledger.path}:{a.span.line})")
+        moved = [p for p in self.entries_of(a.service)
+                 if overlap.collide(p.binding(), a.binding())]
+        if any(_entry_key(p) in self.by_entry for p in moved):
+            return Plan(f"manual: {a.service}.{a.name} belongs in {s.category}; another "
+                        "plan already changes its compose entries")
+        draft = _Draft()
+        why = f"{a.service}.{a.name} belongs in {s.category}"
+        part = self._draft_allocation_move(draft, a, moved)
+        if part is None:
+            return Plan(f"manual: {why}; no free port in {s.category} for "
+                        f"{a.service}.{a.name}" if a.start == a.end else
+                        f"manual: {why}; {a.service}.{a.name} is a range, move it by hand")
+        return self._commit(draft, f"{why}; {part}")
 
-    def _plan_pl105(self, f: Finding, a: Allocation) -> Plan:
-        return self._placement(a)
-
-    _plan_pl106 = _plan_pl105
-    _plan_pl107 = _plan_pl105
-
-    def _plan_pl201(self, f: Finding, p: Any) -> Plan:
-        key = (p.file, p.line, p.column)
-        if key in self.by_entry:
-            return self.by_entry[key]
-        service = self.ledger.service_for_compose_name(p.compose_service)
-        name = f"{p.protocol}-{p.target}"
-        from portledger.ledger.allocation import refusal
-
-        owner = service.name if service else p.compose_service
-        category = self._category_of(service.name if service else None, p.start)
-        why = refusal(self.ledger, p.start, p.protocol, [owner], category) \
-            if category else "no range holds it"
-        if p.start != p.end:
-            plan = Plan(f"manual: add {owner} {p.label}/{p.protocol} to the ledger as a range")
-        elif why is not None and why != "published by a compose service":
-            plan = self._move_binding(p, f"{p.start} cannot be {owner}'s ({why})")
-            return plan
-        elif service is not None:
-            edit = self.add_port_edit(service.name, name, p.start, p.target, p.protocol)
-            summary = (f"add {name}: {self._entry(p.start, p.target, p.protocol)} to "
-                       f"{service.name}.ports in {self.ledger.path}")
-            plan = Plan(summary if edit else f"manual: {summary}", (edit,) if edit else ())
-        else:
-            edit = self.add_service_edit(p.compose_service, category or "", name, p.start,
-                                         p.target, p.protocol)
-            summary = (f"add service {p.compose_service} (category {category}) with {name}: "
-                       f"{self._entry(p.start, p.target, p.protocol)} to {self.ledger.path}")
-            plan = Plan(summary if edit else f"manual: {summary}", (edit,) if edit else ())
-        if plan.edits:
-            self.allocator.take(p.protocol, p.start)
-        self.by_entry[key] = plan
-        return plan
-
-    def _plan_pl202(self, f: Finding, p: Any, other: Allocation) -> Plan:
-        service = self.ledger.service_for_compose_name(p.compose_service)
-        mine = service.name if service else p.compose_service
-        win, lose, reason = keeper(service, self._service(other.service), mine,
-                                   other.service)
-        own = None if service is None else next(
-            (a for a in service.ports if a.protocol == p.protocol and a.start <= p.start <= a.end),
-            None,
-        )
-        if own is not None:
-            # Both own the port in the ledger (PL104): the loser's allocation moves, and
-            # its compose entries with it, as the PL104 plan says.
-            mover = own if lose == mine else other
-            return self._move_allocation(mover, f"{win} keeps {p.start} ({reason})")
-        has_own_port = service is not None and any(
-            a.protocol == p.protocol and a.target in (p.target, None) for a in service.ports
-        )
-        if lose == mine or has_own_port:
-            # The ledger is the source of truth for a service it already places.
-            if lose != mine:
-                win, reason = other.service, f"the ledger gives it to {other.service}"
-            return self._move_binding(p, f"{win} keeps {p.start} ({reason})")
-        return self._move_allocation(other, f"{win} keeps {p.start} ({reason})")
-
-    def _plan_pl203(self, f: Finding, p: Any, mine: Allocation) -> Plan:
-        key = (p.file, p.line, p.column)
-        if key in self.by_entry:
-            return self.by_entry[key]
+    # -- 3. another port than the ledger's -----------------------------------------------
+    def _mismatch(self, p: Any, mine: Allocation) -> Plan:
         why = f"the ledger gives {mine.service}.{mine.name} {mine.label}"
-        edit = self.compose_edit(p, mine.start) if mine.start == mine.end else None
-        spec = f"{mine.start}:{p.target}"
-        plan = (Plan(f"{why}: edit {p.file}:{p.line} to \"{spec}\"", (edit,)) if edit
-                else Plan(f"manual: {why}: publish {mine.label} in {p.file}:{p.line} "
-                          f"({_why_manual(p)})"))
-        self.by_entry[key] = plan
-        return plan
+        service = self.ledger.services.get(mine.service)
+        if service is not None and self._may_take(p, mine):
+            spec = f"{mine.start}:{p.target}"
+            if self.compose_edit(p, mine.start) is None:
+                return Plan(f"manual: {why}: publish {mine.label} in {p.file}:{p.line} "
+                            f"({_why_manual(p)})")
+            draft = _Draft(compose=[(p, mine.start)])
+            return self._commit(draft, f"{why}: edit {p.file}:{p.line} to \"{spec}\"")
+        if mine.start != mine.end or p.start != p.end:
+            return Plan(f"manual: {why}: publish {mine.label} in {p.file}:{p.line} "
+                        f"({_why_manual(p)})")
+        # The project already publishes the ledger's port: this one is another port of
+        # the service (an override adding one), recorded, not merged into the first.
+        return self._record([p], extra_of=mine)
 
-    def _plan_pl204(self, f: Finding, p: Any, first: Any) -> Plan:
-        sp = self.ledger.service_for_compose_name(p.compose_service)
-        sf = self.ledger.service_for_compose_name(first.compose_service)
-        win, lose, reason = keeper(sp, sf, p.owner, first.owner)
-        mover = p if lose == p.owner else first
-        win_name = first.compose_service if mover is p else p.compose_service
-        return self._move_binding(mover, f"{win_name} keeps {p.start} ({reason})")
+    # -- 4. unmapped ports ----------------------------------------------------------------
+    def _category_for(self, entries: list[Any]) -> str | None:
+        """A new service's category: the range (not reserved) holding most of its
+        ports, the lowest port's on a tie; else the range holding the lowest port."""
+        counts: dict[str, int] = defaultdict(int)
+        lowest: dict[str, int] = {}
+        for p in entries:
+            r = self.ledger.range_of(p.start)
+            if r is not None and not r.reserved:
+                counts[r.name] += 1
+                lowest[r.name] = min(lowest.get(r.name, p.start), p.start)
+        if counts:
+            return min(counts, key=lambda n: (-counts[n], lowest[n], n))
+        for p in sorted(entries, key=lambda p: p.start):
+            r = self.ledger.range_of(p.start)
+            if r is not None:
+                return r.name
+        return None
 
-    def _plan_pl207(self, f: Finding, raw: str) -> Plan:
+    def _exception_for(self, p: Any, category: str, names: list[str]) -> str | None:
+        """Why ``p``'s port may stand in the ledger only with an ``exception`` (None:
+        it needs none)."""
+        reasons = []
+        r = self.ledger.ranges.get(category)
+        if r is not None and not r.start <= p.start <= r.end:
+            reasons.append(f"outside {category} {r.start}-{r.end}")
+        for other in self.ledger.ranges.values():
+            if other.reserved and other.start <= p.start <= other.end:
+                reasons.append(f"in the reserved range {other.name}")
+        if p.start < 1024:
+            reasons.append("a system port")
+        registered = wellknown.owner(p.start, p.protocol, self.ledger.well_known)
+        if registered and not wellknown.belongs_to(registered, names):
+            reasons.append(f"registered to {registered[0]}")
+        if not reasons:
+            return None
+        return (f"published in {p.file}:{p.line} before the ledger had it; "
+                f"{', '.join(reasons)}")
+
+    def _record(self, entries: list[Any], extra_of: Allocation | None = None) -> Plan:
+        """Record (or, with ``--fix-strategy move``, move) the unmapped ports of one
+        owner's compose entries; the plan of each of their findings."""
+        p0 = entries[0]
+        service = self.ledger.service_for_compose_name(p0.compose_service)
+        if service is not None:
+            owner, new_category = service.name, None
+            category: str | None = service.category
+            names = [service.name, *service.compose]
+        else:
+            owner = p0.compose_service
+            if owner in self.changes.new_services:
+                category = new_category = self.changes.new_services[owner][0]
+            else:
+                category = new_category = self._category_for(entries)
+            names = [owner]
+        if category is None:
+            return Plan(f"manual: no range of {self.ledger.path} holds "
+                        f"{', '.join(str(p.start) for p in entries)}; add {owner} to it by "
+                        "hand")
+        draft = _Draft()
+        parts: list[str] = []
+        seen: set[tuple[str, int, str | None]] = set()
+        for p in entries:
+            if p.start != p.end:
+                return Plan(f"manual: add {owner} {p.label}/{p.protocol} to the ledger as "
+                            "a range")
+            contest = self._contested.get((p.protocol, p.start))
+            if contest is not None and (contest[0].manual or p.owner not in contest[1]):
+                return Plan(f"manual: {p.start}/{p.protocol} is contested; resolve it first "
+                            f"({contest[0].summary.removeprefix('manual: ')})")
+            key = (p.protocol, p.start, self._address(p))
+            if key in seen:
+                continue  # the same port in two files of one service: recorded once
+            seen.add(key)
+            name = self._port_name(owner, p.protocol, p.target, draft.added)
+            if self.strategy == "move" and self.compose_edit(p, p.start) is not None:
+                r = self.ledger.ranges.get(category)
+                in_range = r is not None and r.start <= p.start <= r.end
+                if not in_range or self._exception_for(p, category, names):
+                    new_port = self._free(owner if service else p.owner, category,
+                                          p.protocol)
+                    if new_port is not None:
+                        entry = NewPort(name, new_port, p.target, p.protocol,
+                                        self._address(p))
+                        draft.added.append((owner, new_category, entry))
+                        draft.compose.append((p, new_port))
+                        parts.append(f"{p.compose_service} moves to {new_port} (the next "
+                                     f"free port in {category}): edit {p.file}:{p.line} to "
+                                     f"\"{new_port}:{p.target}\" and record it as "
+                                     f"{owner}.{entry.name}")
+                        continue
+            entry = NewPort(name, p.start, p.target, p.protocol, self._address(p),
+                            self._exception_for(p, category, names))
+            draft.added.append((owner, new_category, entry))
+            self.allocator.take(p.protocol, p.start)
+            where = f"service {owner} (category {category})" if new_category \
+                else f"{owner}.ports"
+            parts.append(f"add {entry.text()} to {where} in {self.ledger.path}")
+        if extra_of is not None:
+            head = (f"{p0.compose_service} publishes {extra_of.label} already; "
+                    f"{p0.start} is another port: ")
+        else:
+            head = ""
+        return self._commit(draft, head + "; ".join(parts))
+
+    # -- 5. quoting -----------------------------------------------------------------------
+    def _quote(self, f: Finding, raw: str) -> Plan:
         src = self.source(f.file)
         if f.end_line is None or f.end_column is None:
             return Plan(f'manual: quote it: "{raw}"')
@@ -513,28 +635,97 @@ class Planner:
         return Plan(f'quote it: "{raw}"',
                     (Edit(f.file, f.line, f.column, f.end_line, f.end_column, f'"{raw}"'),))
 
+    # -- every finding --------------------------------------------------------------------
+    def plan_all(self, findings: Sequence[Finding]) -> list[Plan | None]:
+        """The plan of each finding (None: no plan), decided in the order above."""
+        plans: list[Plan | None] = [None] * len(findings)
+        todo = [i for i, f in enumerate(findings) if f.code in FIXABLE and f.context]
+        # 1. Contested ports, by protocol and port.
+        groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for i in todo:
+            f = findings[i]
+            if f.code in _CONTESTED:
+                port_of = f.context[1] if f.code == "PL104" else f.context[0]
+                groups[(port_of.protocol, port_of.start)].append(i)
+        for key in sorted(groups):
+            plan = self._safe(lambda key=key: self._contest(*key))
+            self._contested[key] = (plan, self._contested.get(key, (plan, []))[1])
+            for i in groups[key]:
+                plans[i] = plan
+        # 2. Misplaced ledger ports, in ledger order.
+        placements = sorted((i for i in todo if findings[i].code in ("PL105", "PL106", "PL107")),
+                            key=lambda i: (findings[i].context[0].order, i))
+        for i in placements:
+            a = findings[i].context[0]
+            name = (a.service, a.name)
+            if name not in self.by_alloc:
+                self.by_alloc[name] = self._safe(lambda a=a: self._placement(a))
+            plans[i] = self.by_alloc[name]
+        # 3. and 4. Compose entries, in file order; unmapped ones by owner.
+        unmapped: dict[str, list[int]] = defaultdict(list)
+        for i in sorted((i for i in todo if findings[i].code in ("PL203", "PL201")),
+                        key=lambda i: (_entry_key(findings[i].context[0]), i)):
+            f = findings[i]
+            p = f.context[0]
+            if _entry_key(p) in self.by_entry:
+                plans[i] = self.by_entry[_entry_key(p)]
+            elif f.code == "PL203":
+                plan = self._safe(lambda p=p, mine=f.context[1]: self._mismatch(p, mine))
+                self.by_entry[_entry_key(p)] = plans[i] = plan
+            else:
+                unmapped[p.owner].append(i)
+        for owner in sorted(unmapped):
+            indices = unmapped[owner]
+            entries = [findings[i].context[0] for i in indices]
+            plan = self._safe(lambda entries=entries: self._record(entries))
+            for i in indices:
+                plans[i] = plan
+                self.by_entry[_entry_key(findings[i].context[0])] = plan
+        # 5. Quoting: an entry that moves is quoted by its move.
+        for i in todo:
+            f = findings[i]
+            if f.code == "PL207":
+                moved = next((plan for plan in self.by_entry.values() if plan.edits and any(
+                    e.file == f.file and e.line == f.line and e.column == f.column
+                    for e in plan.edits)), None)
+                plans[i] = moved or self._safe(lambda f=f: self._quote(f, f.context[0]))
+        return self._finish(plans)
+
+    def _safe(self, make: Any) -> Plan:
+        try:
+            plan: Plan = make()
+        except (OSError, yamlio.YamlError, Unwritable) as e:
+            return Plan(f"manual: the files could not be read to plan a fix ({e})")
+        return plan
+
+    def _finish(self, plans: list[Plan | None]) -> list[Plan | None]:
+        """Every plan that changes the ledger gets the one edit of all its changes."""
+        if not any(p is not None and p.ledger for p in plans):
+            return plans
+        edit = self._changes_edit(self.changes) if self.changes else None
+        done: dict[int, Plan | None] = {}
+        out: list[Plan | None] = []
+        for plan in plans:
+            if plan is None or not plan.ledger:
+                out.append(plan)
+                continue
+            if id(plan) not in done:
+                done[id(plan)] = (replace(plan, edits=(*plan.edits, edit)) if edit is not None
+                                  else Plan(f"manual: {plan.summary} ({self.ledger.path} "
+                                            "cannot be edited safely)"))
+            out.append(done[id(plan)])
+        return out
+
 
 def attach(findings: Sequence[Finding], ledger: Ledger | None,
-           published: Sequence[Any]) -> list[Finding]:
-    """The findings with their resolution plans (``fix`` and ``edits``) filled in.
-
-    Ledger findings are planned first: when a contested allocation moves, the compose
-    entries that publish it move with it, and their own findings share that plan.
-    """
+           published: Sequence[Any], strategy: str = "record") -> list[Finding]:
+    """The findings with their resolution plans (``fix`` and ``edits``) filled in."""
     if ledger is None:
         return list(findings)
-    planner = Planner(ledger, published)
-    plans: dict[int, Plan | None] = {}
-    ordered = sorted(range(len(findings)), key=lambda i: (findings[i].code >= "PL2", i))
-    for i in ordered:
-        f = findings[i]
-        try:
-            plans[i] = planner.plan(f)
-        except (OSError, yamlio.YamlError):
-            plans[i] = None
+    planner = Planner(ledger, published, strategy)
+    plans = planner.plan_all(findings)
     out = []
-    for i, f in enumerate(findings):
-        plan = plans[i]
+    for f, plan in zip(findings, plans, strict=True):
         if plan is None:
             out.append(f)
         else:

@@ -43,9 +43,9 @@ def refusal(ledger: Ledger, port: int, protocol: str, names: list[str],
     lo, hi = ledger.ephemeral
     if lo <= port <= hi:
         return f"in the ephemeral range {lo}-{hi}"
-    registered = wellknown.owner(port, protocol)
+    registered = wellknown.owner(port, protocol, ledger.well_known)
     if registered and not wellknown.belongs_to(registered, names):
-        return f"registered to {registered[0]} (/etc/services)"
+        return f"registered to {registered[0]} ({wellknown.source_name(ledger.well_known)})"
     return None
 
 
@@ -74,7 +74,7 @@ class Allocator:
         lo, hi = self.ledger.ephemeral
         if lo <= port <= hi or any(s <= port <= e for s, e in self._blocked):
             return False
-        registered = wellknown.owner(port, protocol)
+        registered = wellknown.owner(port, protocol, self.ledger.well_known)
         return not (registered and not wellknown.belongs_to(registered, names))
 
     def block(self, category: str, count: int = 1, protocol: str = "tcp",
@@ -99,6 +99,15 @@ class Allocator:
         return None
 
 
+def rank(s: Service | None) -> tuple[float, int]:
+    """A service's claim on a contested port, lowest first: its ``priority`` (none comes
+    last), then its status (active, planned, deprecated; no ledger entry last)."""
+    if s is None:
+        return (float("inf"), 3)
+    prio = float(s.priority) if s.priority is not None else float("inf")
+    return (prio, _STATUS_ORDER.get(s.status, 3))
+
+
 def keeper(a: Service | None, b: Service | None, a_name: str,
            b_name: str) -> tuple[str, str, str]:
     """Of two services contesting a port: (keeps it, moves, the reason in words).
@@ -107,12 +116,6 @@ def keeper(a: Service | None, b: Service | None, a_name: str,
     tie an active service beats a planned or deprecated one; on a tie still the name that
     sorts first keeps it, so the choice never depends on the order of files.
     """
-
-    def rank(s: Service | None) -> tuple[float, int]:
-        if s is None:
-            return (float("inf"), 3)
-        prio = float(s.priority) if s.priority is not None else float("inf")
-        return (prio, _STATUS_ORDER.get(s.status, 3))
 
     ra, rb = rank(a), rank(b)
     if ra[0] != rb[0]:

@@ -275,8 +275,9 @@ def ephemeral_port(ledger: Ledger) -> Iterator[Finding]:
 def well_known_port(ledger: Ledger) -> Iterator[Finding]:
     """A port is registered to another well-known service.
 
-    Ports come from the system's ``/etc/services`` (a small bundled list where it is
-    absent). A service on, say, MySQL's 3306 that is not MySQL confuses every client
+    Registrations come from a list of IANA's bundled with portledger, the same on every
+    machine (``settings.well_known: system`` reads the machine's ``/etc/services``
+    instead). A service on, say, MySQL's 3306 that is not MySQL confuses every client
     and tool that assumes the registration. A service matching the registered name or
     an alias (``postgresql`` on 5432) is fine, as is one with an ``exception``.
 
@@ -295,7 +296,7 @@ def well_known_port(ledger: Ledger) -> Iterator[Finding]:
             ports: {primary: {port: 3306}}
     """
     this = well_known_port.rule  # type: ignore[attr-defined]
-    registry = wellknown.registry()
+    registry = wellknown.registry(ledger.well_known)
     for service in ledger.services.values():
         names = [service.name, *service.compose]
         for a in service.ports:

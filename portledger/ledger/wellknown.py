@@ -1,7 +1,9 @@
-"""Well-known ports: the system's ``/etc/services``, or a small bundled list without it.
+"""Well-known ports: a bundled list of IANA registrations by default, the machine's
+``/etc/services`` only when the ledger asks (``settings.well_known: system``).
 
-``PORTLEDGER_SERVICES_FILE`` names another file in the same format (tests use it so that
-results do not depend on the machine's netbase version).
+The default is the bundled list so that a ledger is checked and fixed alike on every
+machine (a laptop's netbase version and CI's differ). ``PORTLEDGER_SERVICES_FILE`` names
+another file in the same format and overrides both (tests use it).
 """
 
 from __future__ import annotations
@@ -41,19 +43,34 @@ def _load(source: str) -> Registry:
         return _load("bundled")
 
 
-def registry() -> Registry:
-    """The well-known ports in use: the override file, /etc/services, else bundled."""
+SETTINGS = ("bundled", "system")
+"""The values of the ledger's ``settings.well_known``."""
+
+
+def registry(setting: str = "bundled") -> Registry:
+    """The well-known ports in use: the override file, else the bundled list, else (when
+    ``setting`` is "system") /etc/services, the bundled list when it is absent."""
     override = os.environ.get("PORTLEDGER_SERVICES_FILE")
     if override:
         return _load(override)
-    if SYSTEM_FILE.is_file():
+    if setting == "system" and SYSTEM_FILE.is_file():
         return _load(str(SYSTEM_FILE))
     return _load("bundled")
 
 
-def owner(port: int, protocol: str) -> tuple[str, ...] | None:
+def source_name(setting: str = "bundled") -> str:
+    """Where the registrations come from, in words (for messages)."""
+    override = os.environ.get("PORTLEDGER_SERVICES_FILE")
+    if override:
+        return override
+    if setting == "system" and SYSTEM_FILE.is_file():
+        return str(SYSTEM_FILE)
+    return "the bundled IANA list"
+
+
+def owner(port: int, protocol: str, setting: str = "bundled") -> tuple[str, ...] | None:
     """Who ``port/protocol`` is registered to (name first, then aliases), if anyone."""
-    return registry().get((port, protocol))
+    return registry(setting).get((port, protocol))
 
 
 def belongs_to(names: tuple[str, ...], candidates: list[str]) -> bool:
