@@ -163,20 +163,3 @@ def make(
         identity=identity,
     )
 
-
-def for_output(f: Finding, *, file: bool = True, actions: bool = False) -> Finding:
-    """``f`` with its file, message and plan fit for UTF-8 output: surrogate escapes of
-    non-UTF-8 file names written ``\\xff`` (the file only when ``file``: SARIF encodes the
-    original bytes in its URI); with ``actions`` (text read by the GitHub Actions runner)
-    control characters escaped too and a path starting with ``::`` written ``./::``."""
-    from dataclasses import replace
-
-    from portledger.paths import actions_safe, escaped, unsurrogated
-
-    clean = escaped if actions else unsurrogated
-    new_file = (actions_safe(f.file) if actions else unsurrogated(f.file)) if file else f.file
-    message = clean(f.message)
-    fix = clean(f.fix) if f.fix is not None else None
-    if (new_file, message, fix) == (f.file, f.message, f.fix):
-        return f
-    return replace(f, file=new_file, message=message, fix=fix)

@@ -182,7 +182,7 @@ def test_render_refuses_malformed_input_in_one_line(tmp_path: Path, given: bytes
     done = subprocess.run([sys.executable, "-m", "portledger", "render", "--format", fmt],
                           input=given, capture_output=True, cwd=tmp_path, timeout=60)
     assert (done.returncode, done.stdout) == (2, b"")
-    assert done.stderr.decode() == f"portledger render: {message}\n"
+    assert done.stderr.decode() == f"portledger render: cannot read the input: {message}\n"
 
 
 def test_render_refuses_malformed_changes_and_commits(tmp_path: Path) -> None:
@@ -198,4 +198,4 @@ def test_render_refuses_malformed_changes_and_commits(tmp_path: Path) -> None:
              "--input", "check.json", option, option[2:] + ".json"],
             capture_output=True, cwd=tmp_path, timeout=60)
         assert done.returncode == 2
-        assert done.stderr.decode() == f"portledger render: {message}\n"
+        assert done.stderr.decode() == f"portledger render: cannot read the input: {message}\n"

@@ -84,10 +84,7 @@ def run(args: argparse.Namespace) -> int:
         changes = None
         if args.changes:
             changes = json_input.changes(_read(args.changes), args.changes)
-    except json_input.InputError as e:
-        sys.stderr.write(f"portledger render: {e}\n")
-        return 2
-    except OSError as e:
+    except (json_input.InputError, OSError) as e:
         sys.stderr.write(f"portledger render: cannot read the input: {e}\n")
         return 2
     annotate = None

@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from portledger.findings import Finding, Rule, Severity, for_output
+from portledger.findings import Finding, Rule, Severity
+from portledger.paths import for_output
 
 FORMATS = ("text", "json", "github", "sarif", "markdown")
 
