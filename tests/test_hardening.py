@@ -199,3 +199,17 @@ def test_render_refuses_malformed_changes_and_commits(tmp_path: Path) -> None:
             capture_output=True, cwd=tmp_path, timeout=60)
         assert done.returncode == 2
         assert done.stderr.decode() == f"portledger render: cannot read the input: {message}\n"
+
+
+@pytest.mark.parametrize("health", ['"/h\\r\\nHost: evil"', '"/a b"', '"/x\\u001b"'])
+def test_a_health_path_that_would_smuggle_a_request_is_refused(
+        repo: Path, capsys: pytest.CaptureFixture[str], health: str) -> None:
+    ledger = repo / "port-mapping.yml"
+    ledger.write_text(ledger.read_text().replace(
+        "http: {port: 8000, target: 8000}",
+        f"http: {{port: 8000, target: 8000, health: {health}}}"))
+    assert cli.main(["check", "--no-compose"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("port-mapping.yml:11:48: PL100 schema "
+                          "services.digi-core.ports.http.health: ")
+    assert "printable ASCII as sent in the request line" in out
