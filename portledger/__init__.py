@@ -1,3 +1,3 @@
 """portledger: one ledger for every host port, kept true by a pre-commit hook and CI gate."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

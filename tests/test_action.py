@@ -670,3 +670,110 @@ def test_the_readme_workflow_passes_actionlint(tmp_path: Path) -> None:
     workflow.write_text(m.group(1), encoding="utf-8")
     done = actionlint(workflow)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- pinning, audits, the release ----------------------------------------------------------------
+
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$", re.M)
+PINNED = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
+
+
+def test_every_action_used_is_pinned_by_commit_sha_on_a_current_major() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    texts = {f.name: f.read_text(encoding="utf-8") for f in [*WORKFLOWS, ACTION]}
+    texts["README.md"] = readme
+    seen = 0
+    for name, text in texts.items():
+        for target, rest in USES.findall(text):
+            if target.startswith("./") or target.startswith("portledger/portledger@"):
+                continue
+            seen += 1
+            assert PINNED.fullmatch(target), f"{name}: {target} is not pinned by commit SHA"
+            m = re.fullmatch(r"\s*# (v\d+)\.\d+\.\d+", rest)
+            assert m, f"{name}: {target} has no '# vX.Y.Z' comment"
+            # Node 24 majors (Node 20 left GitHub's runners on 2026-09-23).
+            assert int(m.group(1)[1:]) >= {"actions/checkout": 6, "actions/setup-python": 6,
+                                           "actions/setup-node": 6, "actions/cache": 5,
+                                           "actions/upload-artifact": 6}.get(
+                target.split("@")[0], 0), f"{name}: {target} {m.group(1)}"
+    assert seen >= 10
+
+
+def test_the_constraints_pin_every_package_the_action_installs() -> None:
+    """The runtime dependencies' closure, read from the installed distributions."""
+    from importlib.metadata import distribution
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    pins = {}
+    for line in (ROOT / ".github" / "action-constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"not pinned: {line}"
+            pins[norm(name)] = version
+    todo = [re.match(r"[A-Za-z0-9_.-]+", r).group(0)  # type: ignore[union-attr]
+            for r in distribution("portledger").requires or () if "extra ==" not in r]
+    closure: set[str] = set()
+    while todo:
+        name = norm(todo.pop())
+        if name in closure:
+            continue
+        closure.add(name)
+        for r in distribution(name).requires or ():
+            marker = r.partition(";")[2]
+            if "extra ==" in marker:
+                continue
+            todo.append(re.match(r"[A-Za-z0-9_.-]+", r).group(0))  # type: ignore[union-attr]
+    assert closure <= set(pins), closure - set(pins)
+    assert "setuptools" in pins  # the build backend, pinned through PIP_CONSTRAINT
+
+
+ZIZMOR = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
+needs_zizmor = pytest.mark.skipif(not Path(ZIZMOR).exists(),
+                                  reason="zizmor is a test dependency (pip install -e '.[test]')")
+
+
+def zizmor(*files: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ZIZMOR, "--offline", "--config", str(ROOT / ".github" / "zizmor.yml"),
+                           "--format", "plain", *map(str, files)], capture_output=True,
+                          text=True, check=False, cwd=ROOT, timeout=300)
+
+
+@needs_zizmor
+def test_zizmor_passes_on_every_workflow_and_the_action() -> None:
+    done = zizmor(*WORKFLOWS, ACTION)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings to report" in done.stdout + done.stderr
+
+
+@needs_zizmor
+def test_zizmor_catches_an_unpinned_action_and_an_injection(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: pull_request_target\npermissions: {}\njobs:\n  t:\n    runs-on: ubuntu-latest\n"
+        "    steps:\n      - uses: actions/checkout@v4\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n", encoding="utf-8")
+    done = zizmor(bad)
+    assert done.returncode != 0
+    for audit in ("unpinned-uses", "template-injection", "artipacked"):
+        assert f"[{audit}]" in done.stdout, done.stdout
+
+
+def test_the_release_check_passes_and_names_a_stale_pin(tmp_path: Path) -> None:
+    script = ROOT / ".github" / "scripts" / "release_check.py"
+    done = subprocess.run([sys.executable, str(script), str(ROOT)], capture_output=True,
+                          text=True, check=False)
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(),
+                        re.M).group(1)  # type: ignore[union-attr]
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"v{version}\n", "")
+    copy = tmp_path / "repo"
+    (copy / "portledger").mkdir(parents=True)
+    for name in ("pyproject.toml", "CHANGELOG.md", "portledger/__init__.py"):
+        shutil.copyfile(ROOT / name, copy / name)
+    (copy / "README.md").write_text("    rev: v0.1.0\nuses: portledger/portledger@v" + version
+                                    + "\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), str(copy)], capture_output=True,
+                          text=True, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1, "", f"README.md:1:10: v0.1.0 is not v{version}\n")
