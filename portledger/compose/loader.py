@@ -233,7 +233,9 @@ def read_env_file(path: str, environ: Mapping[str, str],
     try:
         text = yamlio.read_text(path, data)
     except yamlio.YamlError as e:
-        raise ComposeError(path, e.line, e.column, f"env file: {e.message}", "PL101") from None
+        # Compose passes the bytes of a .env that is not UTF-8 on: docs/compose-stricter.md
+        raise ComposeError(path, e.line, e.column, f"env file: {e.message}", "PL101",
+                           "S5") from None
     return _DotEnv(path, text, environ, inputs).parse()
 
 
@@ -795,7 +797,7 @@ def _canonical(item: RawPort) -> list[CanonicalPort]:
         raise _port_error(origin, f"{value!r} is not a port entry")
     if isinstance(value, int):
         if not 1 <= value <= 65535:
-            raise _port_error(origin, f"{value} is outside 1-65535", "S5")
+            raise _port_error(origin, f"{value} is outside 1-65535")
         return [CanonicalPort({"target": value}, origin)]
     if isinstance(value, str):
         try:
@@ -942,7 +944,9 @@ def _extends(
         raise _error_at(doc, here, f"extends of service {name!r} is circular", "PL101")
     if other is not None:
         if not isinstance(other, str) or "://" in other or other.startswith("git@"):
-            raise _error_at(doc, here, f"extends file {other!r} cannot be read locally", "PL101")
+            err = _error_at(doc, here, f"extends file {other!r} cannot be read locally", "PL101")
+            err.stricter = "S6"
+            raise err
         path = os.path.normpath(os.path.join(base_dir, other))
         if not ctx.inputs.is_file(path):
             raise _error_at(doc, here, f"extends file {other!r} not found", "PL101")
@@ -1003,7 +1007,9 @@ def _include(file: _File, working_dir: str, ctx: _Context, environ: Mapping[str,
         files = []
         for p in paths:
             if "://" in p or p.startswith("git@") or p.startswith("oci:"):
-                raise _error_at(doc, here, f"remote include {p!r} is not supported", "PL101")
+                err = _error_at(doc, here, f"remote include {p!r} is not supported", "PL101")
+                err.stricter = "S6"
+                raise err
             files.append(os.path.normpath(os.path.join(working_dir, p)))
         for f in files:
             if not ctx.inputs.is_file(f):

@@ -13,14 +13,15 @@ Where Compose is laxer than its own specification, this module is stricter, on p
 (a port ledger must not accept what the engine would fail on at ``up``):
 
 * long syntax ``target`` must be an integer (or a string of digits) in 1-65535; Compose
-  accepts 70000 and silently drops ``target: 0``;
+  accepts 70000 and silently drops ``target: 0`` (``S1`` of docs/compose-stricter.md);
 * long syntax ``published`` must be a port or an ascending ``a-b`` range in 0-65535
-  (Compose accepts any string, e.g. ``"abc"`` or ``"8000-7000"``);
-* long syntax ``protocol`` must be tcp, udp or sctp in any case, and ``mode`` host or
-  ingress (Compose accepts any string for these);
-* a bare integer entry must be in 1-65535 (Compose accepts ``- 70000``);
+  (Compose accepts any string, e.g. ``"abc"`` or ``"8000-7000"``: ``S2``);
+* long syntax ``protocol`` must be tcp, udp or sctp in any case (``S3``), and ``mode``
+  host or ingress (``S4``) (Compose accepts any string for these);
 * the protocol is reported lower-cased for long syntax too (Compose prints ``UDP``
-  as written there, and lower-cases it for short syntax).
+  as written there, and lower-cases it for short syntax; not a refusal).
+
+Each refusal that Compose would not make carries its row's id (``PortSpecError.stricter``).
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ def check_long(entry: dict[str, Any]) -> None:
         raise PortSpecError(f"invalid mode {mode!r} (host or ingress)", "S4")
     host_ip = entry.get("host_ip")
     if host_ip is not None and not (isinstance(host_ip, str) and valid_ip(host_ip)):
-        raise PortSpecError(f"invalid host_ip {host_ip!r}", "S6")
+        raise PortSpecError(f"invalid host_ip {host_ip!r}")
     for key in ("name", "app_protocol"):
         if key in entry and not isinstance(entry[key], str):
             raise PortSpecError(f"{key} must be a string")

@@ -191,8 +191,12 @@ def test_port_text_accepted(binary: Path, tmp_path: Path, entry: str,
     "{target: '8_0'}",
     "{target: '８０'}",
     "!!float 80",
+    "70000",
+    "{target: ''}",
+    "{target: 80, host_ip: localhost}",
 ])
 def test_port_text_refused(binary: Path, tmp_path: Path, entry: str) -> None:
+    # Compose refuses these too: no stricter choice of ours.
     files = {"compose.yaml": f"services:\n  web:\n    image: x\n    ports:\n      - {entry}\n"}
     _refuses(binary, tmp_path, files, "compose.yaml:5:")
 
@@ -253,3 +257,45 @@ def test_an_included_service_defined_again(binary: Path, tmp_path: Path) -> None
     files = {"lib/compose.yaml": LIB,
              "compose.yaml": "include: [lib/compose.yaml]\nservices:\n  base: {image: y}\n"}
     _refuses(binary, tmp_path, files, "compose.yaml:1:11: PL101 services.base conflicts")
+
+
+# -- the stricter choices of docs/compose-stricter.md --------------------------------------
+
+@pytest.mark.parametrize("sid, entry", [
+    ("S1", "{target: 70000}"),
+    ("S1", "{target: 0, published: '8080'}"),
+    ("S2", "{target: 80, published: abc}"),
+    ("S2", "{target: 80, published: '8002-8000'}"),
+    ("S2", "{target: 80, published: 70000}"),
+    ("S3", "{target: 80, protocol: foo}"),
+    ("S4", "{target: 80, mode: bridge}"),
+])
+def test_stricter_choices(binary: Path, tmp_path: Path, sid: str, entry: str) -> None:
+    files = {"compose.yaml": f"services:\n  web:\n    image: x\n    ports:\n      - {entry}\n"}
+    ours, theirs = _both(binary, tmp_path, files)
+    assert theirs.ok, theirs.error
+    assert not ours.ok and not ours.internal
+    assert ours.stricter == sid, ours.error
+    assert ours.error.startswith("compose.yaml:5:9: PL205 invalid port")
+
+
+def test_stricter_env_file_not_utf8(binary: Path, tmp_path: Path) -> None:
+    files = {"compose.yaml": BASE}
+    case = Case(0, files)
+    root = tmp_path / "p"
+    home = tmp_path / "home"
+    home.mkdir()
+    case.write(root)
+    (root / ".env").write_bytes(b"A=\xff\n")
+    ours, theirs = run_ours(root, case), run_theirs(binary, root, case, home)
+    assert theirs.ok, theirs.error
+    assert (ours.ok, ours.stricter) == (False, "S5")
+
+
+def test_stricter_remote_include_is_tagged(tmp_path: Path) -> None:
+    # Not run against Compose: it would fetch the repository.
+    case = Case(0, {"compose.yaml": "include: [git@github.com:org/repo.git]\n"})
+    case.write(tmp_path)
+    ours = run_ours(tmp_path, case)
+    assert (ours.ok, ours.stricter) == (False, "S6")
+    assert ours.error.startswith("compose.yaml:1:11: PL101 remote include")
