@@ -2,7 +2,10 @@
 
 Duplicates span files, and pre-commit splits file lists into parallel batches, so this
 hook takes no file names (``pass_filenames: false``): it loads the ledger found from the
-repository root and every compose project the ledger names, whatever changed.
+repository root and every compose project the ledger names, whatever changed. It runs on
+every commit (``always_run``): a project also reads ``extends:``, ``include:`` and
+``env_file:`` targets and files of the ledger's own globs, which no fixed file pattern
+can name; the cache makes an unchanged repository cheap.
 """
 
 from __future__ import annotations
