@@ -45,12 +45,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("portledger.commands.probe",
               "check running containers, listening sockets and health endpoints against "
               "the ledger"),
+    "serve": ("portledger.commands.serve",
+              "the live port map, an allocation API and Prometheus metrics (serve extra)"),
     "report": ("portledger.commands.report",
                "the port map for people: Markdown tables or HTML"),
     "init": ("portledger.commands.init",
              "write the first port-mapping.yml from the compose projects as they are"),
     "projects": ("portledger.commands.projects",
                  "the compose projects `check` covers, with the files each reads"),
+    "baseline": ("portledger.commands.baseline",
+                 "record today's findings, so that check reports only new ones"),
     "rules": ("portledger.commands.rules", "list the rules"),
     "render": ("portledger.commands.render",
                "render the JSON output of `portledger check` in another format"),
@@ -59,7 +63,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise FatalError(f"{self.prog}: {message}")
+        # guarded() prefixes "portledger: " once; a subcommand's own name follows it.
+        command = self.prog.removeprefix("portledger").strip()
+        raise FatalError(f"{command}: {message}" if command else message)
 
 
 def build_parser(only: str | None = None, *, every: bool = False) -> argparse.ArgumentParser:

@@ -43,7 +43,7 @@ from portledger.errors import FatalError
 from portledger.findings import Finding
 from portledger.ledger.model import Allocation, Ledger
 from portledger.probe.engine import is_local_engine, list_containers, random_host_ports
-from portledger.probe.health import check_health, health_targets, http_status
+from portledger.probe.health import HealthResult, check_health, health_targets, http_status
 from portledger.probe.model import (
     DEFAULT_DEADLINE,
     DEFAULT_TIMEOUT,
@@ -67,7 +67,8 @@ from portledger.probe.rules import (
 from portledger.probe.sockets import list_listeners
 
 __all__ = [
-    "PROBE_RULES", "Availability", "Container", "ContainerPort", "EngineUnavailable", "Holder",
+    "PROBE_RULES", "Availability", "Container", "ContainerPort", "EngineUnavailable",
+    "HealthResult", "Holder",
     "Listener", "Observation", "availability", "check", "check_containers", "check_sockets",
     "holders_at", "http_status", "is_local_engine", "is_owner", "observe",
 ]
@@ -128,9 +129,11 @@ def _require(module: str, what: str, *, optional: bool) -> None:
 
 
 def check(ledger: Ledger, obs: Observation, *, health: bool = True,
-          timeout: float = DEFAULT_TIMEOUT) -> list[Finding]:
+          timeout: float = DEFAULT_TIMEOUT,
+          health_log: list[HealthResult] | None = None) -> list[Finding]:
     """Every probe rule over what was observed: sorted findings. Health requests end by
-    the observation's deadline; what the deadline left undone is a notice finding."""
+    the observation's deadline; what the deadline left undone is a notice finding.
+    ``health_log`` receives each health request's outcome."""
     findings: list[Finding] = []
     if obs.containers is not None:
         findings += check_containers(ledger, obs.containers, obs.random_ports)
@@ -146,7 +149,7 @@ def check(ledger: Ledger, obs: Observation, *, health: bool = True,
         findings += notices
         deadline = obs.deadline if obs.deadline is not None else (
             time.monotonic() + DEFAULT_DEADLINE)
-        findings += check_health(ledger, targets, timeout, deadline)
+        findings += check_health(ledger, targets, timeout, deadline, health_log)
     return sorted(set(findings))
 
 

@@ -158,26 +158,42 @@ def healthy(alloc: Allocation, status: int) -> bool:
     return status in alloc.health_status if alloc.health_status else 200 <= status < 300
 
 
+@dataclass(frozen=True)
+class HealthResult:
+    """One health request's outcome: ``ok`` None when the deadline left it unanswered."""
+
+    target: HealthTarget
+    ok: bool | None
+    status: int | None
+    reason: str
+    seconds: float | None
+
+
 def check_health(ledger: Ledger, targets: Sequence[HealthTarget], timeout: float,
-                 deadline: float) -> list[Finding]:
+                 deadline: float, log: list[HealthResult] | None = None) -> list[Finding]:
     """PL404 for every target that does not answer as healthy, all asked in parallel by
-    the monotonic ``deadline``; PL406 for each not answered by then."""
+    the monotonic ``deadline``; PL406 for each not answered by then. ``log`` receives
+    every request's :class:`HealthResult` (``portledger serve`` makes metrics of them)."""
     if not targets:
         return []
 
-    def ask(t: HealthTarget) -> tuple[int | None, str, bool]:
-        left = deadline - time.monotonic()
+    def ask(t: HealthTarget) -> tuple[int | None, str, bool, float]:
+        started = time.monotonic()
+        left = deadline - started
         cut = left < timeout
         status, reason = http_status(t.host, t.port, t.path, max(0.05, min(timeout, left)),
                                      scheme=t.allocation.health_scheme,
                                      host_header=t.allocation.health_host)
-        return status, reason, cut
+        return status, reason, cut, time.monotonic() - started
 
     done, late = run_within(ask, targets, deadline, workers=64)
     findings = []
-    for i, (status, reason, cut) in done.items():
+    for i, (status, reason, cut, seconds) in done.items():
         t = targets[i]
-        if status is not None and healthy(t.allocation, status):
+        ok = status is not None and healthy(t.allocation, status)
+        if log is not None and not (status is None and cut):
+            log.append(HealthResult(t, ok, status, reason, seconds))
+        if ok:
             continue
         if status is None and cut and reason.startswith("did not answer within"):
             late.append(i)  # cut short by the probe's deadline, not by its own timeout
@@ -190,6 +206,8 @@ def check_health(ledger: Ledger, targets: Sequence[HealthTarget], timeout: float
                                             problem + expected, t.holder))
     for i in sorted(late):
         t = targets[i]
+        if log is not None:
+            log.append(HealthResult(t, None, None, "not answered within the deadline", None))
         findings.append(deadline_notice(
             ledger, f"GET {t.url} was not answered within the probe's deadline",
             f"{t.allocation.service}.{t.allocation.name}'s health is unknown", t.allocation))
