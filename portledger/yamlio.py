@@ -24,6 +24,7 @@ the others' state, and this walk is the hot path of every check.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import re
@@ -545,8 +546,10 @@ class _Builder:
         if tag == INT:
             value = self._int(text)
             if value is None and self.compat == "goyaml" and _is_plain(node):
-                # go-yaml reads a plain 08 or 09 (not octal, so no Go integer) as a float.
-                return float(text.replace("_", ""))
+                # go-yaml reads a plain 08 or 09 (not octal, so no Go integer) as a float;
+                # anything else tagged !!int (`!!int 0x`, `!!int ${X}`) is an error.
+                with contextlib.suppress(ValueError):
+                    return float(text.replace("_", ""))
             if value is None:
                 raise self.fail(node, f"cannot read {text!r} as an integer")
             return value

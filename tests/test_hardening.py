@@ -213,3 +213,14 @@ def test_a_health_path_that_would_smuggle_a_request_is_refused(
     assert out.startswith("port-mapping.yml:11:48: PL100 schema "
                           "services.digi-core.ports.http.health: ")
     assert "printable ASCII as sent in the request line" in out
+
+
+@pytest.mark.parametrize("value", ["!!int 0x", "!!int ${HOST_PORT}"])
+def test_a_tagged_integer_that_is_not_one_is_a_located_pl101(
+        repo: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    compose = repo / "compose.yaml"
+    compose.write_text(compose.read_text().replace('"8000:8000"', value))
+    assert cli.main(["check"]) == 1
+    text = value.split(" ", 1)[1]
+    assert capsys.readouterr().out.startswith(
+        f"compose.yaml:5:9: PL101 yaml-syntax cannot read {text!r} as an integer\n")
