@@ -295,13 +295,16 @@ def select(root: Path, patterns: Sequence[str], exclude: Sequence[str],
     ``explicit``: the globs are the ledger's own (each must then match something), not
     the defaults."""
     out = Selection()
-    specs = [declared_spec(root, d) for d in declared]
+    specs = []
     claimed: set[Path] = set()
-    for d, spec in zip(declared, specs, strict=True):
-        for i, f in enumerate(spec.files or ()):
-            if not f.is_file():
-                out.missing.append((d.name, i, d.files[i]))
-            claimed.add(f.resolve())
+    for d in declared:
+        spec = declared_spec(root, d)
+        absent = [(d.name, i, d.files[i]) for i, f in enumerate(spec.files or ())
+                  if not f.is_file()]
+        claimed.update(f.resolve() for f in spec.files or ())
+        out.missing += absent
+        if not absent:  # else PL208 says which file, once (it cannot load)
+            specs.append(spec)
     leave = [glob_regex(_normal(p)) for p in exclude]
     found = walk(root, patterns, skip)
     kept = [rel for rel in found if not any(r.match(rel) for r in leave)]
