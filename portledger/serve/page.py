@@ -11,8 +11,10 @@ from __future__ import annotations
 import html as _html
 from typing import Any
 
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'self'; "
-       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+META_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+            "script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'")
+CSP = META_CSP + "; frame-ancestors 'none'"
+"""The header's policy (``frame-ancestors`` is honoured only there, not in the page's meta)."""
 _REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 LIVE_CSS = """
@@ -91,7 +93,7 @@ def html(snapshot: Any, interval: float) -> str:
     if _REPORT_CSP not in page:
         raise RuntimeError("the report page's Content-Security-Policy changed; "
                            "portledger.serve.page must follow it")
-    page = page.replace(_REPORT_CSP, CSP, 1)
+    page = page.replace(_REPORT_CSP, META_CSP, 1)
     page = page.replace("</style>", LIVE_CSS + "</style>", 1)
     live = live_table(snapshot)
     script = (f'<script src="/static/live.js" data-interval="{interval:g}" '
