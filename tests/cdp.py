@@ -49,6 +49,8 @@ class PageRun:
     """Console calls, uncaught exceptions and browser log entries, as the protocol sent them."""
     requests: list[str] = field(default_factory=list)
     """Every URL the page asked for (the page itself included)."""
+    value: Any = None
+    """What ``load``'s ``evaluate`` expression returned (by value), after the load."""
 
     def errors(self) -> list[str]:
         """Every message at error or warning level, as one line each."""
@@ -139,8 +141,10 @@ class _Pipe:
         os.close(self._r)
 
 
-def load(browser: str, url: str, user_data_dir: Path, width: int = 1280) -> PageRun:
-    """Open ``url``, wait for its load event and a moment more, and report."""
+def load(browser: str, url: str, user_data_dir: Path, width: int = 1280,
+         evaluate: str | None = None) -> PageRun:
+    """Open ``url``, wait for its load event and a moment more, and report; ``evaluate``,
+    a JavaScript expression, is run at the ``width`` before the screenshot."""
     pipe = _Pipe(browser, user_data_dir, width)
     try:
         target = pipe.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -157,6 +161,11 @@ def load(browser: str, url: str, user_data_dir: Path, width: int = 1280) -> Page
         time.sleep(0.3)  # late console messages
         text = pipe.send("Runtime.evaluate", {"expression": "document.body.innerText",
                                               "returnByValue": True}, session=session)
+        value = None
+        if evaluate is not None:
+            value = pipe.send("Runtime.evaluate", {"expression": evaluate,
+                                                   "returnByValue": True},
+                              session=session)["result"].get("value")
         metrics = pipe.send("Page.getLayoutMetrics", session=session)
         size = metrics.get("cssContentSize") or metrics["contentSize"]
         height = int(size["height"]) + 1
@@ -173,6 +182,7 @@ def load(browser: str, url: str, user_data_dir: Path, width: int = 1280) -> Page
             messages=[m for m in pipe.events if m["method"] in interesting],
             requests=[m["params"]["request"]["url"] for m in pipe.events
                       if m["method"] == "Network.requestWillBeSent"],
+            value=value,
         )
     finally:
         pipe.close()

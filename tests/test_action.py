@@ -777,3 +777,53 @@ def test_the_release_check_passes_and_names_a_stale_pin(tmp_path: Path) -> None:
                           text=True, check=False)
     assert (done.returncode, done.stdout, done.stderr) == (
         1, "", f"README.md:1:10: v0.1.0 is not v{version}\n")
+
+
+def test_a_merge_group_and_a_squash_merge(tmp_path: Path) -> None:
+    origin = Origin(tmp_path, {"port-mapping.yml": LEDGER, "web/compose.yaml": WEB,
+                               "api/compose.yaml": API})
+    git(origin.work, "checkout", "-q", "-b", "q")
+    origin.commit("Move api", {"port-mapping.yml": LEDGER.replace("port: 8600", "port: 8610"),
+                               "api/compose.yaml": API.replace("8600:", "8610:")})
+    event = origin.pull_request(11, "q", "main")
+    pr = event["pull_request"]
+    ws = origin.checkout("refs/pull/11/merge")
+    group = {"merge_group": {"base_sha": pr["base"]["sha"], "head_sha": pr["head"]["sha"]}}
+    result = run_action(tmp_path, ws, {}, group, event_name="merge_group")
+    assert result["outputs"]["commits"] == "failed"
+    assert "1 of 1 commit change ports without saying so" in result["summary"]
+
+    # Squash merges: the pull request's title and body are the one message.
+    trailer = "Port-Change: api http 8600 -> 8610 (tcp)"
+    for body, ok in (("", False), (f"Moves api.\n\n{trailer}\n", True)):
+        pr["body"] = body
+        where = tmp_path / f"squash-{ok}"
+        where.mkdir()
+        result = run_action(where, ws, {"squash": "true"}, event)
+        assert result["ok"] is ok, result["log"]
+        assert result["outputs"]["commits"] == ("passed" if ok else "failed")
+        if not ok:
+            assert ("**The pull request's title and body** (the squash commit's message)"
+                    f"\n\n```text\n{trailer}\n```") in result["summary"]
+            assert ("the squash commit's message does not document its port changes"
+                    in result["summary"].splitlines()[0])
+
+
+def test_filter_changed_annotates_only_the_pull_requests_lines(tmp_path: Path) -> None:
+    """Two findings already on main, one the pull request adds: only that one is
+    annotated; the notice counts the others, and the summary lists all three."""
+    old = WEB.replace("8500:", "8501:") + '      - "8502:81"\n'
+    origin = Origin(tmp_path, {"port-mapping.yml": LEDGER, "web/compose.yaml": old,
+                               "api/compose.yaml": API})
+    git(origin.work, "checkout", "-q", "-b", "f")
+    origin.commit("Api too",
+                  {"api/compose.yaml": API.replace("8600:", "8601:")})
+    event = origin.pull_request(12, "f", "main")
+    ws = origin.checkout("refs/pull/12/merge")
+    result = run_action(tmp_path, ws, {"filter": "changed", "check-commits": "false"}, event)
+    findings = [a for a in result["annotations"] if " PL2" in a]
+    assert [a.split(" ")[1] for a in findings] == ["api/compose.yaml:5:9-5:20"]
+    assert [a for a in result["annotations"] if a.startswith("notice")] == [
+        "notice portledger: 2 more errors not annotated (2 off the lines this change "
+        "touches): see the job summary"]
+    assert "#### Findings (3)" in result["summary"]

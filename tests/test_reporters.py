@@ -452,3 +452,31 @@ def test_json_round_trip_and_module_entry(
     bad.write_text("{", encoding="utf-8")
     assert cli.main(["render", "--input", str(bad), "--format", "text"]) == 2
     assert "cannot read the input" in capsys.readouterr().err
+
+
+def test_a_long_syntax_port_region_ends_at_its_own_last_line() -> None:
+    """YAML ends a block mapping where the next token starts (the next service's key):
+    the region and the annotation stop at the entry's last line instead."""
+    f = Finding("compose.yaml", 5, 9, "PL203", "port-mismatch", Severity.ERROR, "m",
+                end_line=7, end_column=3)
+    assert sarif.span(f) == (6, None)
+    assert sarif.document([f], 1)["runs"][0]["results"][0]["locations"][0][
+        "physicalLocation"]["region"] == {"startLine": 5, "startColumn": 9, "endLine": 6}
+    assert reporters.workflow_command(f).startswith(
+        "::error file=compose.yaml,line=5,col=9,endLine=6,title=")
+    one_line = Finding("compose.yaml", 5, 9, "PL203", "port-mismatch", Severity.ERROR, "m",
+                       end_line=5, end_column=18)
+    assert sarif.span(one_line) == (5, 18)
+
+
+def test_sarif_category_problem_severity_and_message_free_fingerprints() -> None:
+    f = Finding("a.yml", 3, 1, "PL104", "duplicate-allocation", Severity.ERROR, "one text",
+                service="web", port=8080, protocol="tcp")
+    g = Finding("a.yml", 9, 1, "PL104", "duplicate-allocation", Severity.ERROR, "reworded",
+                service="web", port=8080, protocol="tcp")
+    doc = sarif.document([f], 1, rules=[BY_CODE["PL104"]], category="ports")
+    run = doc["runs"][0]
+    assert run["automationDetails"] == {"id": "ports/"}
+    assert run["tool"]["driver"]["rules"][0]["properties"]["problem.severity"] == "error"
+    again = sarif.document([g], 1)["runs"][0]["results"][0]["partialFingerprints"]
+    assert again == run["results"][0]["partialFingerprints"]

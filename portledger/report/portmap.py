@@ -183,7 +183,9 @@ def _md_problems(findings: Sequence[Finding], out: TextIO) -> None:
 
 PALETTE = ("#4e79a7", "#59a14f", "#9c755f", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
            "#8cd17d", "#a0cbe8", "#f1ce63")
-RED, AMBER = "#d62728", "#b8860b"
+RED, AMBER = "#b3141b", "#8a5a00"
+"""Conflict and warning colours: text in them keeps WCAG AA contrast (4.5:1) on white and on
+the conflict and warning rows' backgrounds (tests/test_report.py measures it in Chromium)."""
 
 WIDTH = 1200
 LEFT = 200  # room for band titles
@@ -358,8 +360,11 @@ def _svg_band(band: _Band, pm: PortMap, y: float) -> tuple[list[str], float]:
         ty = bar_y - 6 - row * ROW
         tip = _e(_tooltip(m, pm.ledger))
         cls = m.level
+        # Focusable, with the tooltip as its accessible name: the details reach keyboard
+        # and screen-reader users too, not only a mouse hovering.
         parts.append(f'<g class="mark {cls}" data-service="{_e(m.allocation.service)}" '
-                     f'data-port="{_e(m.allocation.label)}"><title>{tip}</title>')
+                     f'data-port="{_e(m.allocation.label)}" tabindex="0" role="img" '
+                     f'aria-label="{tip}"><title>{tip}</title>')
         if w > 3:
             parts.append(f'<rect x="{x - w / 2:.1f}" y="{bar_y}" width="{w:.1f}" '
                          f'height="{bar_h}" class="span {cls}"/>')
@@ -408,7 +413,15 @@ body {{ font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sa
 h1 {{ font-size: 24px; margin: 0 0 4px; }}
 h2 {{ font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #d0d7de; padding-bottom: 4px; }}
 p.meta {{ color: #57606a; margin: 0 0 16px; }}
-svg {{ display: block; max-width: 100%; height: auto; }}
+svg {{ display: block; height: auto; }}
+.scroll {{ overflow-x: auto; max-width: 100%; }}
+.scroll:focus-visible, .mark:focus-visible {{ outline: 3px solid #0969da; outline-offset: 2px; }}
+.mark:focus .pin, .mark:focus .tick {{ stroke-width: 4; }}
+caption {{ text-align: left; font-weight: 600; padding: 0 0 4px; }}
+@media (max-width: 600px) {{
+  body {{ margin: 12px; }}
+  h1 {{ font-size: 20px; }}
+}}
 svg text {{ font-family: system-ui, "DejaVu Sans", sans-serif; }}
 .band-title {{ font-size: 13px; font-weight: 600; fill: #1f2328; }}
 .band-sub, .axis {{ font-size: 10px; fill: #57606a; }}
@@ -469,8 +482,9 @@ def _html_table(pm: PortMap, category: str) -> str:
     out = [f'<h2 id="cat-{_e(category)}">{_e(category)} <small>{_e(note)}</small></h2>']
     if r and r.description:
         out.append(f"<p>{_e(r.description)}</p>")
-    out.append("<table><thead><tr>" + "".join(f"<th>{_e(c)}</th>" for c in COLUMNS)
-               + "</tr></thead><tbody>")
+    out.append(f'<div class="scroll" tabindex="0" role="region" aria-label="{_e(category)}">'
+               f"<table><caption>{_e(category)}: allocations</caption><thead><tr>"
+               + "".join(f"<th>{_e(c)}</th>" for c in COLUMNS) + "</tr></thead><tbody>")
     for row in rows:
         level = row[-1]
         cells = []
@@ -481,7 +495,7 @@ def _html_table(pm: PortMap, category: str) -> str:
                 text = f'<span class="pill {_e(value)}">{text}</span>'
             cells.append(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>")
         out.append(f'<tr class="{level}">' + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "\n".join(out)
 
 
@@ -495,9 +509,14 @@ def html_page(pm: PortMap) -> str:
             f'<p class="meta">{len(ledger.services)} services, {len(pm.marks)} allocations in '
             f"{len(ledger.ranges)} ranges, from <code>{_e(ledger.path)}</code>; {status}. "
             f"Made by portledger {__version__}.</p>",
-            svg(pm),
+            # At its own size, scrolled sideways on a narrow screen: shrunk to a phone's
+            # width its labels would be 3 px high.
+            '<div class="scroll map" tabindex="0" role="region" aria-label="port map">'
+            + svg(pm) + "</div>",
             "<h2>Ranges</h2>",
-            "<table><thead><tr><th>range</th><th>ports</th><th>reserved</th>"
+            '<div class="scroll" tabindex="0" role="region" aria-label="ranges">'
+            "<table><caption>Ranges of the port space</caption><thead><tr><th>range</th>"
+            "<th>ports</th><th>reserved</th>"
             "<th>allocations</th><th>description</th></tr></thead><tbody>"]
     for r in sorted(ledger.ranges.values(), key=lambda r: r.start):
         count = sum(1 for m in pm.marks if r.start <= m.allocation.start <= r.end)
@@ -506,20 +525,23 @@ def html_page(pm: PortMap) -> str:
                     f"<td>{'yes' if r.reserved else ''}</td><td class=\"num\">{count}</td>"
                     f"<td>{_e(r.description)}</td></tr>")
     lo, hi = ledger.ephemeral
-    body.append(f"</tbody></table><p>The OS ephemeral range is {lo}-{hi}; "
+    body.append(f"</tbody></table></div><p>The OS ephemeral range is {lo}-{hi}; "
                 "ports below 1024 are system ports.</p>")
     for category in pm.categories():
         body.append(_html_table(pm, category))
     if pm.findings:
-        body.append(f"<h2>Problems ({len(pm.findings)})</h2><table><thead><tr><th>rule</th>"
-                    "<th>severity</th><th>where</th><th>message</th></tr></thead><tbody>")
+        body.append(f"<h2>Problems ({len(pm.findings)})</h2>"
+                    '<div class="scroll" tabindex="0" role="region" aria-label="problems">'
+                    f"<table><caption>Problems ({len(pm.findings)})</caption><thead><tr>"
+                    "<th>rule</th><th>severity</th><th>where</th><th>message</th></tr></thead>"
+                    "<tbody>")
         for f in pm.findings:
             level = "conflict" if f.severity is Severity.ERROR else "warning"
             body.append(f'<tr class="{level}"><td>{_e(f.code)} {_e(f.rule)}</td>'
                         f"<td>{_e(f.severity.value)}</td>"
                         f"<td>{_e(f'{f.file}:{f.line}:{f.column}')}</td>"
                         f"<td>{_e(f.message)}</td></tr>")
-        body.append("</tbody></table>")
+        body.append("</tbody></table></div>")
     else:
         body.append("<p>No problems: <code>portledger check</code> passes.</p>")
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
