@@ -224,3 +224,37 @@ def test_a_tagged_integer_that_is_not_one_is_a_located_pl101(
     text = value.split(" ", 1)[1]
     assert capsys.readouterr().out.startswith(
         f"compose.yaml:5:9: PL101 yaml-syntax cannot read {text!r} as an integer\n")
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
+                   env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_AUTHOR_NAME": "a",
+                        "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a",
+                        "GIT_COMMITTER_EMAIL": "a@b"})
+
+
+def test_diff_and_check_commits_do_not_follow_a_committed_symlink(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "app").mkdir(parents=True)
+    shutil.copy(CASE / "after" / "port-mapping.yml", repo / "port-mapping.yml")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name, port in (("a.yaml", 8002), ("b.yaml", 8009)):
+        (outside / name).write_text(
+            f'services:\n  pcs-api:\n    image: x\n    ports: ["{port}:8000"]\n')
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "app" / "compose.yaml").symlink_to(outside / "a.yaml")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "one")
+    (repo / "app" / "compose.yaml").unlink()
+    (repo / "app" / "compose.yaml").symlink_to(outside / "b.yaml")
+    _git(repo, "commit", "-qam", "two")
+    note = (f"portledger: note: app/compose.yaml:1:1: a symbolic link in the commit (to "
+            f"'{outside / 'b.yaml'}'); not followed: diff and check-commits read only what "
+            "is committed (compose project app does not load at ")
+    for args in (["diff", "HEAD~1", "HEAD"], ["check-commits", "HEAD~1..HEAD"]):
+        done = run(*args, cwd=repo)
+        # Not read: no port change from the files outside, no temporary path named.
+        assert (done.returncode, done.stdout) == (0, b""), done.stdout
+        assert note.encode() in done.stderr
+        assert b"portledger-diff-" not in done.stderr

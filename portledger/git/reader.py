@@ -228,6 +228,9 @@ class _Mirror:
         self.full = False
         self._have: dict[str, tuple[str, str]] = {}
         self._state: int | None = None
+        self.links: dict[str, str] = {}
+        """Committed symbolic links, by path: their targets, never created here (a link
+        would read the local disk, not the object store)."""
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -249,6 +252,7 @@ class _Mirror:
         self._state = key
 
     def _remove(self, path: str) -> None:
+        self.links.pop(path, None)
         target = self.root / path
         if target.is_symlink() or target.is_file():
             target.unlink()
@@ -271,11 +275,16 @@ class _Mirror:
                 del self._have[p]
         target.parent.mkdir(parents=True, exist_ok=True)
         data = self.repo.blob(sha)
-        if mode == SYMLINK:
-            os.symlink(os.fsdecode(data), target)
+        if mode == SYMLINK:  # an empty file in its place: the load names it, reads nothing
+            self.links[path] = os.fsdecode(data)
+            target.write_bytes(b"")
         else:
             target.write_bytes(data)
         self._have[path] = entry
+
+    def link_error(self, path: str) -> str:
+        return (f"{path}:1:1: a symbolic link in the commit (to {self.links[path]!r}); not "
+                "followed: diff and check-commits read only what is committed")
 
     def relative(self, path: str) -> str:
         try:
@@ -529,10 +538,14 @@ class PortReader:
         except compose.ComposeError as e:
             where = mirror.relative(e.file)
             # What a broken project would have read is unknown: any change may mend it.
-            return _Loaded([], f"{where}:{e.line}:{e.column}: {e.message}",
-                           frozenset({EVERY_FOLDER}))
+            why = (mirror.link_error(where) if where in mirror.links
+                   else f"{where}:{e.line}:{e.column}: {e.message}")
+            return _Loaded([], why, frozenset({EVERY_FOLDER}))
         read = {mirror.relative(f) for f in project.files}
         folders = frozenset({folder, *(posixpath.dirname(f) for f in read)})
+        linked = sorted(p for p in mirror.links if posixpath.dirname(p) in folders)
+        if linked:  # e.g. a .env that is a link: absent here, so not read at all
+            return _Loaded([], mirror.link_error(linked[0]), frozenset({EVERY_FOLDER}))
         ports = []
         for b in project.bindings:
             if b.host_network:
