@@ -102,9 +102,8 @@ def observe(ledger: Ledger, *, docker: bool | None, sockets: bool, timeout: floa
         else:
             obs.containers = containers
             try:
-                obs.random_ports, obs.uninspected, notes = random_host_ports(
-                    env, api, ledger, containers, timeout, deadline)
-                obs.notes += notes
+                obs.random_ports, obs.uninspected, obs.failed_inspections = (
+                    random_host_ports(env, api, ledger, containers, timeout, deadline))
             finally:
                 api.close()
     if sockets:
@@ -142,6 +141,10 @@ def check(ledger: Ledger, obs: Observation, *, health: bool = True,
                                      "whether Docker chose its unrecorded ports itself is "
                                      "unknown (its PL403 stays an error)")
                      for c in obs.uninspected]
+        findings += [deadline_notice(ledger, f"container {c.name} could not be inspected "
+                                     f"({why})", "whether Docker chose its unrecorded ports "
+                                     "itself is unknown (its PL403 stays an error)")
+                     for c, why in obs.failed_inspections]
     if obs.listeners is not None:
         findings += check_sockets(ledger, obs)
     if health:

@@ -211,12 +211,13 @@ def _container(raw: Mapping[str, Any]) -> Container:
 
 def random_host_ports(environ: Mapping[str, str], api: Any, ledger: Ledger,
                       containers: Sequence[Container], timeout: float, deadline: float,
-                      ) -> tuple[dict[str, set[tuple[int, str]]], list[Container], list[str]]:
+                      ) -> tuple[dict[str, set[tuple[int, str]]], list[Container],
+                                 list[tuple[Container, str]]]:
     """For containers with ports the ledger lacks: which of those Docker chose itself.
 
     Only those containers are inspected, in parallel, each call within ``timeout`` and
     all of them within the monotonic ``deadline``. Returns the chosen ports by container
-    id, the containers not inspected in time, and notes for inspections that failed.
+    id, the containers not inspected in time, and those whose inspection failed (why).
     """
     index = _PortIndex(ledger.allocations())
     wanted = [c for c in containers
@@ -247,12 +248,11 @@ def random_host_ports(environ: Mapping[str, str], api: Any, ledger: Ledger,
 
     done, late = run_within(inspect, wanted, deadline, workers=8)
     chosen: dict[str, set[tuple[int, str]]] = {}
-    notes = []
+    notes: list[tuple[Container, str]] = []
     for i, (config, error) in done.items():
         c = wanted[i]
         if config is None:
-            notes.append(f"container {c.name} could not be inspected ({error}); whether "
-                         "Docker chose its unrecorded ports itself is unknown")
+            notes.append((c, error or "no answer"))
             continue
         fixed: set[tuple[int, str]] = set()
         for key, entries in (config.get("PortBindings") or {}).items():

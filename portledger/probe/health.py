@@ -186,7 +186,8 @@ def check_health(ledger: Ledger, targets: Sequence[HealthTarget], timeout: float
                                      host_header=t.allocation.health_host)
         return status, reason, cut, time.monotonic() - started
 
-    done, late = run_within(ask, targets, deadline, workers=64)
+    # Enough threads that hung endpoints wait side by side, not in waves.
+    done, late = run_within(ask, targets, deadline, workers=256)
     findings = []
     for i, (status, reason, cut, seconds) in done.items():
         t = targets[i]

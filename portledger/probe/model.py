@@ -137,6 +137,8 @@ class Observation:
     """One-line remarks for stderr: a source skipped, what could not be seen."""
     uninspected: list[Container] = field(default_factory=list)
     """Containers the deadline left uninspected (whether Docker chose a port is unknown)."""
+    failed_inspections: list[tuple[Container, str]] = field(default_factory=list)
+    """Containers whose inspection failed, and why (the same is unknown of them)."""
     deadline: float | None = None
     """The probe's monotonic deadline (None: none)."""
 

@@ -328,17 +328,19 @@ def unrecorded_listener(ledger: Ledger, listener: Listener, holder: Holder,
 
 
 @rule("PL406", "probe-incomplete", "notice",
-      "part of the probe was not done within its deadline")
+      "part of the probe was not done: its deadline passed, or an inspection failed")
 def deadline_notice(ledger: Ledger, what: str, consequence: str,
                     alloc: Allocation | None = None) -> Finding:
-    """Part of the probe was not done within its deadline (``--deadline``).
+    """Part of the probe was not done: its deadline (``--deadline``) passed, or an engine
+    call failed.
 
     The probe has one deadline for everything it asks: the engine's container list, the
     inspections of containers with unrecorded ports, every health request (all in
     parallel). What is still unanswered when it passes is left out and named here, with
     what that leaves unknown; a verdict is never changed silently (an uninspected
     container's PL403 stays an error, a health endpoint not asked is not reported
-    healthy). Raise ``--deadline``, or look at the engine or service named.
+    healthy). A container whose inspection failed (gone meanwhile, an engine error) is
+    named the same way. Raise ``--deadline``, or look at the engine or service named.
 
     Failing:
 

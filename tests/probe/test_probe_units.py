@@ -448,3 +448,25 @@ def test_every_format_carries_the_findings(
     out = capsys.readouterr().out
     assert code == 1
     assert "PL401" in out and str(port) in out
+
+
+def test_a_restarted_holder_keeps_its_sarif_fingerprint_and_json_holder(two: Ledger) -> None:
+    from portledger.report.sarif import document, fingerprints
+
+    def finding(pid: int) -> object:
+        obs = probe.Observation(listeners=[probe.Listener("0.0.0.0", 18000, "tcp", pid, "node",
+                                                          ("node", "server.js"), "alice")])
+        [f] = probe.check_sockets(two, obs)
+        return f
+
+    before, after = finding(30), finding(4242)
+    assert before.message != after.message  # the pid is in the message...
+    assert fingerprints([before]) == fingerprints([after])  # ...not in the fingerprint
+    assert dict(after.details)["holder"] == {
+        "kind": "process", "pid": 4242, "process": "node", "user": "alice",
+        "cmdline": ["node", "server.js"], "container": None, "container_id": None,
+        "image": None, "project": None, "service": None, "state": None,
+        "addresses": ["0.0.0.0"],
+        "description": 'node (pid 4242, user alice, command "node server.js")'}
+    [result] = document([after], 1)["runs"][0]["results"]
+    assert result["properties"]["holder"]["pid"] == 4242
