@@ -328,6 +328,17 @@ def test_who_and_allocate_see_an_unrecorded_compose_port(
         0, "new.http 9002/tcp\n", "")
 
 
+def test_report_shows_a_port_behind_a_profile(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ledger(repo)
+    write(repo, {"tools/compose.yaml": compose(
+        service("metrics", "9001:80", extra="profiles: [debug]"))})
+    code, out, _ = run(capsys, "report")
+    assert code == 0
+    assert ("| PL201 unmapped-port | error | tools/compose.yaml:6:9 | metrics publishes "
+            "9001/tcp, which port-mapping.yml does not allocate |") in out.splitlines()
+
+
 # -- 9. network_mode: host --------------------------------------------------------------
 
 
