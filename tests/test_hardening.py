@@ -68,6 +68,18 @@ def test_a_utf16_compose_file_is_fixed_and_stays_utf16(
     assert data.decode("utf-16") == expected
 
 
+def test_a_utf16_ledger_is_written_by_allocate_and_stays_utf16(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ledger = repo / "port-mapping.yml"
+    ledger.write_bytes(ledger.read_text().encode("utf-16-be").join([b"\xfe\xff", b""]))
+    assert cli.main(["allocate", "reports", "--category", "user-facing", "--write"]) == 0
+    assert capsys.readouterr().err == ""
+    data = ledger.read_bytes()
+    assert data.startswith(b"\xfe\xff")
+    assert data[2:].decode("utf-16-be").endswith(
+        "  reports:\n    category: user-facing\n    ports:\n      http: {port: 8001}\n")
+
+
 @pytest.mark.parametrize("option", [[], ["--mapping"]])
 def test_a_path_longer_than_the_name_limit_is_one_line(
         repo: Path, capsys: pytest.CaptureFixture[str], option: list[str]) -> None:
