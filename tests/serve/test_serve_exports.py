@@ -99,3 +99,20 @@ def test_the_grafana_dashboard_has_what_grafana_needs() -> None:
             assert t["refId"] and t["expr"]
             used = set(re.findall(r"portledger_[a-z_]+", t["expr"]))
             assert used and used <= exposed, (p["title"], used - exposed)
+
+
+def test_check_and_export_never_load_the_server() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from portledger import cli\n"
+            f"cli.main(['export', '--mapping', {str(ROOT / 'port-mapping.yml')!r}])\n"
+            f"cli.main(['check', '--mapping', {str(ROOT / 'port-mapping.yml')!r}])\n"
+            "heavy = [m for m in ('waitress', 'prometheus_client', 'docker', 'psutil')\n"
+            "         if m in sys.modules]\n"
+            "print(','.join(heavy), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1:] in ([], [""]), done.stderr
