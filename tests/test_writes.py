@@ -197,16 +197,23 @@ def test_a_prepared_journal_is_rolled_back_and_a_committed_one_completed(
     journal = work / ".port-mapping.yml.portledger-journal"
     record = {"files": [{"target": str(compose), "tmp": str(tmp),
                          "old": edits._digest(old), "new": edits._digest(new)}]}
+    said = []
     for state, expected in (("prepare", old), ("commit", new)):
         tmp.write_bytes(new)
         journal.write_text(json.dumps({"state": state, **record}))
+        cli.main(["check"])  # says so, and leaves it to the next writer
+        assert capsys.readouterr().err == (
+            "portledger: note: .port-mapping.yml.portledger-journal: an interrupted --fix; "
+            "the next check --fix or allocate --write completes or rolls it back\n")
+        assert journal.exists()
         with fixes.ledger_lock(work / "port-mapping.yml"):
             pass
         assert compose.read_bytes() == expected
         assert sorted(p.name for p in work.iterdir()) == ["compose.yaml", "port-mapping.yml"]
-    assert capsys.readouterr().err == (
+        said.append(capsys.readouterr().err)
+    assert said == [
         "portledger: port-mapping.yml: rolled back an interrupted write (no file had "
-        "changed)\nportledger: compose.yaml: completed the interrupted --fix\n")
+        "changed)\n", "portledger: compose.yaml: completed the interrupted --fix\n"]
 
 
 def test_a_journal_naming_other_files_is_not_followed(
