@@ -466,3 +466,25 @@ def test_diff_reads_declared_projects_and_every_profile(
     assert run(capsys, "diff") == (0, (
         "overrides/compose.db.yaml:7:9: moved web http 9010 -> 9011 (tcp)\n"
         "overrides/compose.db.yaml:12:9: moved dbg 9020 -> 9021 (tcp)\n"), "")
+
+
+@pytest.mark.parametrize(("section", "expected"), [
+    ("compose:\n  projects:\n    app:\n      file: [a.yml]\n",
+     ["port-mapping.yml:13:5: PL100 schema compose.projects.app: 'files' is a required key",
+      "port-mapping.yml:14:7: PL100 schema compose.projects.app: unknown key 'file'; did "
+      "you mean 'files'?"]),
+    ("compose:\n  files: [a, 3]\n  projects:\n    d: {files: [x.yml, 4], directory: 5}\n",
+     ["port-mapping.yml:12:14: PL100 schema compose.files.1: expected string, got integer 3",
+      "port-mapping.yml:14:24: PL100 schema compose.projects.d.files.1: expected string, "
+      "got integer 4",
+      "port-mapping.yml:14:39: PL100 schema compose.projects.d.directory: expected string, "
+      "got integer 5"]),
+])
+def test_an_invalid_compose_section_is_located_never_an_internal_error(
+        repo: Path, capsys: pytest.CaptureFixture[str], section: str,
+        expected: list[str]) -> None:
+    # The look-ahead reads the section before it is validated: it must not trip on it.
+    ledger(repo, section)
+    code, out, err = run(capsys, "check")
+    assert (code, err) == (1, "")
+    assert out.splitlines()[:-1] == expected

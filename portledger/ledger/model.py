@@ -139,6 +139,8 @@ def compose_config(section: Any) -> ComposeConfig:
         return ComposeConfig()
     projects = []
     for name, body in (section.get("projects") or {}).items():
+        if not (isinstance(body, dict) and body.get("files")):
+            continue  # invalid (PL100's to say): peek_compose reads unvalidated text
         env_files, profiles = body.get("env_files"), body.get("profiles")
         projects.append(DeclaredProject(
             str(name), tuple(body.get("files") or ()), body.get("directory"),
@@ -272,9 +274,15 @@ def peek_compose(path: Path) -> ComposeConfig:
         return ComposeConfig()
     try:
         data = yamlio.load(path, data=match.group(0).encode("utf-8")).data
-        return compose_config(data["compose"] or {})
-    except (yamlio.YamlError, AttributeError, TypeError, KeyError):
+        config = compose_config(data["compose"] or {})
+    except (yamlio.YamlError, AttributeError, TypeError, KeyError, ValueError):
         return ComposeConfig()
+    texts = [*config.files, *config.exclude, *config.skip]
+    for d in config.projects:
+        texts += [*d.files, *(d.env_files or ()), *(d.profiles or ()), d.directory or "."]
+    if not all(isinstance(t, str) and t for t in texts):
+        return ComposeConfig()  # not a valid section: the real ledger's check says why
+    return config
 
 
 def schema_path() -> Path:
