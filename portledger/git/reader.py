@@ -424,7 +424,8 @@ class PortReader:
         from portledger.compose import discovery
 
         # As check selects them: declared projects, then the others, every profile.
-        root = Path(ledger.folder or ".")
+        # A ledger outside the repository names its files from the repository's root.
+        root = Path("." if ledger is self._external else ledger.folder or ".")
         declared = [discovery.declared_spec(root, d) for d in ledger.declared]
         claimed = {f for d in declared for f in d.files or ()}
         specs = declared + discovery.projects(
