@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,16 +14,20 @@ from typing import TYPE_CHECKING, Any
 from portledger import yamlio
 from portledger.errors import FatalError
 from portledger.findings import Finding, make, rule
+from portledger.ledger.composeconfig import (  # noqa: F401 (the model's names too)
+    DEFAULT_COMPOSE_FILES,
+    DEFAULT_SKIP,
+    ComposeConfig,
+    DeclaredProject,
+    compose_config,
+    peek_compose,
+)
 
 if TYPE_CHECKING:
     from portledger.check.cache import LedgerCache
 
 LEDGER_NAME = "port-mapping.yml"
 DEFAULT_EPHEMERAL = (32768, 60999)
-DEFAULT_COMPOSE_FILES = ("**/compose*.y*ml", "**/docker-compose*.y*ml")
-DEFAULT_SKIP = (".*", "node_modules", "vendor", "venv", "__pycache__", "site-packages")
-"""Folder names discovery does not walk into (``compose.skip``): hidden folders, package
-trees of other ecosystems; virtual environments (a folder with ``pyvenv.cfg``) too."""
 WIDE_RANGE = 1024
 """Allocations spanning more ports than this are scanned, not indexed port by port."""
 
@@ -105,54 +108,6 @@ class Service:
     def span(self) -> yamlio.Span:
         """Where the service's key stands."""
         return self.doc.key_span(("services", self.name))
-
-
-@dataclass(frozen=True)
-class DeclaredProject:
-    """A compose project the ledger declares (``compose.projects``): its ``-f`` files in
-    order, its project directory, env files and profiles, all relative to the ledger's
-    folder. None means Compose's default (the first file's folder; that folder's
-    ``.env``; every profile, as ``check`` sees every profile)."""
-
-    name: str
-    files: tuple[str, ...]
-    directory: str | None = None
-    env_files: tuple[str, ...] | None = None
-    profiles: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class ComposeConfig:
-    """The ledger's ``compose`` section: which compose projects ``check`` reads."""
-
-    files: tuple[str, ...] = DEFAULT_COMPOSE_FILES
-    exclude: tuple[str, ...] = ()
-    projects: tuple[DeclaredProject, ...] = ()
-    skip: tuple[str, ...] = DEFAULT_SKIP
-    explicit_files: bool = False
-    """True when the ledger writes ``files`` itself (each glob must then match)."""
-
-
-def compose_config(section: Any) -> ComposeConfig:
-    """The :class:`ComposeConfig` of a (schema-valid) ``compose`` mapping."""
-    if not isinstance(section, dict):
-        return ComposeConfig()
-    projects = []
-    for name, body in (section.get("projects") or {}).items():
-        if not (isinstance(body, dict) and body.get("files")):
-            continue  # invalid (PL100's to say): peek_compose reads unvalidated text
-        env_files, profiles = body.get("env_files"), body.get("profiles")
-        projects.append(DeclaredProject(
-            str(name), tuple(body.get("files") or ()), body.get("directory"),
-            None if env_files is None else tuple(env_files),
-            None if profiles is None else tuple(profiles)))
-    return ComposeConfig(
-        files=tuple(section.get("files", DEFAULT_COMPOSE_FILES)),
-        exclude=tuple(section.get("exclude", ())),
-        projects=tuple(projects),
-        skip=tuple(section.get("skip", DEFAULT_SKIP)),
-        explicit_files="files" in section,
-    )
 
 
 @dataclass
@@ -240,49 +195,6 @@ def find_ledger(start: Path | None = None) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-_COMPOSE_SECTION = re.compile(r"^compose:[ \t]*(?:#.*)?\n((?:[ \t#].*\n|\n)*)", re.MULTILINE)
-
-
-def _compose_section(text: str) -> re.Match[str] | None:
-    """``_COMPOSE_SECTION.search(text)``, tried only where a line starts with
-    ``compose:`` (a regular-expression search of a large ledger tries every position)."""
-    at = text.find("compose:")
-    while at != -1:
-        if at == 0 or text[at - 1] == "\n":
-            match = _COMPOSE_SECTION.match(text, at)
-            if match:
-                return match
-        at = text.find("compose:", at + 1)
-    return None
-
-
-def peek_compose(path: Path) -> ComposeConfig:
-    """The ledger's ``compose`` section, read ahead cheaply.
-
-    Only a guess (the top-level block ``compose:`` read alone), so that compose files
-    can start loading while the whole ledger is parsed; :func:`check.loading.run`
-    compares it with the real ledger and starts over when they differ.
-    """
-    try:
-        text = yamlio.read_text(path)
-    except yamlio.YamlError:
-        return ComposeConfig()
-    match = _compose_section(text)
-    if not match:
-        return ComposeConfig()
-    try:
-        data = yamlio.load(path, data=match.group(0).encode("utf-8")).data
-        config = compose_config(data["compose"] or {})
-    except (yamlio.YamlError, AttributeError, TypeError, KeyError, ValueError):
-        return ComposeConfig()
-    texts = [*config.files, *config.exclude, *config.skip]
-    for d in config.projects:
-        texts += [*d.files, *(d.env_files or ()), *(d.profiles or ()), d.directory or "."]
-    if not all(isinstance(t, str) and t for t in texts):
-        return ComposeConfig()  # not a valid section: the real ledger's check says why
-    return config
 
 
 def schema_path() -> Path:
