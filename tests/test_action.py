@@ -242,13 +242,13 @@ def annotations_of(log: str) -> tuple[list[str], int]:
 
 def run_action(tmp_path: Path, workspace: Path, inputs: dict[str, str],
                event: dict[str, Any] | None = None,
-               event_name: str = "pull_request") -> dict[str, Any]:
+               event_name: str = "pull_request", install: bool = False,
+               action_path: Path = ROOT) -> dict[str, Any]:
     """Run action.yml's steps as the runner would: each ``run`` with ``bash --noprofile
     --norc -eo pipefail``, values through the expressions of its ``env``, the event
     payload in ``$GITHUB_EVENT_PATH``, ``$GITHUB_OUTPUT`` files read back as step outputs,
     one annotation budget for all steps. The install step is replaced by the test venv
-    (installing from the checkout is what the workflow's action job exercises), and the
-    cache step misses."""
+    unless ``install`` (it downloads from PyPI), and the cache step misses."""
     a = action()
     values = {k: str(v.get("default", "")) for k, v in a["inputs"].items()}
     values.update(inputs)
@@ -262,7 +262,8 @@ def run_action(tmp_path: Path, workspace: Path, inputs: dict[str, str],
                          text=True, check=False).stdout.strip()
     context: dict[str, Any] = {
         "inputs": values, "steps": {}, "_ok": True,
-        "github": {"action_path": str(ROOT), "event": event or {}, "event_name": event_name,
+        "github": {"action_path": str(action_path), "event": event or {},
+                   "event_name": event_name,
                    "sha": sha},
         "runner": {"temp": str(temp)},
     }
@@ -278,7 +279,7 @@ def run_action(tmp_path: Path, workspace: Path, inputs: dict[str, str],
         if "uses" in step:
             if not step["uses"].startswith("actions/cache@"):
                 pytest.fail(f"step {step['name']!r} would run {step['uses']} here")
-        elif step.get("id") == "install":
+        elif step.get("id") == "install" and not install:
             outputs["bin"] = str(Path(sys.executable).parent)
         else:
             out_file = temp / f"output-{step.get('id', 'x')}"
@@ -287,7 +288,8 @@ def run_action(tmp_path: Path, workspace: Path, inputs: dict[str, str],
             env.update({"RUNNER_TEMP": str(temp), "RUNNER_OS": "Linux",
                         "GITHUB_OUTPUT": str(out_file),
                         "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_ACTIONS": "true",
-                        "GITHUB_ACTION_PATH": str(ROOT), "GITHUB_WORKSPACE": str(workspace),
+                        "GITHUB_ACTION_PATH": str(action_path),
+                        "GITHUB_WORKSPACE": str(workspace),
                         "GITHUB_EVENT_PATH": str(event_file), "GITHUB_EVENT_NAME": event_name,
                         "GITHUB_SERVER_URL": "https://github.com",
                         "GITHUB_REPOSITORY": "acme/infra", "GITHUB_SHA": sha,
@@ -827,3 +829,41 @@ def test_filter_changed_annotates_only_the_pull_requests_lines(tmp_path: Path) -
         "notice portledger: 2 more errors not annotated (2 off the lines this change "
         "touches): see the job summary"]
     assert "#### Findings (3)" in result["summary"]
+
+
+@pytest.mark.skipif(os.environ.get("PORTLEDGER_OFFLINE") == "1",
+                    reason="PORTLEDGER_OFFLINE=1: the install step downloads from PyPI")
+def test_the_install_step_builds_the_pinned_environment_once(tmp_path: Path) -> None:
+    """The real install step: a venv from the action's own path with every package at
+    its pinned version; the next run (same key) reuses it."""
+    def pins() -> dict[str, str]:
+        out = {}
+        for line in (ROOT / ".github" / "action-constraints.txt").read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                name, _, version = line.partition("==")
+                out[re.sub(r"[-_.]+", "-", name).lower()] = version
+        return out
+
+    # The action as a runner downloads it: a copy of this checkout (others may edit it).
+    action_copy = tmp_path / "action"
+    shutil.copytree(ROOT, action_copy, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".cache", "__pycache__", "*.egg-info", "build", "tests", "bench",
+        "examples", "docs"))
+    result = run_action(tmp_path, ROOT, {"check-commits": "false"},
+                        event_name="workflow_dispatch", install=True, action_path=action_copy)
+    assert result["ok"], result["log"]
+    venv = next((tmp_path / "runner-temp").glob("portledger-venv-*"))
+    frozen = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list",
+                             "--format", "json", "--disable-pip-version-check"],
+                            capture_output=True, text=True, check=True).stdout
+    installed = {re.sub(r"[-_.]+", "-", d["name"]).lower(): d["version"]
+                 for d in json.loads(frozen)}
+    wanted = pins()
+    for name, version in installed.items():
+        if name in ("pip", "setuptools", "portledger"):
+            continue  # ensurepip's own (fixed by the Python); the build's setuptools is pinned
+        assert wanted.get(name) == version, f"{name} {version} is not pinned"
+    assert f"portledger: the cached environment {venv}" not in result["log"]
+    again = run_action(tmp_path, ROOT, {"check-commits": "false"},
+                       event_name="workflow_dispatch", install=True, action_path=action_copy)
+    assert f"portledger: the cached environment {venv}" in again["log"]
