@@ -44,7 +44,8 @@ def test_exit_2_on_a_missing_ledger(capsys: pytest.CaptureFixture[str], tmp_path
     missing = tmp_path / "port-mapping.yml"
     code, out, err = run_check(capsys, "--mapping", str(missing))
     assert (code, out) == (2, "")
-    assert err == f"portledger: {missing}: no such file (create one, or pass --mapping FILE)\n"
+    assert err == (f"portledger: {missing}: no such file (given by --mapping; `portledger init "
+                   f"--write --mapping {missing}` writes one)\n")
 
 
 def test_exit_2_when_no_ledger_is_found(
@@ -54,13 +55,13 @@ def test_exit_2_when_no_ledger_is_found(
     code, out, err = run_check(capsys)
     assert (code, out) == (2, "")
     assert err == ("portledger: no port-mapping.yml in this folder or above it "
-                   "(pass --mapping FILE)\n")
+                   "(pass --mapping FILE, or write one with `portledger init --write`)\n")
 
 
 def test_exit_2_on_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_check(capsys, "--format", "xml")
     assert (code, out) == (2, "")
-    assert err.startswith("portledger: portledger check: argument --format: invalid choice")
+    assert err.startswith("portledger: check: argument --format: invalid choice")
     assert err.count("\n") == 1
 
 
@@ -194,7 +195,8 @@ def test_json_format_shape(
     assert (code, err) == (1, "")
     doc = json.loads(out)
     assert set(doc) == {"findings", "summary"}
-    assert doc["summary"] == {"errors": 1, "warnings": 0, "notices": 0, "files": 1}
+    assert doc["summary"] == {"errors": 1, "warnings": 0, "notices": 0, "files": 1,
+                              "suppressed": 0, "baselined": 0}
     (finding,) = doc["findings"]
     assert set(finding) == DESIGN_FINDING_KEYS | EXTRA_FINDING_KEYS
     assert finding == {
@@ -219,7 +221,8 @@ def test_json_format_shape(
 
 def test_json_summary_counts_warnings(capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = run_check(capsys, "--mapping", str(WARNS), "--format", "json")
-    assert json.loads(out)["summary"] == {"errors": 1, "warnings": 1, "notices": 0, "files": 1}
+    assert json.loads(out)["summary"] == {"errors": 1, "warnings": 1, "notices": 0, "files": 1,
+                                         "suppressed": 0, "baselined": 0}
 
 
 def test_rules_command_lists_every_rule(capsys: pytest.CaptureFixture[str]) -> None:

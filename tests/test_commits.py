@@ -194,7 +194,7 @@ def test_commit_msg_in_a_merge_asks_only_for_what_the_merge_itself_changes(
 def test_commit_msg_usage_errors(repo: GitRepo, capsys: pytest.CaptureFixture[str],
                                  tmp_path: Path) -> None:
     assert commit_msg(capsys) == (
-        2, "", "portledger: portledger commit-msg: the following arguments are required: FILE\n")
+        2, "", "portledger: commit-msg: the following arguments are required: FILE\n")
     assert commit_msg(capsys, str(tmp_path / "missing")) == (
         2, "", f"portledger: {tmp_path / 'missing'}: No such file or directory\n")
 
@@ -350,7 +350,7 @@ def test_check_commits_usage(repo: GitRepo, capsys: pytest.CaptureFixture[str]) 
     assert check_commits(capsys, "nope..HEAD") == (
         2, "", "portledger: unknown revision 'nope'\n")
     assert check_commits(capsys, "HEAD..HEAD", "--squash") == (
-        2, "", "portledger: portledger check-commits: --squash needs --message-file FILE\n")
+        2, "", "portledger: check-commits: --squash needs --message-file FILE\n")
     assert check_commits(capsys, "HEAD..HEAD") == (0, "", "")
 
 

@@ -16,6 +16,7 @@ from portledger.commands import (
     add_report_options,
     mapping_path,
     report_output,
+    rule_choice,
     rule_docs,
 )
 
@@ -72,14 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.format is None:
         args.format = reporters.default_format(os.environ)
-    select: set[str] | None = None
-    ignore: set[str] = set()
-    if args.select or args.ignore:
-        # The catalogue imports every rule's module (the probe's, the commit gate's).
-        from portledger import rules
-
-        select = rules.resolve(args.select) if args.select else None
-        ignore = rules.resolve(args.ignore)
+    select, ignore = rule_choice(args)
     mapping = mapping_path(args)
 
     baseline: Path | bool = Path(args.baseline) if args.baseline else not args.no_baseline

@@ -6,10 +6,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from portledger.commands import EXIT_CLEAN, EXIT_FINDINGS, add_mapping, rule_docs
+from portledger.commands import (
+    EXIT_CLEAN,
+    EXIT_FINDINGS,
+    add_mapping,
+    ledger_settings,
+    rule_docs,
+)
 from portledger.commands.diff import MAPPING_HELP
 from portledger.errors import FatalError
+
+if TYPE_CHECKING:
+    from portledger.git.repo import Repository
 
 DESCRIPTION = "every commit of a range documents its own port changes"
 
@@ -24,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--message-file", metavar="FILE",
                         help="with --squash: the message (a pull request's title and body)")
     parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument("--since", metavar="REV",
+                        help="the commit that introduced portledger: it and the commits "
+                        "before it need no trailers (default: the ledger's settings.adopted)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
     from portledger.report import reporters
 
     if args.squash and not args.message_file:
-        raise FatalError("portledger check-commits: --squash needs --message-file FILE")
+        raise FatalError("check-commits: --squash needs --message-file FILE")
     if args.message_file and not args.squash:
-        raise FatalError("portledger check-commits: --message-file goes with --squash")
+        raise FatalError("check-commits: --message-file goes with --squash")
     repo = Repository.open()
     base, head = gate.parse_range(args.range, repo)
     out = sys.stdout
@@ -46,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
             by_commit = {"": (gate.subject(text, "#"), values)} if values else {}
             count = 1
         else:
-            findings, by_commit, notes, count = gate.check_range(repo, reader, base, head)
+            findings, by_commit, notes, count = gate.check_range(
+                repo, reader, base, head, _adopted(repo, args))
     gate.print_notes(notes)
     if args.format == "json":
         # check's JSON, and what the GitHub Action's summary lists: each failing commit
@@ -70,3 +84,21 @@ def run(args: argparse.Namespace) -> int:
             out.write(f"\n{sha[:7]}\n")
             out.write("".join(f"    {TRAILER_KEY}: {v}\n" for v in values))
     return EXIT_FINDINGS if findings else EXIT_CLEAN
+
+
+def _adopted(repo: Repository, args: argparse.Namespace) -> str | None:
+    """The adoption boundary: ``--since``, else the ledger's ``settings.adopted`` (the
+    ledger of the working tree), resolved to a commit; a name that resolves to none is
+    a usage error."""
+    rev = args.since
+    where = "--since"
+    if rev is None:
+        settings, ledger = ledger_settings(args)
+        rev = settings.adopted
+        where = f"{ledger}: settings.adopted"
+    if rev is None:
+        return None
+    sha = repo.try_resolve(rev)
+    if sha is None:
+        raise FatalError(f"{where}: {rev!r} names no commit of this repository")
+    return str(sha)

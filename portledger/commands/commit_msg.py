@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from portledger.commands import EXIT_CLEAN, EXIT_FINDINGS, add_mapping, rule_docs
+from portledger.commands import (
+    EXIT_CLEAN,
+    EXIT_FINDINGS,
+    add_mapping,
+    ledger_settings,
+    rule_docs,
+)
 from portledger.commands.diff import MAPPING_HELP
 
 DESCRIPTION = ("fail when the commit message does not document every staged port change "
@@ -59,5 +65,8 @@ def run(args: argparse.Namespace) -> int:
     reporters.report(args.format, findings, len({f.file for f in findings}), sys.stdout,
                       rules=rule_docs(args.format))
     if args.format == "text" and values:
-        sys.stdout.write("\n" + gate.paste_block(values, "the commit message"))
+        if len(values) > ledger_settings(args)[0].trailer_limit:
+            sys.stdout.write(f"\n{gate.bulk_line(len(values))}\n")
+        else:
+            sys.stdout.write("\n" + gate.paste_block(values, "the commit message"))
     return EXIT_FINDINGS

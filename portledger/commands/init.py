@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from portledger.commands import EXIT_CLEAN, EXIT_FINDINGS
+from portledger.commands import EXIT_CLEAN, EXIT_FINDINGS, create_file
 from portledger.errors import FatalError
 
 if TYPE_CHECKING:  # imported where used: the loader brings PyYAML
@@ -197,37 +197,4 @@ def _write(path: Path, text: str, source: Source | None) -> None:
     if source is not None:
         edits.write_atomically(source, text)
         return
-    with edits.ledger_lock(path):
-        _create(path, text)
-
-
-def _create(path: Path, text: str) -> None:
-    """A new file: a synced temporary file beside it, hard-linked to the name (which
-    fails if a file of that name appeared meanwhile: nothing is ever clobbered)."""
-    import os
-
-    from portledger.fixes import edits
-
-    tmp = path.with_name(f".{path.name}{edits.TMP_MARK}{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.link(tmp, path)
-    except FileExistsError:
-        raise FatalError(f"{path}: already exists; not overwriting it") from None
-    except OSError as e:
-        raise FatalError(f"{path}: cannot write it: {e.strerror or e}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    create_file(path, text, ledger=path)

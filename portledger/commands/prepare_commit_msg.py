@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
-from portledger.commands import EXIT_CLEAN, add_mapping
+from portledger.commands import EXIT_CLEAN, add_mapping, ledger_settings
 from portledger.commands.diff import MAPPING_HELP
 
 DESCRIPTION = ("add Port-Change trailers for the staged port changes to the commit message "
@@ -49,19 +50,30 @@ def run(args: argparse.Namespace) -> int:
         source == "commit" and sha is not None and repo.try_resolve(sha) == head))
     base = gate.staged_base(repo, head, amend)
     with reader_for(repo, args.mapping) as reader:
-        diff = portdiff.diff_states(reader, gate.snapshot(repo, base), repo.index_snapshot(),
+        before, after = gate.snapshot(repo, base), repo.index_snapshot()
+        diff = portdiff.diff_states(reader, before, after,
                                     base[:7] if base else "the empty tree", "the index")
+        adopting = gate.adoption_excused(reader, before, after, diff.changes)
     gate.print_notes(diff.notes)
     if amend and source == "commit" and have:
         # The amended commit's own trailers that name no change now (the change was
         # amended away or moved on): commit-msg would refuse them.
         real = gate.documented(diff.trailers())
-        old = [v for v in have if gate.normalize(v) not in real]
+        old = [v for v in have if gate.normalize(v) not in real and not gate.is_bulk(v)]
         if old:
             gate.drop_trailers(args.message_file, old)
             have = [v for v in have if v not in old]
-    present = gate.documented(have)
+    present = gate.documented(have) | adopting
     wanted = [t for t in diff.trailers() if gate.normalize(t) not in present]
+    if any(gate.is_bulk(v) for v in have):
+        return EXIT_CLEAN
+    limit = ledger_settings(args)[0].trailer_limit
+    if len(wanted) > limit:
+        # Never hundreds of lines: one line says how to record a bulk change.
+        sys.stderr.write(f"portledger: {gate.bulk_line(len(wanted))} (`portledger diff` "
+                         "lists them)\n")
+        return EXIT_CLEAN
     if wanted:
         repo.add_trailers(args.message_file, wanted)
     return EXIT_CLEAN
+

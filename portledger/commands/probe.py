@@ -94,11 +94,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None,
     err = err or sys.stderr
     deadline = time.monotonic() + args.deadline
     if args.available and args.format not in ("text", "json"):
-        raise FatalError(f"portledger probe: --available writes text or json, not "
+        raise FatalError(f"probe: --available writes text or json, not "
                          f"--format {args.format} (a format for findings: run the probe "
                          "without --available)")
     if args.available and args.docker is False and not args.sockets:
-        raise FatalError("portledger probe: --available needs --docker or --sockets to look")
+        raise FatalError("probe: --available needs --docker or --sockets to look")
     ledger, load_findings = load(display_path(mapping_path(args)))
     if ledger is None:
         reporters.report(args.format, sorted(load_findings), 1, out,
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None,
             if name not in ledger.services:
                 hint = difflib.get_close_matches(name, list(ledger.services), n=1)
                 did = f"; did you mean {hint[0]!r}?" if hint else ""
-                raise FatalError(f"portledger probe: --available: {name!r} is not a service "
+                raise FatalError(f"probe: --available: {name!r} is not a service "
                                  f"in {ledger.path}{did}")
         obs = observe(ledger, docker=args.docker, sockets=args.sockets,
                       timeout=args.timeout, deadline=deadline)

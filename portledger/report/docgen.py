@@ -18,7 +18,8 @@ HEADER = """# Rule reference
 Generated from each rule's docstring by `python -m portledger.report.docgen`; do not edit by
 hand. Rule names and codes are a public interface: use either in `--select` and
 `--ignore` (`--ignore PL108,well-known-port`). Codes group by source: PL1xx the ledger,
-PL2xx compose files, PL3xx commits, PL4xx the live probe.
+PL2xx compose files, PL3xx commits, PL4xx the live probe, PL5xx adoption (inline
+suppressions and the baseline).
 
 | code | name | severity | catches |
 |---|---|---|---|
