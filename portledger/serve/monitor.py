@@ -53,7 +53,7 @@ class PortState:
             "health_path": self.health, "line": self.line,
             "live": {"up": self.up, "owner_ok": self.owner_ok, "holders": self.holders,
                      "findings": self.findings,
-                     "health": None if self.health_ok is None and self.health_status is None
+                     "health": None if self.health_ok is None and self.health_reason is None
                      else {"ok": self.health_ok, "status": self.health_status,
                            "reason": self.health_reason, "seconds": self.health_seconds}},
         }

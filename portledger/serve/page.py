@@ -39,7 +39,7 @@ def cells(p: Any) -> dict[str, str]:
     else:
         held = "nothing"
     if p.health_ok is None:
-        health = "not asked" if p.health_status is None else ""
+        health = f"unknown: {p.health_reason}" if p.health_reason else "not asked"
     elif p.health_ok:
         health = f"ok ({p.health_status})"
     else:
@@ -119,7 +119,7 @@ LIVE_JS = r"""
       else if (live.health.ok === false)
         health = ("failing: " + (live.health.status || "") + " " +
                   (live.health.reason || "")).replace(/\s+/g, " ").trim();
-      else health = "";
+      else health = "unknown: " + live.health.reason;
     }
     return {state: live.up ? "up" : "down", held: held, health: health,
             findings: live.findings.map(function (f) {

@@ -237,12 +237,12 @@ def test_an_engine_that_stalls_after_the_list_is_bounded_by_the_deadline(
     try:
         started = time.monotonic()
         code, doc, err = run(capsys, "--mapping", str(ledger), "--docker", "--no-sockets",
-                             "--timeout", "30", "--deadline", "1.5")
+                             "--timeout", "30", "--deadline", "3")
         took = time.monotonic() - started
     finally:
         proxy.close()
     assert code == 1, err
-    assert took < 1.5 + 1.0, took  # the deadline and a margin, not 4 x 30 s
+    assert took < 3 + 1.5, took  # the deadline and a margin, not 4 x 30 s
     got = sorted(codes(doc))
     assert got == sorted([("PL403", "error", f"stray-{i}", p) for i, p in enumerate(strays)]
                          + [("PL406", "notice", None, None)] * 4)
@@ -263,10 +263,10 @@ def test_hung_health_endpoints_share_one_deadline(
         containers.run(f"svc-{i}", {8080: ("127.0.0.1", p)})
     started = time.monotonic()
     code, doc, err = run(capsys, "--mapping", str(ledger), "--docker", "--timeout", "30",
-                         "--deadline", "1.5")
+                         "--deadline", "3")
     took = time.monotonic() - started
     assert code == 0, err  # nothing failed: nothing answered in time, and it says so
-    assert took < 1.5 + 1.0, took
+    assert took < 3 + 1.5, took
     assert sorted(codes(doc)) == [("PL406", "notice", f"svc-{i}", p)
                                   for i, p in enumerate(ports)]
     assert doc["findings"][0]["message"] == (

@@ -109,7 +109,7 @@ def test_prometheus_scrapes_a_conflict_and_reads_the_file_sd_export(
           ports: {{http: {{port: {api}}}}}
     """)
     containers.run("intruder", {8080: ("127.0.0.1", web)})
-    served = serve("--mapping", str(ledger), "--interval", "2", "--deadline", "2",
+    served = serve("--mapping", str(ledger), "--interval", "5", "--deadline", "5",
                    "--host-label", "test-host")
     sd = tmp_path / "ledger-targets.json"
     done = subprocess.run([sys.executable, "-m", "portledger", "export", "--mapping",
