@@ -363,6 +363,23 @@ def test_a_host_network_service_is_checked_by_the_ports_it_binds(
         "Found 1 error, 1 warning in 2 files."]
 
 
+def test_a_host_network_service_binds_its_expose_ports(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ledger(repo)
+    write(repo, {"api/compose.yaml": "services:\n  api:\n    image: x\n"
+                 "    network_mode: host\n    expose:\n      - \"9000\"\n"
+                 "      - 9050-9051/udp\n"})
+    code, out, _ = run(capsys, "check", "--format", "json")
+    assert code == 1
+    assert [(f["code"], f["file"], f["line"], f["column"], f["port"], f["protocol"])
+            for f in json.loads(out)["findings"]] == [
+        ("PL201", "api/compose.yaml", 7, 9, 9050, "udp")]
+    assert json.loads(out)["findings"][0]["message"] == (
+        "api publishes 9050-9051/udp, which port-mapping.yml does not allocate")
+    # `ports` stays Compose's own answer: expose is not a published port.
+    assert run(capsys, "ports", "-f", "api/compose.yaml")[1] == '{"published": []}\n'
+
+
 # -- 10. discovery's skipped folders and pruned walk ------------------------------------
 
 

@@ -114,7 +114,7 @@ def entry_line(project: Project) -> str | None:
 
 _BINDING_FIELDS = ("service", "host_ip", "published", "target", "protocol", "file", "line",
                    "column", "end_line", "end_column", "variables", "raw", "plain",
-                   "host_network")
+                   "host_network", "exposed")
 """A PortBinding's fields, in the order of a cache row."""
 _BINDING_ROW = operator.attrgetter(*_BINDING_FIELDS)
 
@@ -211,7 +211,7 @@ def _prune(folder: Path) -> None:
 
 _TEXT_OR_NULL = (str, type(None))
 _ROW_TYPES: tuple[Any, ...] = (str, _TEXT_OR_NULL, _TEXT_OR_NULL, int, str, str, int, int,
-                               int, int, list, _TEXT_OR_NULL, bool, bool)
+                               int, int, list, _TEXT_OR_NULL, bool, bool, bool)
 """The JSON types of a cache row's fields (in _BINDING_FIELDS' order)."""
 
 

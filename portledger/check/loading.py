@@ -66,7 +66,7 @@ def _digest(spec: ProjectSpec, bindings: Sequence[PortBinding], files: list[str]
     label = spec.label
     published = []
     for b in bindings:
-        if b.host_network:
+        if b.host_network and not b.exposed:
             # Docker discards ports: here; the container binds its own port (PL211).
             lo, hi, host_ip = str(b.target), "", None
         elif b.published is None:

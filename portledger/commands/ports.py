@@ -56,6 +56,8 @@ def format_text(project: Project) -> str:
     """One line per binding: ``service host_ip:published->target/protocol  file:line:col``."""
     lines = []
     for b in project.bindings:
+        if b.exposed:
+            continue  # not a ports: entry (expose: of a network_mode: host service)
         host = f"{b.host_ip}:" if b.host_ip else ""
         published = b.published if b.published is not None else "(random)"
         lines.append(

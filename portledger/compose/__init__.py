@@ -69,6 +69,9 @@ class PortBinding:
     host_network: bool = False
     """The service has ``network_mode: host``: Docker discards its ``ports:`` and the
     container binds its own ports (the entry's target) on the host."""
+    exposed: bool = False
+    """An ``expose:`` entry of a ``network_mode: host`` service (a port it binds on the
+    host; not a ``ports:`` entry, so not in :func:`ports_json`)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The record of DESIGN.md's ``ports`` JSON."""
@@ -165,6 +168,8 @@ def load_project(
         host_network = service.get("network_mode") == "host"
         for port in service.get("ports") or []:
             bindings.append(_binding(name, port, host_network))
+        if host_network and service.get("expose"):
+            bindings += _exposed(name, service["expose"], loaded.files)
     bindings.sort(key=sort_key)
     warnings = []
     seen: set[tuple[str, int, int, str]] = set()
@@ -208,4 +213,40 @@ def load_project(
 
 def ports_json(project: Project) -> dict[str, Any]:
     """DESIGN.md's ``portledger ports --format json`` document."""
-    return {"published": [b.as_dict() for b in sorted(project.bindings, key=sort_key)]}
+    return {"published": [b.as_dict() for b in sorted(project.bindings, key=sort_key)
+                          if not b.exposed]}
+
+
+def _exposed(service: str, entries: list[Any], files: list[str]) -> list[PortBinding]:
+    """The ports a ``network_mode: host`` service binds by its ``expose:`` entries
+    (``"3000"``, ``"8000-8002"``, ``"53/udp"``), each located where it was last written
+    (the files are read again for their positions: only for such services)."""
+    from portledger import yamlio
+
+    docs = []
+    for f in reversed(files):
+        try:
+            docs.append(yamlio.load(f))
+        except (yamlio.YamlError, OSError):
+            continue
+    out = []
+    for i, entry in enumerate(entries):
+        text = str(entry)
+        number, _, protocol = text.partition("/")
+        lo, _, hi = number.partition("-")
+        if not (lo.isdigit() and (not hi or hi.isdigit())):
+            continue  # Compose's own check refuses it before this
+        where = (files[0] if files else ".", yamlio.Span(1, 1, 1, 1))
+        for doc in docs:
+            span = doc.spans.get(("services", service, "expose", i))
+            if span is not None:
+                where = (doc.path, span)
+                break
+        file, span = where
+        # One record an entry, as a host range against one port ("9050-9051").
+        out.append(PortBinding(
+            service=service, host_ip=None, published=f"{int(lo)}-{int(hi)}" if hi
+            else str(int(lo)), target=int(lo), protocol=(protocol or "tcp").lower(),
+            file=file, line=span.line, column=span.column, end_line=span.end_line,
+            end_column=span.end_column, host_network=True, exposed=True))
+    return out

@@ -396,8 +396,9 @@ def host_network_ports(file: str, line: int, column: int, service: str, target: 
 
     Docker discards ``ports:`` for such a service: the container shares the host's
     network and binds its own ports there. portledger checks the ports it really binds
-    (each entry's container port, on every address); the warning is that the entry
-    says something Docker does not do (``"8080:80"`` binds 80, not 8080).
+    (each entry's container port, and each ``expose:`` port, on every address); the
+    warning is that the entry says something Docker does not do (``"8080:80"`` binds
+    80, not 8080).
 
     Failing:
 
@@ -543,7 +544,7 @@ def binding_warnings(bindings: Sequence[PortBinding],
                 "on a random host port", required=False)
         if b.plain and b.raw is not None and yaml11_misread(b.raw):
             yield yaml11_port(file, b.line, b.column, b.raw, b.end_line, b.end_column)
-        if b.host_network:
+        if b.host_network and not b.exposed:
             yield host_network_ports(file, b.line, b.column, b.service, b.target, b.protocol)
 
 

@@ -549,7 +549,7 @@ class PortReader:
             return _Loaded([], mirror.link_error(linked[0]), frozenset({EVERY_FOLDER}))
         ports = []
         for b in project.bindings:
-            if b.host_network:
+            if b.host_network and not b.exposed:
                 # Docker ignores ports: here; the container binds its own port (as check).
                 ports.append(Port("compose", b.service, None, str(b.target), b.protocol,
                                   None, b.target, mirror.relative(b.file), b.line, b.column,
