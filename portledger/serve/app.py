@@ -191,6 +191,10 @@ class App:
             self._authorize(environ)
         body = _body(environ)
         request = Request.parse(body)
+        if request.host is not None and request.host != self.monitor.host:
+            raise HTTPError(400, f"host: {request.host!r} is not this server's host "
+                            f"({self.monitor.host!r}); a ledger of several hosts is not "
+                            "supported yet", field="host")
         with self._write_lock:  # the ledger's flock is per process: one writer thread
             answer = allocate(self.settings.mapping, request, self.monitor.snapshot,
                               write=write)

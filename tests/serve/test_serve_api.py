@@ -108,11 +108,14 @@ def test_without_write_it_proposes_and_writes_nothing(
      "category 'nope' is not a range of the ledger (application)"),
     ({"service": "api", "category": "application", "colour": "red"}, 400,
      "unknown field 'colour'"),
+    ({"service": "api", "category": "application", "host": "elsewhere"}, 400,
+     "host: 'elsewhere' is not this server's host ('test-host')"),
 ])
 def test_bad_and_conflicting_requests(
         ledger: Path, serve: Callable[..., Served], doc: dict[str, Any], status: int,
         message: str) -> None:
     served = serve("--mapping", str(ledger), "--write", "--interval", "30",
+                   "--host-label", "test-host",
                    env={**NO_ENGINE, "PORTLEDGER_TOKEN": TOKEN})
     code, answer = post(served, doc)
     assert code == status, answer
