@@ -13,6 +13,9 @@ product's promises:
   every finding line of the text output is ``file:line:col: PLnnn ...``; every line on
   stderr starts with ``portledger``.
 
+With ``--engine atheris`` (where atheris is installed) each target runs coverage-guided
+under libFuzzer instead, seeded with the same fixture files, in a process of its own.
+
 Targets: ``yaml`` (yamlio.load, both dialects), ``ledger`` (check --no-compose),
 ``compose`` (check of a project), ``dotenv`` (a project's .env), ``interpolation``
 (interpolate.substitute), ``ports`` (ports.parse_short), ``commit-msg`` (the commit-msg
@@ -531,7 +534,13 @@ def run_target(name: str, seconds: float, out: Path, seed: int = 0) -> dict[str,
             run = settings(max_examples=BATCH, deadline=None, database=None,
                            phases=[Phase.generate], suppress_health_check=list(HealthCheck))(
                 given(strategy)(one))
-            hseed(seed * 1_000_003 + batch)(run)()
+            try:
+                hseed(seed * 1_000_003 + batch)(run)()
+            except Exception as e:  # noqa: BLE001 - hypothesis itself gave up on a batch
+                counts["campaign"] += 1
+                if len(failures) < 20:
+                    failures.append(f"{name}: hypothesis stopped a batch: {type(e).__name__}: "
+                                    f"{str(e)[:300]}")
             batch += 1
         took = time.monotonic() - started
     return {"target": name, "inputs": counts["inputs"], "seconds": took,
@@ -539,8 +548,76 @@ def run_target(name: str, seconds: float, out: Path, seed: int = 0) -> dict[str,
             "failures": failures}
 
 
-def _run_packed(job: tuple[str, float, str, int]) -> dict[str, Any]:
-    name, seconds, out, seed = job
+def _from_bytes(name: str, data: bytes) -> Any:
+    """A libFuzzer input as the target's value (atheris hands every target bytes)."""
+    if name in ("interpolation", "ports", "commit-msg"):
+        return data.decode("utf-8", "surrogateescape")
+    if name == "arguments":
+        return [w.decode("utf-8", "surrogateescape") for w in data.split(b"\0")][:12]
+    return data
+
+
+def _atheris_child(name: str, seconds: float, out: Path) -> None:
+    """One target under atheris (coverage-guided, libFuzzer), for ``seconds``; run in a
+    process of its own, since atheris.Fuzz() never returns."""
+    import atheris
+
+    with atheris.instrument_imports(include=["portledger"]):
+        import portledger.check
+        import portledger.cli
+        import portledger.compose.interpolate
+        import portledger.compose.ports
+        import portledger.report.json_input
+        import portledger.report.reporters
+        import portledger.yamlio  # noqa: F401
+    signal.signal(signal.SIGALRM, _alarm)
+    tmp = Path(tempfile.mkdtemp(prefix="portledger-atheris-"))
+    os.environ["PORTLEDGER_CACHE_DIR"] = str(tmp / "cache")
+    ws = Workspace(tmp)
+    fn = target_function(name, ws)
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    for i, seed in enumerate(_corpus()[:200]):
+        (corpus / f"seed-{i}").write_bytes(seed)
+
+    def one(data: bytes) -> None:
+        signal.setitimer(signal.ITIMER_REAL, HANG_SECONDS)
+        try:
+            fn(_from_bytes(name, data))
+        except _Hang:
+            raise RuntimeError(f"hang: over {HANG_SECONDS:.0f} s") from None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    atheris.Setup([sys.argv[0], f"-max_total_time={max(1, int(seconds))}", "-timeout=30",
+                   f"-artifact_prefix={out}/{name}-", "-print_final_stats=1", str(corpus)],
+                  one)
+    atheris.Fuzz()
+
+
+def _run_atheris(name: str, seconds: float, out: Path) -> dict[str, Any]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, __file__, "--_atheris", name, str(seconds),
+                           str(out)], capture_output=True, text=True,
+                          timeout=seconds * 3 + 120)
+    took = time.monotonic() - started
+    runs = re.findall(r"stat::number_of_executed_units: (\d+)", done.stderr)
+    failed: dict[str, int] = {}
+    failures = []
+    if done.returncode != 0:
+        failed["internal"] = 1
+        tail = [line for line in done.stderr.splitlines()
+                if "Error" in line or "error" in line or "hang" in line][-3:]
+        failures.append(f"{name}: atheris stopped (exit {done.returncode}): "
+                        + " | ".join(tail) + f" (inputs: {out}/{name}-*)")
+    return {"target": name, "inputs": int(runs[-1]) if runs else 0, "seconds": took,
+            "failed": failed, "failures": failures}
+
+
+def _run_packed(job: tuple[str, float, str, int, str]) -> dict[str, Any]:
+    name, seconds, out, seed, engine = job
+    if engine == "atheris":
+        return _run_atheris(name, seconds, Path(out))
     return run_target(name, seconds, Path(out), seed)
 
 
@@ -553,12 +630,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="targets fuzzed at once")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", metavar="DIR", help="where failing inputs are written")
+    parser.add_argument("--engine", choices=("hypothesis", "atheris"), default="hypothesis",
+                        help="atheris: coverage-guided (libFuzzer), where it is installed "
+                        "(pip install atheris); else hypothesis")
+    parser.add_argument("--_atheris", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args._atheris:
+        name, seconds, where = args._atheris
+        _atheris_child(name, float(seconds), Path(where))
+        return 0
+    if args.engine == "atheris":
+        try:
+            import atheris  # noqa: F401
+        except ImportError:
+            print("atheris is not installed here: fuzzing with hypothesis", file=sys.stderr)
+            args.engine = "hypothesis"
     targets = args.target or list(TARGETS)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="portledger-fuzz-"))
     out.mkdir(parents=True, exist_ok=True)
     share = args.seconds * max(1, args.jobs) / len(targets)
-    jobs = [(t, share, str(out), args.seed) for t in targets]
+    jobs = [(t, share, str(out), args.seed, args.engine) for t in targets]
     if args.jobs > 1:
         with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
             results = pool.map(_run_packed, jobs, chunksize=1)
