@@ -87,7 +87,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None,
     from portledger.ledger.model import load
     from portledger.paths import display_path
     from portledger.probe import availability, check, observe
-    from portledger.probe.rules import bad_patterns
+    from portledger.probe.attribution import bad_patterns
     from portledger.report import reporters
 
     out = out or sys.stdout

@@ -1,9 +1,10 @@
-"""``portledger probe``: what is really running, against the ledger (rules PL401-PL404).
+"""``portledger probe``: what is really running, against the ledger (rules PL401-PL406).
 
 Three sources, each optional:
 
 * **containers**, through the Docker Engine API (the ``docker`` SDK): one
-  ``/containers/json`` call lists every running container with its published ports
+  ``/containers/json`` call lists every running, paused or restarting container with its
+  published ports
   (IPv4 and IPv6 entries, each port of a range on its own). The engine is the one
   ``DOCKER_HOST`` names, else the Docker CLI context ``DOCKER_CONTEXT`` (or the CLI's
   current context), else the local socket; one that is not on this host (``ssh://``,
@@ -12,23 +13,29 @@ Three sources, each optional:
   sockets, with the process that holds each when it is visible (another user's
   processes are visible only to root; then the finding says so rather than guess).
 * **health endpoints**: for each ledger port with a ``health`` path whose service is
-  running, ``GET http://127.0.0.1:PORT/PATH`` with a deadline.
+  running, ``GET http(s)://127.0.0.1:PORT/PATH`` (``[::1]`` for a port bound to ``::`` or
+  ``::1`` alone).
 
 A container is a ledger service by its ``com.docker.compose.service`` label or its
-name, each matched against the service names and their ``compose`` aliases. A
-``docker-proxy`` (or rootless ``rootlessport``) listener is the container that the engine
-says publishes that port. A host process is its service when its name (less a daemon's
-``-server`` or ``d`` ending) is the service's name or one of its aliases.
+name, each matched against the service names and their ``compose`` aliases (and, for a
+service with ``compose_project``, only in that project). A ``docker-proxy`` (or rootless
+``rootlessport``) listener is the container that the engine says publishes that port; a
+process in a container's cgroup is that container (``network_mode: host``). A host
+process is its service when the service's ``process:`` matcher matches it, or, with
+none, when its name (less a daemon's ``-server`` or ``d`` ending) is the service's name
+or one of its aliases.
 
 Findings point at the ledger, the reference: the allocation's ``port:`` line (for PL403,
 the container's ledger service, or the ``services:`` key), and their message names the
-container or the process. Network calls go only to the local engine socket and to
-loopback, each with the ``--timeout`` deadline. ``docker`` and ``psutil`` are imported only
+container or the process, and ends with what to do. Network calls go only to the local
+engine socket and to loopback, each bounded by ``--timeout`` and all of them by the one
+``--deadline`` (inspections and health requests run in parallel; what is not done by
+then is a PL406 notice). ``docker`` and ``psutil`` are imported only
 here, inside the functions that use them (``pip install 'portledger[probe]'``).
 
 Rooms: :mod:`.model` (what was seen), :mod:`.engine` and :mod:`.sockets` (looking),
-:mod:`.rules` (PL401-PL403 and who is who), :mod:`.health` (PL404); this module runs
-them. The probe never imports :mod:`portledger.git`, nor the command line.
+:mod:`.attribution` (who is who), :mod:`.rules` (PL401-PL403, PL405, PL406),
+:mod:`.health` (PL404); this module runs them. The probe never imports :mod:`portledger.git`, nor the command line.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from typing import Any
 from portledger.errors import FatalError
 from portledger.findings import Finding
 from portledger.ledger.model import Allocation, Ledger
+from portledger.probe.attribution import Attribution, _is_own, holders
 from portledger.probe.engine import is_local_engine, list_containers, random_host_ports
 from portledger.probe.health import HealthResult, check_health, health_targets, http_status
 from portledger.probe.model import (
@@ -57,12 +65,9 @@ from portledger.probe.model import (
 )
 from portledger.probe.rules import (
     PROBE_RULES,
-    Attribution,
-    _is_own,
     check_containers,
     check_sockets,
     deadline_notice,
-    holders,
 )
 from portledger.probe.sockets import list_listeners
 

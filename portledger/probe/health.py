@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from portledger.findings import Finding
 from portledger.ledger.model import Allocation, Ledger
+from portledger.probe.attribution import _is_own, holders
 from portledger.probe.model import Holder, Observation, _addr, run_within
-from portledger.probe.rules import _is_own, deadline_notice, health_check_failed, holders
+from portledger.probe.rules import deadline_notice, health_check_failed
 
 # --- health ---------------------------------------------------------------------------
 
