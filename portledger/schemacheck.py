@@ -28,9 +28,16 @@ def _rust_validator(path: Path, formats: bool) -> Any:
     except ImportError:
         return None
     try:
-        return jsonschema_rs.validator_for(load_schema(path), validate_formats=formats)
+        return jsonschema_rs.validator_for(load_schema(path), validate_formats=formats,
+                                           retriever=refuse_remote)
     except Exception:  # noqa: BLE001 - an unsupported schema only loses the fast path
         return None
+
+
+def refuse_remote(uri: str) -> Any:
+    """A validator's retriever that retrieves nothing: no check sends a request anywhere
+    (a schema's remote reference is an error, not a fetch)."""
+    raise ValueError(f"{uri}: portledger does not retrieve remote schema references")
 
 
 def surely_valid(path: Path, data: Any, *, formats: bool = False) -> bool:
