@@ -80,3 +80,20 @@ def for_output(f: Finding, *, file: bool = True, actions: bool = False) -> Findi
     if (new_file, message, fix) == (f.file, f.message, f.fix):
         return f
     return replace(f, file=new_file, message=message, fix=fix)
+
+
+def boundary(ledger_folder: str | Path) -> str:
+    """The folder compose loading may read under: the repository's root (the nearest
+    folder at or above the ledger's holding ``.git``), else the ledger's own folder;
+    through symbolic links."""
+    start = Path(os.path.realpath(ledger_folder))
+    for folder in (start, *start.parents):
+        if os.path.lexists(folder / ".git"):
+            return str(folder)
+    return str(start)
+
+
+def within(path: str | Path, root: str) -> bool:
+    """Whether ``path``, through symbolic links, is ``root`` or below it."""
+    real = os.path.realpath(path)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
