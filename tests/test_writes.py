@@ -94,6 +94,28 @@ def test_a_lock_another_process_holds_is_waited_for(tmp_path: Path,
     assert not (work / ".port-mapping.yml.lock").exists()
 
 
+def test_threads_of_one_process_take_the_lock_in_turn(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    ledger = tmp_path / "port-mapping.yml"
+    ledger.write_text("0\n")
+
+    def add_one() -> None:
+        with fixes.ledger_lock(ledger):  # read, wait, write: lost updates if not exclusive
+            n = int(ledger.read_text())
+            time.sleep(0.005)
+            ledger.write_text(f"{n + 1}\n")
+
+    threads = [threading.Thread(target=add_one) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert ledger.read_text() == "12\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["port-mapping.yml"]
+
+
 # --- plans tied to their bytes ----------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -152,8 +153,17 @@ LOCK_SUFFIX = ".lock"
 LOCK_WAIT = 120.0
 """Seconds to wait for another portledger run's lock on the same ledger."""
 
-_held: dict[str, tuple[int, int]] = {}
-"""The locks this process holds: lock path -> (file descriptor, depth)."""
+_thread = threading.local()
+"""``held``: the locks this thread holds, lock path -> (file descriptor, depth). Per
+thread: another thread of the process (``serve``'s) opens its own descriptor, and
+``flock`` makes it wait as it makes another process wait."""
+
+
+def _held() -> dict[str, tuple[int, int]]:
+    held: dict[str, tuple[int, int]] | None = getattr(_thread, "held", None)
+    if held is None:
+        held = _thread.held = {}
+    return held
 
 
 def _real(path: str | Path) -> Path:
@@ -182,22 +192,23 @@ def ledger_lock(ledger: str | Path) -> Iterator[None]:
 
     Taking it first finishes what an interrupted run left (:func:`recover`)."""
     lock = str(_lock_path(ledger))
-    if lock in _held:
-        fd, depth = _held[lock]
-        _held[lock] = (fd, depth + 1)
+    held = _held()
+    if lock in held:
+        fd, depth = held[lock]
+        held[lock] = (fd, depth + 1)
         try:
             yield
         finally:
-            fd, depth = _held[lock]
-            _held[lock] = (fd, depth - 1)
+            fd, depth = held[lock]
+            held[lock] = (fd, depth - 1)
         return
     fd = _acquire(lock, ledger)
-    _held[lock] = (fd, 1)
+    held[lock] = (fd, 1)
     try:
         recover(ledger)
         yield
     finally:
-        del _held[lock]
+        del held[lock]
         # Removed while still held (a run that opened it meanwhile sees, once it holds
         # it, that the name no longer leads to its file, and tries again): no lock file
         # stays beside the ledger.
