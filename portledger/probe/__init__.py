@@ -35,7 +35,8 @@ here, inside the functions that use them (``pip install 'portledger[probe]'``).
 
 Rooms: :mod:`.model` (what was seen), :mod:`.engine` and :mod:`.sockets` (looking),
 :mod:`.attribution` (who is who), :mod:`.rules` (PL401-PL403, PL405, PL406),
-:mod:`.health` (PL404); this module runs them. The probe never imports :mod:`portledger.git`, nor the command line.
+:mod:`.health` (PL404); this module runs them. The probe never imports
+:mod:`portledger.git`, nor the command line.
 """
 
 from __future__ import annotations

@@ -47,7 +47,8 @@ def _holder_details(holder: Holder) -> tuple[tuple[str, object], ...]:
 
 @rule("PL401", "port-in-use", "error",
       "an allocated port is held by a process that is not its service")
-def port_in_use(ledger: Ledger, alloc: Allocation, holder: Holder) -> Finding:
+def port_in_use(ledger: Ledger, alloc: Allocation, holder: Holder,
+                taken: Iterable[tuple[str, int]] = ()) -> Finding:
     """An allocated port is held on this host by a process that is not its service.
 
     The seed's "Port availability: ports already in use by other processes": the
@@ -95,7 +96,7 @@ def port_in_use(ledger: Ledger, alloc: Allocation, holder: Holder) -> Finding:
                     severity=Severity.NOTICE, **common)  # type: ignore[arg-type]
     hidden = holder.kind == "hidden"
     move = f", or move {alloc.service}.{alloc.name} to {free}" if (
-        free := free_port_for(ledger, alloc)) else ""
+        free := free_port_for(ledger, alloc, taken)) else ""
     return make(this, ledger.path, alloc.span.line, alloc.span.column,
                 f"{where} is held by {holder.label} on {on}"
                 + ("; it may or may not be " if hidden else ", not by ") + alloc.service
@@ -480,12 +481,15 @@ def check_sockets(ledger: Ledger, obs: Observation) -> list[Finding]:
     """
     findings: list[Finding] = []
     held = holders(ledger, obs)
+    # A port suggested instead must be free on this host too, not only in the ledger.
+    live = ({(li.protocol, li.port) for li in obs.listeners or ()}
+            | {(p.protocol, p.host_port) for c in obs.containers or () for p in c.ports})
     for a in ledger.allocations():
         for h in held.get(id(a), ()):
             if _is_own(ledger, a, h):
                 continue
             if h.container is None:
-                findings.append(port_in_use(ledger, a, h))
+                findings.append(port_in_use(ledger, a, h, live))
             elif h.listener is not None and h.listener.container_id == h.container.id:
                 ports = [ContainerPort(x, p, p, a.protocol)
                          for x in h.addresses for p in h.ports]

@@ -230,12 +230,16 @@ def test_available_before_and_after(
 
 
 def moved(ledger: Path, service: str) -> str:
-    """The port ``allocate`` gives ``service`` (what PL401 suggests moving it to)."""
+    """The port ``allocate`` gives ``service`` that nothing listens on (what PL401 suggests
+    moving it to)."""
     from portledger.ledger.allocation import Allocator
     from portledger.ledger.model import load_valid
 
     model = load_valid(ledger)
-    block = Allocator(model).block(model.services[service].category, 1, "tcp", [service])
+    listening = {("tcp" if c.type == 1 else "udp", c.laddr.port)
+                 for c in psutil.net_connections("inet") if c.laddr}
+    block = Allocator(model, listening).block(model.services[service].category, 1, "tcp",
+                                              [service])
     assert block
     return str(block[0])
 

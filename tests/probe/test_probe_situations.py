@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from probe_engine import HEALTHY, HUNG, IMAGE, BusyBox, Engine, StallingProxy, free_port
+from test_probe_engine import moved
 
 from portledger import cli
 
@@ -150,7 +151,7 @@ def test_a_native_service_is_known_by_its_process_matcher(
     assert (f["code"], f["holder"]["pid"], f["holder"]["cmdline"][-1]) == (
         "PL401", proc.pid, "digi_core.main:app")
     assert f["message"].endswith(f"not by digi-core; to free it: kill {proc.pid}, or move "
-                                 f"digi-core.http to {18000 if port != 18000 else 18001}")
+                                 f"digi-core.http to {moved(ledger, 'digi-core')}")
     # A pattern that is not a regular expression: one located line, exit 2.
     write_ledger(services.format(matcher="process: {cmdline: 'digi_core('}"))
     assert cli.main(["probe", "--mapping", str(ledger), "--docker"]) == 2
