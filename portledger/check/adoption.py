@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portledger import yamlio
-from portledger.compose.rules import Published, compare, duplicates
+from portledger.compose.rules import Published, compare, duplicates, place
 from portledger.errors import FatalError
 from portledger.findings import Finding
 from portledger.ledger import model as ledger_mod
@@ -447,6 +447,7 @@ def verify(text: str, path: str, published: Sequence[Published],
         service = ledger.service_for_compose_name(p.compose_service)
         q = Published(**{**p.__dict__, "owner": service.name if service is not None
                          else f"{p.project}:{p.compose_service}"})
+        place(q, ledger)
         shown.append(q)
         for f in compare(q, ledger, service):
             key = (q.file, q.line, q.column, f.code)

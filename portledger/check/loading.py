@@ -22,6 +22,7 @@ from portledger.compose.rules import (
     duplicates,
     load_error,
     override_without_base,
+    place,
 )
 from portledger.findings import Finding
 from portledger.ledger.model import ComposeConfig, Ledger, Service
@@ -340,6 +341,7 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
             else:
                 service = owners[name] = ledger.service_for_compose_name(name)
             p.owner = service.name if service is not None else f"{p.project}:{name}"
+            place(p, ledger)
             published.append(p)
             for f in compare(p, ledger, service):
                 key_ = (p.file, p.line, p.column, f.code)

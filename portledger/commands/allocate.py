@@ -6,9 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from portledger.commands import add_mapping, mapping_path
 from portledger.errors import FatalError
+
+if TYPE_CHECKING:
+    from portledger.ledger.model import Ledger
 
 
 def add_arguments(allocate: argparse.ArgumentParser) -> None:
@@ -23,6 +27,9 @@ def add_arguments(allocate: argparse.ArgumentParser) -> None:
     allocate.add_argument("--protocol", choices=("tcp", "udp", "sctp"), default="tcp")
     allocate.add_argument("--target", type=int, metavar="PORT",
                           help="the container port to record with a single port")
+    allocate.add_argument("--host", metavar="H",
+                          help="ports free on host H of the ledger's hosts, recorded as "
+                          "limited to it (hosts: [H])")
     allocate.add_argument("--write", action="store_true",
                           help="add the ports to the ledger (comments and formatting kept)")
     allocate.add_argument("--format", choices=("text", "json"), default="text")
@@ -44,6 +51,23 @@ def _check_names(args: argparse.Namespace) -> None:
                              "letters, digits, '-', '_' and '.', starting with a letter or digit)")
     if args.target is not None and not 1 <= args.target <= 65535:
         raise FatalError(f"allocate: --target {args.target} is not a port (1-65535)")
+
+
+def _check_host(ledger: Ledger, service: str, host: str | None) -> None:
+    """Refuse (exit 2) a ``--host`` that is not one of the ledger's hosts, or one the
+    service does not run on."""
+    from portledger.commands.who import known_host
+
+    known_host(ledger, host, "allocate")
+    if host is None:
+        return
+    if ":" in host:
+        raise FatalError(f"allocate: --host {host}: a port is limited to a host of the "
+                         f"ledger ({host.split(':', 1)[0]}), not one of its projects")
+    runs = ledger.hosts.service(service)
+    if runs is not None and host not in runs:
+        raise FatalError(f"allocate: {service} does not run on {host} (hosts.{host}.services "
+                         f"does not name it; it runs on {', '.join(sorted(runs))})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,25 +95,31 @@ def _allocate(args: argparse.Namespace) -> int:
     # Not a port any compose project publishes (every profile), recorded or not.
     taken = taken_mod.of(mapping_path(args))
     ledger = taken.ledger
+    host = getattr(args, "host", None)
+    _check_host(ledger, args.service, host)
     pairs = allocate(ledger, args.service, args.category, name=args.name,
-                     count=args.count, protocol=args.protocol, taken=taken.ports())
+                     count=args.count, protocol=args.protocol, taken=taken.ports(host),
+                     host=host)
     target = args.target if args.count == 1 else None
     if args.format == "json":
         json.dump({"service": args.service, "category": args.category,
+                   **({"host": host} if host else {}),
                    "ports": [{"name": n, "port": p, "protocol": args.protocol}
                              for n, p in pairs]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
+        on = f" on {host}" if host else ""
         for n, p in pairs:
-            sys.stdout.write(f"{args.service}.{n} {p}/{args.protocol}\n")
+            sys.stdout.write(f"{args.service}.{n} {p}/{args.protocol}{on}\n")
     if not args.write:
         return 0
     planner = Planner(ledger, [])
     entries = [(n, p, target, args.protocol) for n, p in pairs]
+    hosts = (host,) if host else ()
     if args.service in ledger.services:
-        edit = planner.add_ports_edit(args.service, entries)
+        edit = planner.add_ports_edit(args.service, entries, hosts)
     else:
-        edit = planner.add_service_with_ports_edit(args.service, args.category, entries)
+        edit = planner.add_service_with_ports_edit(args.service, args.category, entries, hosts)
     if edit is None:
         raise FatalError(
             f"allocate: cannot add to {ledger.path} safely (its services or ports are written "

@@ -32,8 +32,11 @@ def parse_port(text: str) -> tuple[int, str]:
 
 
 def describe(ledger: ledger_mod.Ledger, port: int, protocol: str,
-             taken: Taken | None = None) -> dict[str, Any]:
-    """What ``who`` says of a port; ``taken`` adds the compose projects publishing it."""
+             taken: Taken | None = None, host: str | None = None) -> dict[str, Any]:
+    """What ``who`` says of a port; ``taken`` adds the compose projects publishing it;
+    with ``host``, what holds it on that host (see ``hosts`` in the ledger)."""
+    from portledger.ledger.hosts import on
+
     owners = [
         {
             "service": a.service,
@@ -43,17 +46,21 @@ def describe(ledger: ledger_mod.Ledger, port: int, protocol: str,
             "host_ip": a.host_ip,
             "status": ledger.services[a.service].status,
             "line": a.span.line,
+            **({"hosts": sorted(placed) if (placed := ledger.placement(a)) else None}
+               if ledger.hosts else {}),
         }
         for a in ledger.allocations()
         if a.start <= port <= a.end and a.protocol == protocol
+        and (host is None or on(ledger.placement(a), host))
     ]
-    publishers = taken.publishers(port, protocol) if taken is not None else []
+    publishers = taken.publishers(port, protocol, host) if taken is not None else []
     r = ledger.range_of(port)
     registered = wellknown.owner(port, protocol)
     lo, hi = ledger.ephemeral
     return {
         "port": port,
         "protocol": protocol,
+        **({"host": host} if ledger.hosts else {}),
         "owners": owners,
         "range": (
             {"name": r.name, "start": r.start, "end": r.end, "reserved": r.reserved}
@@ -64,13 +71,13 @@ def describe(ledger: ledger_mod.Ledger, port: int, protocol: str,
         "well_known": registered[0] if registered else None,
         "published": [p.as_dict() for p in publishers],
         **_allocatable(ledger, port, protocol, r.name if r else None, bool(owners),
-                       taken.ports() if taken is not None else frozenset()),
+                       taken.ports(host) if taken is not None else frozenset(), host),
     }
 
 
 def _allocatable(ledger: ledger_mod.Ledger, port: int, protocol: str, category: str | None,
-                 owned: bool, published: Collection[tuple[str, int]] = frozenset()
-                 ) -> dict[str, Any]:
+                 owned: bool, published: Collection[tuple[str, int]] = frozenset(),
+                 host: str | None = None) -> dict[str, Any]:
     """Whether ``allocate`` would hand out this port, and if not, why."""
     from portledger.ledger.allocation import refusal
 
@@ -78,7 +85,7 @@ def _allocatable(ledger: ledger_mod.Ledger, port: int, protocol: str, category: 
         return {"allocatable": False, "why_not": "allocated"}
     if category is None:
         return {"allocatable": False, "why_not": "no range holds it"}
-    why = refusal(ledger, port, protocol, [], category, published)
+    why = refusal(ledger, port, protocol, [], category, published, host)
     return {"allocatable": why is None, "why_not": why}
 
 
@@ -88,6 +95,9 @@ def add_arguments(who: argparse.ArgumentParser) -> None:
     add_mapping(who)
     who.add_argument("port", metavar="PORT", help="a port number, optionally with /udp or /sctp")
     who.add_argument("--format", choices=("text", "json"), default="text")
+    who.add_argument("--host", metavar="H",
+                     help="what holds the port on host H of the ledger's hosts (default: "
+                     "every host, one line each)")
     who.add_argument("--live", action="store_true",
                      help="also say what holds the port on this host now (container or "
                      "process) and whether it is the owner (needs portledger[probe])")
@@ -95,40 +105,51 @@ def add_arguments(who: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     return main(mapping_path(args), args.port, args.format, sys.stdout,
-                live=getattr(args, "live", False))
+                live=getattr(args, "live", False), host=getattr(args, "host", None))
 
 
-def main(mapping: Path, port_text: str, fmt: str, out: TextIO, live: bool = False) -> int:
+def known_host(ledger: ledger_mod.Ledger, host: str | None, command: str) -> None:
+    """Refuse (exit 2) a ``--host`` the ledger does not have."""
+    if host is None:
+        return
+    if not ledger.hosts:
+        raise FatalError(f"{command}: --host {host}: {display_path(ledger.path)} has no hosts "
+                         "section (it is one port space)")
+    family = host.split(":", 1)[0]
+    found = ledger.hosts.get(family)
+    if found is None or (family != host and not found.each):
+        raise FatalError(f"{command}: --host {host}: no such host in "
+                         f"{display_path(ledger.path)} (hosts: "
+                         f"{', '.join(ledger.hosts.names())})")
+
+
+def main(mapping: Path, port_text: str, fmt: str, out: TextIO, live: bool = False,
+         host: str | None = None) -> int:
     from portledger.check import taken as taken_mod
 
     port, protocol = parse_port(port_text)
     taken = taken_mod.of(mapping)
     ledger = taken.ledger
-    info = describe(ledger, port, protocol, taken)
+    known_host(ledger, host, "who")
+    info = describe(ledger, port, protocol, taken, host)
     live_lines: list[str] = []
     if live:
         from portledger.commands.probe import live as live_state
 
         owners = [a for a in ledger.allocations()
-                  if a.start <= port <= a.end and a.protocol == protocol]
+                  if a.start <= port <= a.end and a.protocol == protocol
+                  and a in ledger.holders_on(protocol, port, host)]
         info["live"], live_lines = live_state(ledger, port, protocol, owners)
     if fmt == "json":
         json.dump(info, out, indent=2)
         out.write("\n")
     else:
         where = display_path(mapping)
-        for o in info["owners"]:
-            addr = f" on {o['host_ip']}" if o["host_ip"] else ""
-            out.write(f"{port}/{protocol}: {o['service']}.{o['name']} ({o['port']}{addr}, "
-                      f"{o['status']}) {where}:{o['line']}\n")
-        for p in info["published"]:
-            if p["recorded"]:
-                continue
-            addr = f" on {p['host_ip']}" if p["host_ip"] else ""
-            out.write(f"{port}/{protocol}: published by {p['service']}{addr} (compose "
-                      f"project {p['project']}), not in the ledger {p['file']}:{p['line']}\n")
-        if not info["owners"] and not info["published"]:
-            out.write(f"{port}/{protocol}: free in {where}\n")
+        if ledger.hosts and host is None:
+            for h in ledger.hosts.names():
+                _holders(describe(ledger, port, protocol, taken, h), f" on {h}", where, out)
+        else:
+            _holders(info, f" on {host}" if host else "", where, out)
         r = info["range"]
         if r:
             reserved = ", reserved" if r["reserved"] else ""
@@ -143,8 +164,9 @@ def main(mapping: Path, port_text: str, fmt: str, out: TextIO, live: bool = Fals
             out.write(f"  registered to {info['well_known']} (/etc/services)\n")
         for p in info["published"]:
             if p["recorded"]:
-                out.write(f"  published by {p['service']} (compose project {p['project']}) "
-                          f"{p['file']}:{p['line']}\n")
+                on = f", on {', '.join(p['hosts'])}" if p.get("hosts") else ""
+                out.write(f"  published by {p['service']} (compose project {p['project']}"
+                          f"{on}) {p['file']}:{p['line']}\n")
         if not info["owners"]:
             if info["allocatable"]:
                 out.write(f"  allocate would give it (category {r['name']})\n")
@@ -152,3 +174,20 @@ def main(mapping: Path, port_text: str, fmt: str, out: TextIO, live: bool = Fals
                 out.write(f"  allocate would not give it: {info['why_not']}\n")
         out.writelines(line + "\n" for line in live_lines)
     return 0 if info["owners"] or info["published"] else 1
+
+
+def _holders(info: dict[str, Any], on: str, where: str, out: TextIO) -> None:
+    """The lines of the port's owners and unrecorded publishers (``on``: `` on HOST``)."""
+    head = f"{info['port']}/{info['protocol']}{on}"
+    for o in info["owners"]:
+        addr = f" on {o['host_ip']}" if o["host_ip"] else ""
+        out.write(f"{head}: {o['service']}.{o['name']} ({o['port']}{addr}, "
+                  f"{o['status']}) {where}:{o['line']}\n")
+    for p in info["published"]:
+        if p["recorded"]:
+            continue
+        addr = f" on {p['host_ip']}" if p["host_ip"] else ""
+        out.write(f"{head}: published by {p['service']}{addr} (compose "
+                  f"project {p['project']}), not in the ledger {p['file']}:{p['line']}\n")
+    if not info["owners"] and not info["published"]:
+        out.write(f"{head}: free in {where}\n")

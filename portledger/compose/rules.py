@@ -15,11 +15,12 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 from portledger.findings import Finding, Severity, make, rule
 from portledger.ledger import overlap
+from portledger.ledger.hosts import Placement, relative_paths, share
 from portledger.ledger.model import Allocation, Ledger, Service
 from portledger.paths import display_path
 
@@ -51,6 +52,8 @@ class Published:
     """The project as people name it (``discovery.ProjectSpec.label``)."""
     host_network: bool = False
     """``network_mode: host``: ``start`` is the container's own port, bound on the host."""
+    hosts: Placement = None
+    """The ledger's hosts its project runs on (None: every host); see :func:`place`."""
 
     @property
     def label(self) -> str:
@@ -71,6 +74,10 @@ def unmapped_port(p: Published, ledger: Ledger) -> Finding:
     Every published host port must be in the ledger, or the ledger stops being the
     list of who owns what. Container-only ports (``"8080"``) and ``expose:`` publish no
     host port and are not checked.
+
+    Hosts: with a ``hosts`` section, a project is compared with the allocations that
+    hold on its hosts (PL201-PL203 and PL210 alike): a port the ledger gives another
+    service on another host only is unmapped here, not another's.
 
     Failing:
 
@@ -165,6 +172,10 @@ def duplicate_published_port(p: Published, first: Published) -> Finding:
     addresses overlap (no address or ``0.0.0.0`` overlaps every IPv4 address and
     ``::``; ``127.0.0.1`` and ``127.0.0.2`` do not). One ledger service publishing its
     own port in several compose files (a dev and a prod variant) is no conflict.
+
+    Hosts: with a ``hosts`` section, only projects that share a host are compared; the
+    projects of a host with ``each`` are alternatives, each its own host, and never
+    collide with one another.
 
     Failing:
 
@@ -449,14 +460,36 @@ def yaml11_misread(text: str) -> bool:
 # --- the check --------------------------------------------------------------------------
 
 
+def place(p: Published, ledger: Ledger) -> None:
+    """Set ``p.hosts``: the hosts of the ledger its compose project runs on (matched by
+    its declared name, its folder and its file; see :mod:`portledger.ledger.hosts`)."""
+    if not ledger.hosts:
+        return
+    cached: tuple[Path, set[str]] | None = getattr(ledger, "_place_cache", None)
+    if cached is None:
+        cached = (ledger.root, {d.name for d in ledger.compose.projects})
+        ledger._place_cache = cached  # type: ignore[attr-defined]
+    root, declared = cached
+    name = p.source if p.source in declared else None
+    paths = relative_paths(root, p.project, "" if name is not None else p.source)
+    label = name or (relative_paths(root, p.source) or (p.source,))[0]
+    p.hosts = ledger.hosts.project(name, label, paths)
+
+
+def on_hosts(p: Published, ledger: Ledger, a: Allocation) -> bool:
+    """True when allocation ``a`` holds on a host ``p``'s project runs on."""
+    return p.hosts is None or share(p.hosts, ledger.placement(a))
+
+
 def compare(p: Published, ledger: Ledger, service: Service | None) -> Iterator[Finding]:
-    """What the ledger says of ``p``; ``service`` is the ledger service it stands for."""
+    """What the ledger says of ``p``; ``service`` is the ledger service it stands for.
+    Only the allocations that hold on ``p``'s hosts are compared."""
     # The holders of a port have its protocol and include the port: of a collision
     # (overlap.collide), only the host addresses are left to compare.
     candidates: dict[int, Allocation] = {}
     for port in range(p.start, p.end + 1):
         for a in ledger.holders(p.protocol, port):
-            if overlap.addresses_overlap(a.host_ip, p.host_ip):
+            if overlap.addresses_overlap(a.host_ip, p.host_ip) and on_hosts(p, ledger, a):
                 candidates[id(a)] = a
     # Another service's allocation comes first: publishing on every address takes
     # 127.0.0.1 from whoever owns it there, even when the service owns 127.0.0.2.
@@ -476,14 +509,15 @@ def compare(p: Published, ledger: Ledger, service: Service | None) -> Iterator[F
         if all(wider(p.host_ip, a.host_ip) for a in mine):
             yield wider_host_address(p, mine[0], ledger)
         return
-    if service is not None and service.ports:
-        same_target = [a for a in service.ports if a.target == p.target
+    ports = [] if service is None else [a for a in service.ports if on_hosts(p, ledger, a)]
+    if ports:
+        same_target = [a for a in ports if a.target == p.target
                        and a.protocol == p.protocol]
         if same_target:
             yield port_mismatch(p, same_target[0], ledger)
             return
-        if len(service.ports) == 1 and service.ports[0].target is None:
-            yield port_mismatch(p, service.ports[0], ledger)
+        if len(ports) == 1 and ports[0].target is None:
+            yield port_mismatch(p, ports[0], ledger)
             return
     yield unmapped_port(p, ledger)
 
@@ -505,6 +539,8 @@ def duplicates(published: list[Published]) -> Iterator[Finding]:
                     continue
                 if not overlap.collide(earlier.binding(), later.binding()):
                     continue
+                if not share(earlier.hosts, later.hosts):
+                    continue  # on different hosts (hosts:), never run together
                 key = (later.file, later.line, later.column)
                 if key not in reported:
                     reported.add(key)

@@ -34,6 +34,8 @@ class NewPort:
     protocol: str = "tcp"
     host_ip: str | None = None
     exception: str | None = None
+    hosts: tuple[str, ...] = ()
+    """The ledger's hosts it is limited to (``allocate --host``)."""
 
     def text(self) -> str:
         parts = [f"port: {self.port}"]
@@ -45,6 +47,8 @@ class NewPort:
             parts.append(f"host_ip: {yaml_scalar(self.host_ip)}")
         if self.exception:
             parts.append(f"exception: {yaml_scalar(self.exception)}")
+        if self.hosts:
+            parts.append(f"hosts: [{', '.join(self.hosts)}]")
         return f"{self.name}: {{{', '.join(parts)}}}"
 
 

@@ -22,15 +22,17 @@ _STATUS_ORDER = {"active": 0, "planned": 1, "deprecated": 2}
 
 def refusal(ledger: Ledger, port: int, protocol: str, names: list[str],
             category: str | None = None,
-            taken: Collection[tuple[str, int]] = frozenset()) -> str | None:
-    """Why ``port`` may not be given to a service called ``names`` (None: it may)."""
+            taken: Collection[tuple[str, int]] = frozenset(),
+            host: str | None = None) -> str | None:
+    """Why ``port`` may not be given to a service called ``names`` (None: it may);
+    with ``host``, only that host's allocations count (``taken`` is the caller's)."""
     if category is not None:
         r = ledger.ranges.get(category)
         if r is None:
             return f"category {category!r} is not a range of the ledger"
         if not r.start <= port <= r.end:
             return f"outside the {category} range {r.start}-{r.end}"
-    held = ledger.holders(protocol, port)
+    held = ledger.holders_on(protocol, port, host)
     if held:
         return f"allocated to {held[0].service}.{held[0].name}"
     if (protocol, port) in taken:
@@ -55,6 +57,8 @@ class Allocator:
 
     ledger: Ledger
     extra_taken: set[tuple[str, int]] = field(default_factory=set)
+    host: str | None = None
+    """Hand out ports free on this host (None: free on every host)."""
 
     def __post_init__(self) -> None:
         # The ledger's own ports are looked up in its index (Ledger.holders); this set
@@ -69,7 +73,8 @@ class Allocator:
         self._taken.add((protocol, port))
 
     def _ok(self, port: int, protocol: str, names: list[str]) -> bool:
-        if port < 1024 or (protocol, port) in self._taken or self.ledger.holders(protocol, port):
+        if port < 1024 or (protocol, port) in self._taken or \
+                self.ledger.holders_on(protocol, port, self.host):
             return False
         lo, hi = self.ledger.ephemeral
         if lo <= port <= hi or any(s <= port <= e for s, e in self._blocked):
@@ -162,9 +167,11 @@ def port_names(name: str, count: int) -> list[str]:
 
 def allocate(ledger: Ledger, service: str, category: str, *, name: str = "http",
              count: int = 1, protocol: str = "tcp",
-             taken: Collection[tuple[str, int]] = frozenset()) -> list[tuple[str, int]]:
+             taken: Collection[tuple[str, int]] = frozenset(),
+             host: str | None = None) -> list[tuple[str, int]]:
     """(port name, port) pairs for ``service``: a contiguous block, by the policy;
-    ``taken`` are (protocol, port) pairs compose projects publish (check.taken)."""
+    ``taken`` are (protocol, port) pairs compose projects publish (check.taken); with
+    ``host``, free on that host (the ports are then recorded as limited to it)."""
     if category not in ledger.ranges:
         raise FatalError(
             f"allocate: category {category!r} is not a range of the ledger "
@@ -183,7 +190,7 @@ def allocate(ledger: Ledger, service: str, category: str, *, name: str = "http",
     if existing is not None and existing.ports:
         near = max(p.end for p in existing.ports) + 1
     names = [service, *(existing.compose if existing else [])]
-    block = Allocator(ledger, set(taken)).block(category, count, protocol, names, near)
+    block = Allocator(ledger, set(taken), host).block(category, count, protocol, names, near)
     if block is None:
         r = ledger.ranges[category]
         raise FatalError(

@@ -22,6 +22,7 @@ from portledger.ledger.composeconfig import (  # noqa: F401 (the model's names t
     compose_config,
     peek_compose,
 )
+from portledger.ledger.hosts import HostMap, Placement, hosts_config, on  # noqa: F401
 
 if TYPE_CHECKING:
     from portledger.check.cache import LedgerCache
@@ -72,6 +73,8 @@ class Allocation:
     health_status: tuple[int, ...] = field(default=(), compare=False)
     """The statuses that count as healthy (empty: any 2xx)."""
     health_host: str | None = field(default=None, compare=False)
+    hosts: tuple[str, ...] = field(default=(), compare=False)
+    """``hosts:``: the hosts it is limited to (empty: every host of its service)."""
 
     @property
     def span(self) -> yamlio.Span:
@@ -121,6 +124,12 @@ class Ledger:
     well_known: str = "bundled"
     """``settings.well_known``: "bundled" (the IANA list shipped) or "system"
     (/etc/services); see :mod:`portledger.ledger.wellknown`."""
+    hosts: HostMap = field(default_factory=HostMap)
+    """The ``hosts`` section (empty: one port space); see :mod:`portledger.ledger.hosts`."""
+
+    def placement(self, a: Allocation) -> Placement:
+        """The hosts on which allocation ``a`` holds (None: every host)."""
+        return self.hosts.allocation(a.service, a.hosts)
 
     @property
     def compose_files(self) -> tuple[str, ...]:
@@ -163,6 +172,13 @@ class Ledger:
         if wide:
             return sorted([*found, *wide], key=lambda a: a.order)
         return found
+
+    def holders_on(self, protocol: str, port: int, host: str | None) -> Sequence[Allocation]:
+        """:meth:`holders` that hold on ``host`` (None: on any host)."""
+        found = self.holders(protocol, port)
+        if host is None or not self.hosts:
+            return found
+        return [a for a in found if on(self.placement(a), host)]
 
     def range_of(self, port: int) -> Range | None:
         for r in self.ranges.values():
@@ -390,6 +406,7 @@ def build(doc: yamlio.Document) -> tuple[Ledger, list[Finding]]:
                     health_scheme=p.get("health_scheme", "http"),
                     health_status=tuple(p.get("health_status", ())),
                     health_host=p.get("health_host"),
+                    hosts=tuple(p.get("hosts", ())),
                 )
             )
             order += 1
@@ -409,6 +426,10 @@ def build(doc: yamlio.Document) -> tuple[Ledger, list[Finding]]:
                           else (process or {}).get("name")),
             process_cmdline=None if isinstance(process, str) else (process or {}).get("cmdline"),
         )
+    ledger.hosts = hosts_config(data.get("hosts"))
+    for path, message in ledger.hosts.unknown(ledger.services):
+        s = doc.span(path)
+        findings.append(make(SCHEMA_RULE, doc.path, s.line, s.column, message))
     return ledger, findings
 
 

@@ -12,6 +12,7 @@ from itertools import combinations
 
 from portledger.findings import Finding, make, rule
 from portledger.ledger import overlap, wellknown
+from portledger.ledger.hosts import share
 from portledger.ledger.model import Allocation, Ledger
 
 
@@ -70,6 +71,10 @@ def duplicate_allocation(ledger: Ledger) -> Iterator[Finding]:
     ``127.0.0.2`` do not overlap; tcp and udp never collide. Each later entry is
     reported once, naming the first entry it collides with.
 
+    Hosts: with a ``hosts`` section, two entries collide only when they hold on a host in
+    common (a service no host names, and a port without ``hosts:``, hold on every host
+    of their service); the finding names the host.
+
     Failing:
 
         services:
@@ -101,7 +106,8 @@ def duplicate_allocation(ledger: Ledger) -> Iterator[Finding]:
     for a in by_start:
         active = [x for x in active if x.end >= a.start]
         for b in active:
-            if overlap.collide(a.binding(), b.binding()):
+            if overlap.collide(a.binding(), b.binding()) and (
+                    not ledger.hosts or share(ledger.placement(a), ledger.placement(b))):
                 first, second = (a, b) if a.order < b.order else (b, a)
                 known = earliest.get(id(second))
                 if known is None or first.order < known[0].order:
@@ -113,9 +119,19 @@ def duplicate_allocation(ledger: Ledger) -> Iterator[Finding]:
                else f"its own port {first.name}")
         yield make(this, file, line, col,
                    f"{second.service}.{second.name} {_where(second)} is already "
-                   f"allocated to {who} ({_where(first)}, line {first.span.line})",
+                   f"allocated to {who} ({_where(first)}, line {first.span.line})"
+                   f"{_on(ledger, first, second)}",
                    service=second.service, port=second.start,
                    protocol=second.protocol, context=(first, second))
+
+
+def _on(ledger: Ledger, first: Allocation, second: Allocation) -> str:
+    """`` on HOST, ...`` where two colliding allocations meet (nothing for one host)."""
+    a, b = ledger.placement(first), ledger.placement(second)
+    if a is None and b is None:
+        return ""
+    meet = sorted(a & b) if a is not None and b is not None else sorted(a or b or ())
+    return f" on {', '.join(meet)}" if meet else ""
 
 
 @rule("PL105", "out-of-range", "error",
