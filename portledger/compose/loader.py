@@ -805,12 +805,21 @@ def _canonical(item: RawPort) -> list[CanonicalPort]:
         except portspec.PortSpecError as e:
             raise _port_error(origin, f"{value!r}: {e}") from None
     if isinstance(value, dict):
-        try:
-            portspec.check_long(value)
-        except portspec.PortSpecError as e:
-            raise _port_error(origin, str(e), e.stricter) from None
-        return [CanonicalPort(value, origin)]
+        return [CanonicalPort(value, origin)]  # checked in the final model: _check_long
     raise _port_error(origin, f"{value!r} is not a port number, string or mapping")
+
+
+def _check_long(model: dict[str, Any]) -> None:
+    """Check the long-syntax entries of the final model: Compose decodes them (and
+    refuses a bad ``host_ip``) only once every file is merged, so an entry a later
+    file resets is no error; short syntax it parses file by file."""
+    for _, service in _services_with_ports(model):
+        for entry in service["ports"]:
+            if isinstance(entry, CanonicalPort) and entry.origin.raw is None:
+                try:
+                    portspec.check_long(entry.fields)
+                except portspec.PortSpecError as e:
+                    raise _port_error(entry.origin, str(e), e.stricter) from None
 
 
 def _enforce_unicity(dict_: dict[str, Any]) -> None:
@@ -1178,6 +1187,7 @@ def load(
         active = [p.strip() for p in env.get("COMPOSE_PROFILES", "").split(",") if p.strip()]
     ctx = _Context(env, inputs)
     model = _load_files(list(files), working_dir, ctx)
+    _check_long(model)
     loaded = LoadedProject(model, ctx.files, ctx.unset, env, active, working_dir, inputs)
     check_consistency(loaded, ctx)
     return loaded

@@ -299,3 +299,17 @@ def test_stricter_remote_include_is_tagged(tmp_path: Path) -> None:
     ours = run_ours(tmp_path, case)
     assert (ours.ok, ours.stricter) == (False, "S6")
     assert ours.error.startswith("compose.yaml:1:11: PL101 remote include")
+
+
+def test_a_long_entry_a_later_file_resets_is_not_checked(binary: Path, tmp_path: Path) -> None:
+    # Compose decodes long syntax once the files are merged (short syntax file by file).
+    files = {"compose.yaml": "services:\n  web:\n    image: x\n"
+                             "    ports: [{target: 1, host_ip: '1.2.3'}]\n",
+             "compose.override.yaml": "services:\n  web:\n    ports: !reset []\n"}
+    _accepts(binary, tmp_path, files, [])
+
+
+def test_a_long_entry_with_a_bad_host_ip_is_refused(binary: Path, tmp_path: Path) -> None:
+    files = {"compose.yaml": "services:\n  web:\n    image: x\n"
+                             "    ports: [{target: 1, host_ip: '1.2.3'}]\n"}
+    _refuses(binary, tmp_path, files, "compose.yaml:4:13: PL205 invalid port: invalid host_ip")
