@@ -32,12 +32,18 @@ def _formats() -> tuple[str, ...]:
 
 
 def seconds(option: str) -> Callable[[str], float]:
-    """An argparse type: a positive, finite number of seconds (``inf`` and ``nan`` are
-    usage errors, not a probe that never ends)."""
+    """An argparse type: a positive, finite number of seconds, optionally with a unit
+    (``2``, ``2.5s``, ``500ms``, ``1m``); ``inf`` and ``nan`` are usage errors, not a probe
+    that never ends."""
 
     def parse(text: str) -> float:
+        number, scale = text.strip(), 1.0
+        for unit, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+            if number.endswith(unit) and number[:-len(unit)][-1:].isdigit():
+                number, scale = number[:-len(unit)], factor
+                break
         try:
-            value = float(text)
+            value = float(number) * scale
         except ValueError:
             value = math.nan
         if not (math.isfinite(value) and value > 0):

@@ -401,6 +401,7 @@ def test_a_remote_engine_is_refused(ledger_file: Path, monkeypatch: pytest.Monke
     (["--timeout", "0"], "argument --timeout: '0' is not a positive, finite number"),
     (["--timeout", "inf"], "argument --timeout: 'inf' is not a positive, finite number"),
     (["--deadline", "nan"], "argument --deadline: 'nan' is not a positive, finite number"),
+    (["--deadline", "5h"], "argument --deadline: '5h' is not a positive, finite number"),
     (["--available", "web", "--format", "sarif"], "--available writes text or json, not "
                                                   "--format sarif"),
     (["--available", "web", "--no-docker", "--no-sockets"], "--available needs"),
@@ -411,6 +412,14 @@ def test_usage_errors_are_fatal(ledger_file: Path, args: list[str], message: str
     assert cli.main(["probe", "--mapping", str(ledger_file), "--no-docker", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("portledger: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("2", 2.0), ("2.5s", 2.5), ("500ms", 0.5), ("1m", 60.0), ("15s", 15.0)])
+def test_seconds_take_a_unit(text: str, seconds: float) -> None:
+    from portledger.commands.probe import seconds as parse
+
+    assert parse("--deadline")(text) == seconds
 
 
 def test_an_invalid_ledger_is_its_findings(tmp_path: Path,
