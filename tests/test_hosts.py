@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_portdiff import make_repo
 
 from portledger import cli
 from portledger.ledger import hosts as hosts_mod
@@ -344,3 +345,92 @@ def test_allocate_on_a_host_takes_a_port_free_there_and_records_the_host(
     assert code == 0
     assert "+      admin: {port: 8001, hosts: [batch]}\n" in out
     assert run(capsys, "check") == (0, "", "")
+
+
+# -- trailers -----------------------------------------------------------------------------
+
+EDGE_MOVED = {
+    "port-mapping.yml": TWO_HOSTS.replace("8002, target", "8004, target"),
+    "deploy/edge/compose.yaml": "services:\n  digi-core: {image: x, ports: [\"8000:80\"]}\n"
+                                "  pcs-api: {image: x, ports: [\"8004:80\"]}\n",
+}
+
+
+def test_trailers_name_the_host_when_the_ledger_has_more_than_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    repo = make_repo(tmp_path, monkeypatch)
+    two_hosts(repo.path)
+    repo.commit("init")
+    repo.stage(EDGE_MOVED)
+    code, out, _ = run(capsys, "diff", "--format", "json")
+    assert code == 0
+    assert json.loads(out)["trailers"] == [
+        "Port-Change: pcs-api http 8002 -> 8004 (tcp) on edge"]
+    message = tmp_path / "MSG"
+    message.write_text("Move PCS\n\nPort-Change: pcs-api http 8002 -> 8004 (tcp)\n")
+    assert run(capsys, "commit-msg", str(message))[0] == 1
+    message.write_text("Move PCS\n\nPort-Change: pcs-api http 8002 -> 8004 (tcp) on edge\n")
+    assert run(capsys, "commit-msg", str(message)) == (0, "", "")
+
+
+def test_a_single_host_ledger_keeps_the_old_trailer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    repo = make_repo(tmp_path, monkeypatch)
+    one_host = TWO_HOSTS.replace("8000, target: 80, hosts: [batch]", "8010, target: 80")
+    one_host = one_host[:one_host.index("  batch:")] + one_host[one_host.index("ranges:"):]
+    two_hosts(repo.path, one_host)
+    repo.write({"deploy/batch/compose.yaml":
+                "services:\n  reports: {image: x, ports: [\"8010:80\"]}\n"})
+    assert run(capsys, "check") == (0, "", "")
+    repo.commit("init")
+    repo.stage({**EDGE_MOVED, "port-mapping.yml": one_host.replace("8002, target",
+                                                                   "8004, target")})
+    code, out, _ = run(capsys, "diff", "--format", "json")
+    assert json.loads(out)["trailers"] == ["Port-Change: pcs-api http 8002 -> 8004 (tcp)"]
+
+
+# -- probe --host (a real listening socket; no container engine needed) -------------------
+
+
+def test_probe_holds_the_machine_to_the_allocations_of_its_host(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        write(repo, {"port-mapping.yml": f"""\
+            version: 1
+            hosts:
+              edge: {{services: [digi-core]}}
+              batch: {{services: [reports]}}
+            ranges:
+              application: {{start: {port}, end: {port + 1}, description: test}}
+            services:
+              digi-core:
+                category: application
+                ports: {{http: {{port: {port}}}}}
+              reports:
+                category: application
+                ports: {{http: {{port: {port}}}, admin: {{port: {port + 1}, hosts: [batch]}}}}
+            """})
+        flags = ("probe", "--no-docker", "--no-health")
+        for host, line, service in (("batch", 13, "reports"), ("edge", 10, "digi-core")):
+            code, out, _ = run(capsys, *flags, "--host", host)
+            assert code == 1
+            assert out.startswith(
+                f"port-mapping.yml:{line}:26: PL401 port-in-use {port}/tcp ({service}.http) "
+                "is held by python")
+            assert f", not by {service};" in out
+        code, out, _ = run(capsys, *flags, "--available", "reports", "--host", "batch")
+        assert code == 1
+        assert out.splitlines()[1:] == [f"reports.admin {port + 1}/tcp: free"]
+        code, out, err = run(capsys, *flags, "--available", "digi-core", "--host", "batch")
+        assert (code, out, err) == (
+            0, "", "portledger: note: digi-core holds no port on host batch\n")
+        assert run(capsys, *flags, "--host", "nope") == (
+            2, "", "portledger: probe: --host nope: no such host in port-mapping.yml "
+                   "(hosts: edge, batch)\n")

@@ -78,6 +78,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the whole probe ends by then: inspections and health requests run "
                    "in parallel, and what is not done in time is a PL406 notice "
                    f"(default: {DEFAULT_DEADLINE:g})")
+    p.add_argument("--host", metavar="H",
+                   help="check this machine against host H of the ledger's hosts (default: "
+                   "the host named as this machine is, else every allocation)")
     default = "github" if (os.environ.get("GITHUB_ACTIONS") == "true"
                            and "github" in _formats()) else "text"
     p.add_argument("--format", choices=_formats(), default=default)
@@ -113,6 +116,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None,
     bad = bad_patterns(ledger)
     if bad:
         raise FatalError(bad[0])
+    whole = ledger
+    ledger, host = this_host(ledger, getattr(args, "host", None), "probe")
     if args.available:
         for name in args.available:
             if name not in ledger.services:
@@ -120,6 +125,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None,
                 did = f"; did you mean {hint[0]!r}?" if hint else ""
                 raise FatalError(f"probe: --available: {name!r} is not a service "
                                  f"in {ledger.path}{did}")
+            if whole.services[name].ports and not ledger.services[name].ports:
+                err.write(f"portledger: note: {name} holds no port on host {host}\n")
         obs = observe(ledger, docker=args.docker, sockets=args.sockets,
                       timeout=args.timeout, deadline=deadline)
         for note in obs.notes:
@@ -136,6 +143,28 @@ def run(args: argparse.Namespace, out: TextIO | None = None,
     reporters.report(args.format, findings, 1, out,
                       rules=rule_docs(args.format))
     return 1 if any(f.severity is Severity.ERROR for f in findings) else 0
+
+
+def this_host(ledger: Ledger, host: str | None, command: str) -> tuple[Ledger, str | None]:
+    """The ledger as host ``host`` sees it (``--host``), and that host; without one, as
+    the host named like this machine (its hostname, or the part before the first dot)
+    sees it; else the ledger whole (one port space, or no host of that name)."""
+    import socket
+
+    from portledger.commands.who import known_host
+
+    if host is None and ledger.hosts:
+        name = socket.gethostname().lower()
+        for candidate in (name, name.split(".", 1)[0]):
+            if ledger.hosts.get(candidate) is not None:
+                host = candidate
+                break
+        else:
+            return ledger, None
+    if host is None:
+        return ledger, None
+    known_host(ledger, host, command)
+    return ledger.on_host(host), host
 
 
 def _report_availability(rows: Sequence[Availability], fmt: str, out: TextIO) -> None:

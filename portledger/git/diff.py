@@ -119,12 +119,15 @@ def trailer_of(change: PortChange) -> str:
     """``SERVICE [NAME] OLD -> NEW (PROTOCOL)``, or ``PORT (PROTOCOL) owner OLD -> NEW``.
 
     OLD and NEW are ``[HOST:]PORT`` or ``none``; the host address is written when either
-    side has one; a protocol change is written ``(tcp -> udp)``.
+    side has one; a protocol change is written ``(tcp -> udp)``. In a ledger with more
+    than one host (``hosts``), `` on HOST`` follows for a port limited to some hosts.
     """
     old, new = change.old, change.new
+    on = f" on {change.current.hosts}" if change.current.hosts else ""
     if change.kind == "owner":
         assert old is not None and new is not None
-        return f"{new.address(True)} ({new.protocol}) owner {old.service} -> {new.service}"
+        return (f"{new.address(True)} ({new.protocol}) owner {old.service} -> "
+                f"{new.service}{on}")
     who = change.service + (f" {change.name}" if change.name else "")
     with_host = bool((old and old.host_ip) or (new and new.host_ip))
     before = old.address(with_host) if old else "none"
@@ -133,7 +136,7 @@ def trailer_of(change: PortChange) -> str:
         protocol = f"{old.protocol} -> {new.protocol}"
     else:
         protocol = change.current.protocol
-    return f"{who} {before} -> {after} ({protocol})"
+    return f"{who} {before} -> {after} ({protocol}){on}"
 
 
 @dataclass
@@ -153,7 +156,7 @@ class Diff:
 
 def _identity(p: Port) -> tuple[Any, ...]:
     return (p.source, p.service, p.name if p.source == "ledger" else None, p.port, p.protocol,
-            p.host_ip)
+            p.host_ip, p.hosts)
 
 
 def _order(p: Port) -> tuple[Any, ...]:

@@ -18,6 +18,7 @@ from typing import Any
 from portledger import yamlio
 from portledger.errors import FatalError
 from portledger.git.repo import SUBMODULE, SYMLINK, Repository, Snapshot
+from portledger.ledger.hosts import HostMap, hosts_config, shown
 from portledger.ledger.model import DEFAULT_COMPOSE_FILES, DEFAULT_SKIP, LEDGER_NAME
 
 
@@ -42,6 +43,9 @@ class Port:
     column: int
     compose_service: str | None = None
     project: str | None = None
+    hosts: str | None = None
+    """The ledger's hosts it is on (``edge, batch``), named only when the ledger has more
+    than one host; None otherwise, and for a port on every host."""
 
     def address(self, with_host: bool) -> str:
         if not with_host or not self.host_ip:
@@ -79,6 +83,22 @@ class _LedgerView:
     declared: tuple[Any, ...] = ()
     """The ledger's ``compose.projects`` (``compose.discovery.Declared``)."""
     skip: tuple[str, ...] = DEFAULT_SKIP
+    hosts: HostMap = HostMap()
+    """The ledger's hosts, when it has more than one (trailers then name them)."""
+
+    def project_hosts(self, name: str | None, folder: str, first: str | None) -> str | None:
+        """The hosts of a compose project, as a trailer names them (None: unnamed)."""
+        if not self.hosts:
+            return None
+        base = self.folder
+
+        def rel(path: str) -> str:
+            return posixpath.relpath(path or ".", base or ".")
+
+        paths = tuple(dict.fromkeys(
+            [rel(folder), *([rel(first)] if first and name is None else [])]))
+        label = name or (rel(first) if first else rel(folder))
+        return shown(self.hosts.project(name, label, paths)) or None
 
     @property
     def folder(self) -> str:
@@ -164,6 +184,12 @@ def read_ledger(path: str, data: bytes, where: str) -> _LedgerView:
                        _strings(compose.get("exclude"), ()),
                        _declared(compose.get("projects")),
                        _strings(compose.get("skip"), DEFAULT_SKIP))
+    try:
+        hosts = hosts_config(root.get("hosts"))
+    except (TypeError, AttributeError):
+        hosts = HostMap()  # not a valid section: check says why
+    if len(hosts.hosts) > 1:
+        view.hosts = hosts
     services = root.get("services")
     if not isinstance(services, dict):
         return view
@@ -191,8 +217,12 @@ def read_ledger(path: str, data: bytes, where: str) -> _LedgerView:
             lo, hi = bounds
             label = str(lo) if lo == hi else f"{lo}-{hi}"
             span = doc.span(("services", service, "ports", name, "port"))
+            limited = entry.get("hosts")
+            on = shown(view.hosts.allocation(str(service), tuple(
+                str(h) for h in limited) if isinstance(limited, list) else ())) or None \
+                if view.hosts else None
             view.ports.append(Port("ledger", str(service), str(name), label, protocol.lower(),
-                                   host, tgt, path, span.line, span.column))
+                                   host, tgt, path, span.line, span.column, hosts=on))
             allocations.append((str(name), lo, hi, protocol.lower(), tgt))
     for service, body in services.items():
         aliases = body.get("compose") if isinstance(body, dict) else None
@@ -452,7 +482,8 @@ class PortReader:
                 name = ledger.name_of(owner, p.port, p.target or 0, p.protocol)
                 state.ports.append(Port("compose", owner, name, p.port, p.protocol, p.host_ip,
                                         p.target, p.file, p.line, p.column, p.compose_service,
-                                        project))
+                                        project, ledger.project_hosts(
+                                            spec.name, folder, files[0] if files else None)))
         self._states[key] = state
         return state
 

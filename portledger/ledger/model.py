@@ -6,7 +6,7 @@ import difflib
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,6 +179,13 @@ class Ledger:
         if host is None or not self.hosts:
             return found
         return [a for a in found if on(self.placement(a), host)]
+
+    def on_host(self, host: str) -> Ledger:
+        """This ledger as host ``host`` sees it: only the allocations that hold there (for
+        ``probe --host``); its services, ranges and settings as they are."""
+        services = {name: replace(s, ports=[a for a in s.ports if on(self.placement(a), host)])
+                    for name, s in self.services.items()}
+        return replace(self, services=services)
 
     def range_of(self, port: int) -> Range | None:
         for r in self.ranges.values():
