@@ -256,6 +256,11 @@ class Document:
         self.key_spans: Mapping[KeyPath, Span] = _View(self._locator, "key")
         self.plain: Mapping[KeyPath, str] = _View(self._locator, "plain")
 
+    @functools.cached_property
+    def lines(self) -> list[str]:
+        """The text's lines (split at "\n"), made once when first asked for."""
+        return self.text.split("\n")
+
     def span(self, path: KeyPath) -> Span:
         """The span of the value at ``path``, or of its nearest ancestor that has one."""
         p = tuple(path)
