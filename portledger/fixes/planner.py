@@ -127,6 +127,9 @@ class Planner:
         self._by_owner: dict[str, list[Any]] | None = None
         self._onto: list[tuple[Any, int]] = []
         """(compose entry, port) of every move planned so far."""
+        self._claims: list[tuple[Any, int]] = []
+        """(compose entry, port) of each ledger port a manual plan asks an entry to
+        publish: no other entry of its project is moved there."""
         self._contested: dict[tuple[str, int], tuple[Plan, list[str]]] = {}
         """(protocol, port) -> the plan of its group and the owners that keep it."""
 
@@ -139,12 +142,19 @@ class Planner:
             self._allocator = Allocator(self.ledger, taken_by(self.published))
         return self._allocator
 
+    def owner(self, p: Any) -> str:
+        """Who a compose entry stands for: its ledger service, else its compose service's
+        name, the ledger service it becomes once recorded (a ledger service stands for
+        every compose service of its name, in every project)."""
+        service = self.ledger.service_for_compose_name(p.compose_service)
+        return service.name if service is not None else str(p.compose_service)
+
     def entries_of(self, owner: str) -> list[Any]:
         """The compose entries of one owner, in file order."""
         if self._by_owner is None:
             self._by_owner = defaultdict(list)
             for p in self.published:
-                self._by_owner[p.owner].append(p)
+                self._by_owner[self.owner(p)].append(p)
         return self._by_owner.get(owner, [])
 
     def source(self, path: str) -> Source:
@@ -155,10 +165,6 @@ class Planner:
     def _service(self, name: str | None) -> Service | None:
         return self.ledger.services.get(name) if name else None
 
-    def _display(self, owner: str) -> str:
-        return owner.split(":", 1)[1] if owner not in self.ledger.services and ":" in owner \
-            else owner
-
     def _range_category(self, port: int) -> str | None:
         r = self.ledger.range_of(port)
         return r.name if r is not None and not r.reserved else None
@@ -168,7 +174,7 @@ class Planner:
         if category is None:
             return None
         s = self._service(owner)
-        names = [s.name, *s.compose] if s else [self._display(owner)]
+        names = [s.name, *s.compose] if s else [owner]
         if near is None and s is not None and s.ports:
             near = max(p.end for p in s.ports) + 1
         block = self.allocator.block(category, 1, protocol, names, near)
@@ -244,12 +250,15 @@ class Planner:
         return replace(edit, digest=src.digest) if edit is not None else None
 
     def add_ports_edit(self, service: str,
-                       entries: list[tuple[str, int, int | None, str]]) -> Edit | None:
-        """The edit adding port entries to an existing service, in any style."""
+                       entries: list[tuple[str, int, int | None, str]],
+                       hosts: tuple[str, ...] = ()) -> Edit | None:
+        """The edit adding port entries to an existing service, in any style (limited to
+        ``hosts``, when given)."""
         if service not in self.ledger.services:
             return None
         return self._changes_edit(LedgerChanges(added={service: [
-            NewPort(name, port, target, protocol) for name, port, target, protocol in entries
+            NewPort(name, port, target, protocol, hosts=hosts)
+            for name, port, target, protocol in entries
         ]}))
 
     def add_port_edit(self, service: str, name: str, port: int, target: int | None,
@@ -257,13 +266,16 @@ class Planner:
         return self.add_ports_edit(service, [(name, port, target, protocol)])
 
     def add_service_with_ports_edit(
-        self, service: str, category: str, entries: list[tuple[str, int, int | None, str]]
+        self, service: str, category: str, entries: list[tuple[str, int, int | None, str]],
+        hosts: tuple[str, ...] = ()
     ) -> Edit | None:
-        """The edit adding a new service at the end of ``services``, in any style."""
+        """The edit adding a new service at the end of ``services``, in any style (its
+        ports limited to ``hosts``, when given)."""
         if service in self.ledger.services:
             return None
         return self._changes_edit(LedgerChanges(new_services={service: (category, [
-            NewPort(name, port, target, protocol) for name, port, target, protocol in entries
+            NewPort(name, port, target, protocol, hosts=hosts)
+            for name, port, target, protocol in entries
         ])}))
 
     def add_service_edit(self, service: str, category: str, name: str, port: int,
@@ -317,20 +329,30 @@ class Planner:
         return name
 
     # -- 1. contested ports ---------------------------------------------------------------
-    def _contest(self, protocol: str, port: int) -> Plan:
+    def _contest(self, protocol: str, port: int) -> Plan | None:
         """Decide who keeps ``port``/``protocol``; the plan of every finding about it."""
-        allocations = [a for a in self.ledger.holders(protocol, port)]
+        # Whatever an earlier plan moves away no longer claims the port.
+        leaving = {_entry_key(q) for q, _ in self._onto}
+        allocations = [a for a in self.ledger.holders(protocol, port)
+                       if (a.service, a.name) not in self.changes.moves]
         entries = [p for p in self.published
-                   if p.protocol == protocol and p.start <= port <= p.end]
+                   if p.protocol == protocol and p.start <= port <= p.end
+                   and _entry_key(p) not in leaving]
         owners: dict[str, dict[str, list[Any]]] = {}
         for a in allocations:
             owners.setdefault(a.service, {"ledger": [], "compose": []})["ledger"].append(a)
         for p in entries:
-            owners.setdefault(p.owner, {"ledger": [], "compose": []})["compose"].append(p)
+            owners.setdefault(self.owner(p), {"ledger": [], "compose": []})["compose"].append(p)
+
+        def elsewhere(owner: str) -> bool:
+            """An owner with a ledger port of its own for these entries publishes that
+            one (the ledger places it): it does not keep this port, it moves there."""
+            service = self._service(owner)
+            return not owners[owner]["ledger"] and service is not None and any(
+                self._own_port(p, service) is not None for p in owners[owner]["compose"])
 
         def order(owner: str) -> tuple[Any, ...]:
-            owns = bool(owners[owner]["ledger"])
-            return (not owns, rank(self._service(owner)), self._display(owner), owner)
+            return (not owners[owner]["ledger"], self._rank(owner), owner)
 
         def bindings(owner: str) -> list[tuple[int, int, str, str | None]]:
             return [x.binding() for k in ("ledger", "compose") for x in owners[owner][k]]
@@ -339,14 +361,12 @@ class Planner:
         movers: list[str] = []
         for owner in sorted(owners, key=order):
             mine = bindings(owner)
-            if any(overlap.collide(b, k) for other in kept for b in mine
-                   for k in bindings(other)):
+            if elsewhere(owner) or any(overlap.collide(b, k) for other in kept
+                                       for b in mine for k in bindings(other)):
                 movers.append(owner)
             else:
                 kept.append(owner)
         self._contested[(protocol, port)] = (Plan("manual: undecided"), kept)
-        if not kept:
-            return Plan(f"manual: no one can keep {port}/{protocol}")
         # One service with two ledger entries on the port: the first keeps it.
         extra = []
         for owner in kept:
@@ -354,26 +374,34 @@ class Planner:
             extra += [a for i, a in enumerate(allocs)
                       if any(overlap.collide(a.binding(), b.binding()) for b in allocs[:i])]
         if not movers and not extra:
-            return Plan(f"manual: {port}/{protocol} is contested by a range; change it by hand")
-        winner = kept[0]
+            return None  # one owner once recorded: the plans of its entries say so
         draft = _Draft()
         parts: list[str] = []
-        if extra:
+        winner = kept[0] if kept else ""
+        if not kept:
+            reason = ""
+        elif extra:
             reason = "one service, two entries"
+        elif elsewhere(movers[0]):
+            reason = f"{movers[0]} has a ledger port of its own"
         else:
             first = movers[0]
             if owners[winner]["ledger"] and not owners[first]["ledger"]:
                 reason = f"the ledger gives it to {winner}"
-            else:
+            elif self._service(winner) is not None and self._service(first) is not None:
                 reason = keeper(self._service(winner), self._service(first),
-                                self._display(winner), self._display(first))[2]
-        head = f"{self._display(winner)} keeps {port} ({reason})"
+                                winner, first)[2]
+            else:
+                reason = self._reason(winner, first)
+        head = f"{winner} keeps {port} ({reason})" if kept else \
+            f"{port} is no one's to keep (each has a ledger port of its own)"
+        # Each mover moves on its own: one that cannot (a variable, a range) is left to
+        # be moved by hand, and the others still move.
+        stuck: list[str] = []
+        staying: list[str] = []
         for a in extra:
             part = self._draft_allocation_move(draft, a, [])
-            if part is None:
-                return Plan(f"manual: {head}; no free port in its range for "
-                            f"{a.service}.{a.name}")
-            parts.append(part)
+            (parts if not part.startswith("manual: ") else stuck).append(part)
         for owner in movers:
             mine_allocs = owners[owner]["ledger"]
             if mine_allocs:
@@ -381,35 +409,41 @@ class Planner:
                     moved = [p for p in owners[owner]["compose"]
                              if overlap.collide(p.binding(), a.binding())]
                     part = self._draft_allocation_move(draft, a, moved)
-                    if part is None:
-                        return Plan(f"manual: {head}; no free port in "
-                                    f"{self.ledger.services[a.service].category} for "
-                                    f"{a.service}.{a.name}" if a.start == a.end else
-                                    f"manual: {head}; {a.service}.{a.name} is a range, move "
-                                    "it by hand")
-                    parts.append(part)
+                    (parts if not part.startswith("manual: ") else stuck).append(part)
                 continue
             for p in owners[owner]["compose"]:
                 part = self._draft_entry_move(draft, p)
-                if part is None:
-                    return Plan(f"manual: {head}; no free port in its range to move "
-                                f"{p.compose_service} ({p.file}:{p.line}) to")
-                parts.append(part)
-        return self._commit(draft, f"{head}; {'; '.join(parts)}")
+                (parts if not part.startswith("manual: ") else stuck).append(part)
+                if part.startswith("manual: ") and owner not in staying:
+                    staying.append(owner)
+        # An owner that cannot move and collides with no keeper keeps the port too
+        # (recorded where it is: the others have moved away).
+        for owner in staying:
+            if not any(overlap.collide(b, k) for other in kept for b in bindings(owner)
+                       for k in bindings(other)):
+                kept.append(owner)
+        by_hand = "".join(f"; {part.removeprefix('manual: ')}" for part in stuck)
+        if not parts:
+            return Plan(f"manual: {head}{by_hand}")
+        return self._commit(draft, f"{head}; {'; '.join(parts)}{by_hand}")
 
-    def _draft_allocation_move(self, draft: _Draft, a: Allocation,
-                               moved: list[Any]) -> str | None:
+    def _draft_allocation_move(self, draft: _Draft, a: Allocation, moved: list[Any]) -> str:
         """Add to ``draft`` the move of allocation ``a`` to the next free port of its
-        category, ``moved`` (compose entries publishing it) with it."""
-        if a.start != a.end:
-            return None
+        category, ``moved`` (compose entries publishing it) with it; the words of the
+        move, or of why it is left to be made by hand ("manual: ...")."""
         s = self.ledger.services[a.service]
+        if a.start != a.end:
+            return f"manual: {a.service}.{a.name} is a range, move it by hand"
+        stuck = next((p for p in moved if self.compose_edit(p, a.start) is None), None)
+        if stuck is not None:
+            return (f"manual: move {a.service}.{a.name} by hand ({stuck.file}:{stuck.line}: "
+                    f"{_why_manual(stuck)})")
         others = [p.end for p in s.ports if p is not a]
         near = max(others) + 1 if others else None
         category = s.category if s.category in self.ledger.ranges else None
         new_port = self._free(a.service, category, a.protocol, near)
         if new_port is None:
-            return None
+            return f"manual: no free port in {s.category} for {a.service}.{a.name}"
         draft.moves[(a.service, a.name)] = new_port
         places = [f"{self.ledger.path}:{a.span.line} port: {new_port}"]
         for p in moved:
@@ -418,18 +452,46 @@ class Planner:
         return (f"{a.service}.{a.name} moves to {new_port} (next free in {s.category}): "
                 f"edit {', '.join(places)}")
 
+    def _rank(self, owner: str) -> tuple[float, int]:
+        """An owner's claim (allocation.rank); one not in the ledger yet ranks as the
+        service --fix would record (no priority, active), so that recording it does
+        not change who keeps what."""
+        s = self._service(owner)
+        return rank(s) if s is not None else (float("inf"), 0)
+
+    def _reason(self, win: str, lose: str) -> str:
+        """Why ``win`` keeps a port ``lose`` also claims (neither owns it in the
+        ledger), by the order of :meth:`_rank`."""
+        rw, rl = self._rank(win), self._rank(lose)
+        sw, sl = self._service(win), self._service(lose)
+        if rw[0] != rl[0]:
+            return (f"{win} has priority {sw.priority if sw else None}, {lose} "
+                    f"{'priority ' + str(sl.priority) if sl and sl.priority is not None else 'no priority'}")
+        if rw[1] != rl[1]:
+            return (f"same priority; {win} is {sw.status if sw else 'active'}, {lose} is "
+                    f"{sl.status if sl else 'active'}")
+        return "same priority and status; the name that sorts first keeps it"
+
+    def _port_of(self, a: Allocation) -> int:
+        """Allocation ``a``'s port once this run's plans are made."""
+        return self.changes.moves.get((a.service, a.name), a.start)
+
     def _may_take(self, p: Any, a: Allocation) -> bool:
         """True when compose entry ``p`` may move onto its service's ledger port ``a``:
-        one port, its protocol and container port, and not one its project publishes
+        one port, its protocol and container port, and not one the service publishes
         already or a plan moves another entry onto (that would merge two ports)."""
-        if a.protocol != p.protocol or a.start != a.end or a.start == p.start \
+        port = self._port_of(a)
+        leaving = {_entry_key(q) for q, _ in self._onto}
+        if a.protocol != p.protocol or a.start != a.end or port == p.start \
                 or a.target not in (p.target, None):
             return False
-        if any(q.project == p.project and q.protocol == a.protocol
-               and q.start <= a.start <= q.end for q in self.entries_of(p.owner)):
+        # Published by the service already, in this project or another (a variant run
+        # beside it): the entry is another port of the service, recorded, not merged.
+        if any(q.protocol == a.protocol and q.start <= port <= q.end
+               and _entry_key(q) not in leaving for q in self.entries_of(self.owner(p))):
             return False
-        return not any(q.project == p.project and q.owner == p.owner and new == a.start
-                       for q, new in self._onto)
+        return not any(self.owner(q) == self.owner(p) and new == port
+                       for q, new in (*self._onto, *self._claims))
 
     def _own_port(self, p: Any, service: Service | None) -> Allocation | None:
         """The service's own ledger port compose entry ``p`` may move onto, if any."""
@@ -437,30 +499,31 @@ class Planner:
             return None
         return next((a for a in service.ports if self._may_take(p, a)), None)
 
-    def _draft_entry_move(self, draft: _Draft, p: Any) -> str | None:
+    def _draft_entry_move(self, draft: _Draft, p: Any) -> str:
         """Add to ``draft`` the move of compose entry ``p``: to its own ledger port, else
-        to the next free port of its category, recorded in the ledger."""
+        to the next free port of its category, recorded in the ledger; the words of the
+        move, or of why it is left to be made by hand ("manual: ...")."""
+        if self.compose_edit(p, p.start) is None:
+            return (f"manual: move {p.compose_service} by hand ({p.file}:{p.line}: "
+                    f"{_why_manual(p)})")
         service = self.ledger.service_for_compose_name(p.compose_service)
         mine = self._own_port(p, service)
         if mine is not None:
-            draft.compose.append((p, mine.start))
-            return (f"{p.compose_service} moves to {mine.start} (its ledger port "
+            port = self._port_of(mine)
+            draft.compose.append((p, port))
+            return (f"{p.compose_service} moves to {port} (its ledger port "
                     f"{mine.service}.{mine.name}): edit {p.file}:{p.line} to "
-                    f"\"{mine.start}:{p.target}\"")
+                    f"\"{port}:{p.target}\"")
         if service is not None:
             category = service.category if service.category in self.ledger.ranges \
                 else self._range_category(p.start)
             owner, new_service = service.name, None
         else:
-            category = self._range_category(p.start)
-            owner, new_service = p.compose_service, category
-            known = self.changes.new_services.get(owner)
-            if known is not None:
-                category = new_service = known[0]
-        new_port = self._free(p.owner if service is None else service.name, category,
-                              p.protocol)
+            owner = p.compose_service
+            category = new_service = self._new_category(owner)
+        new_port = self._free(self.owner(p), category, p.protocol)
         if new_port is None:
-            return None
+            return f"manual: no free port in {category} to move {p.compose_service} to"
         entry = NewPort(self._port_name(owner, p.protocol, p.target, draft.added),
                         new_port, p.target, p.protocol, self._address(p))
         draft.added.append((owner, new_service, entry))
@@ -503,21 +566,24 @@ class Planner:
 
     # -- 3. another port than the ledger's -----------------------------------------------
     def _mismatch(self, p: Any, mine: Allocation) -> Plan:
-        why = f"the ledger gives {mine.service}.{mine.name} {mine.label}"
+        port = self._port_of(mine)
+        label = str(port) if mine.start == mine.end else mine.label
+        why = f"the ledger gives {mine.service}.{mine.name} {label}"
         service = self.ledger.services.get(mine.service)
         if service is not None and self._may_take(p, mine):
-            spec = f"{mine.start}:{p.target}"
-            if self.compose_edit(p, mine.start) is None:
-                return Plan(f"manual: {why}: publish {mine.label} in {p.file}:{p.line} "
+            spec = f"{port}:{p.target}"
+            if self.compose_edit(p, port) is None:
+                self._claims.append((p, port))
+                return Plan(f"manual: {why}: publish {label} in {p.file}:{p.line} "
                             f"({_why_manual(p)})")
-            draft = _Draft(compose=[(p, mine.start)])
+            draft = _Draft(compose=[(p, port)])
             return self._commit(draft, f"{why}: edit {p.file}:{p.line} to \"{spec}\"")
         if mine.start != mine.end or p.start != p.end:
             return Plan(f"manual: {why}: publish {mine.label} in {p.file}:{p.line} "
                         f"({_why_manual(p)})")
         # The project already publishes the ledger's port: this one is another port of
         # the service (an override adding one), recorded, not merged into the first.
-        return self._record([p], extra_of=mine)
+        return self._record([p], extra_of=mine)[_entry_key(p)]
 
     # -- 4. unmapped ports ----------------------------------------------------------------
     def _category_for(self, entries: list[Any]) -> str | None:
@@ -536,7 +602,9 @@ class Planner:
             r = self.ledger.range_of(p.start)
             if r is not None:
                 return r.name
-        return None
+        usable = sorted((r.start, r.name) for r in self.ledger.ranges.values()
+                        if not r.reserved)
+        return usable[0][1] if usable else None
 
     def _exception_for(self, p: Any, category: str, names: list[str]) -> str | None:
         """Why ``p``'s port may stand in the ledger only with an ``exception`` (None:
@@ -558,9 +626,16 @@ class Planner:
         return (f"published in {p.file}:{p.line} before the ledger had it; "
                 f"{', '.join(reasons)}")
 
-    def _record(self, entries: list[Any], extra_of: Allocation | None = None) -> Plan:
+    def _new_category(self, owner: str) -> str | None:
+        """The category of a service this run adds (the same for every plan)."""
+        if owner in self.changes.new_services:
+            return self.changes.new_services[owner][0]
+        return self._category_for(self.entries_of(owner))
+
+    def _record(self, entries: list[Any],
+                extra_of: Allocation | None = None) -> dict[tuple[str, int, int], Plan]:
         """Record (or, with ``--fix-strategy move``, move) the unmapped ports of one
-        owner's compose entries; the plan of each of their findings."""
+        owner's compose entries: the plan of each entry, one per port."""
         p0 = entries[0]
         service = self.ledger.service_for_compose_name(p0.compose_service)
         if service is not None:
@@ -569,60 +644,71 @@ class Planner:
             names = [service.name, *service.compose]
         else:
             owner = p0.compose_service
-            if owner in self.changes.new_services:
-                category = new_category = self.changes.new_services[owner][0]
-            else:
-                category = new_category = self._category_for(entries)
+            category = new_category = self._new_category(owner)
             names = [owner]
+        plans: dict[tuple[str, int, int], Plan] = {}
         if category is None:
-            return Plan(f"manual: no range of {self.ledger.path} holds "
-                        f"{', '.join(str(p.start) for p in entries)}; add {owner} to it by "
-                        "hand")
-        draft = _Draft()
-        parts: list[str] = []
-        seen: set[tuple[str, int, str | None]] = set()
+            plan = Plan(f"manual: {self.ledger.path} has no range to put {owner} in")
+            return {_entry_key(p): plan for p in entries}
+        # One port of one service in several files or on several addresses is one entry
+        # (on every address when any publishes it there: two colliding entries of one
+        # service would be a PL104).
+        wide = {(p.protocol, p.start) for p in entries if self._address(p) is None}
+        same: dict[tuple[str, int, str | None], list[Any]] = defaultdict(list)
         for p in entries:
+            address = None if (p.protocol, p.start) in wide else self._address(p)
+            same[(p.protocol, p.start, address)].append(p)
+        for (protocol, port, address), group in sorted(
+                same.items(), key=lambda kv: (_entry_key(kv[1][0]), kv[0][0], kv[0][1])):
+            p = group[0]
+            contest = self._contested.get((protocol, port))
             if p.start != p.end:
-                return Plan(f"manual: add {owner} {p.label}/{p.protocol} to the ledger as "
+                plan = Plan(f"manual: add {owner} {p.label}/{p.protocol} to the ledger as "
                             "a range")
-            contest = self._contested.get((p.protocol, p.start))
-            if contest is not None and (contest[0].manual or p.owner not in contest[1]):
-                return Plan(f"manual: {p.start}/{p.protocol} is contested; resolve it first "
+            elif contest is not None and (contest[0].manual or owner not in contest[1]):
+                plan = Plan(f"manual: {port}/{protocol} is contested; resolve it first "
                             f"({contest[0].summary.removeprefix('manual: ')})")
-            key = (p.protocol, p.start, self._address(p))
-            if key in seen:
-                continue  # the same port in two files of one service: recorded once
-            seen.add(key)
-            name = self._port_name(owner, p.protocol, p.target, draft.added)
-            if self.strategy == "move" and self.compose_edit(p, p.start) is not None:
-                r = self.ledger.ranges.get(category)
-                in_range = r is not None and r.start <= p.start <= r.end
-                if not in_range or self._exception_for(p, category, names):
-                    new_port = self._free(owner if service else p.owner, category,
-                                          p.protocol)
-                    if new_port is not None:
-                        entry = NewPort(name, new_port, p.target, p.protocol,
-                                        self._address(p))
-                        draft.added.append((owner, new_category, entry))
-                        draft.compose.append((p, new_port))
-                        parts.append(f"{p.compose_service} moves to {new_port} (the next "
-                                     f"free port in {category}): edit {p.file}:{p.line} to "
-                                     f"\"{new_port}:{p.target}\" and record it as "
-                                     f"{owner}.{entry.name}")
-                        continue
-            entry = NewPort(name, p.start, p.target, p.protocol, self._address(p),
-                            self._exception_for(p, category, names))
-            draft.added.append((owner, new_category, entry))
-            self.allocator.take(p.protocol, p.start)
-            where = f"service {owner} (category {category})" if new_category \
-                else f"{owner}.ports"
-            parts.append(f"add {entry.text()} to {where} in {self.ledger.path}")
+            else:
+                plan = self._record_one(group, owner, category, new_category, names,
+                                        address, extra_of)
+            for q in group:
+                plans[_entry_key(q)] = plan
+        return plans
+
+    def _record_one(self, group: list[Any], owner: str, category: str,
+                    new_category: str | None, names: list[str], address: str | None,
+                    extra_of: Allocation | None) -> Plan:
+        """The plan recording (or moving) one port that ``group`` publishes."""
+        p = group[0]
+        protocol, port = p.protocol, p.start
+        draft = _Draft()
+        name = self._port_name(owner, protocol, p.target, draft.added)
+        why = self._exception_for(p, category, names)
+        r = self.ledger.ranges.get(category)
+        misplaced = why is not None or r is None or not r.start <= port <= r.end
+        if self.strategy == "move" and misplaced and all(
+                self.compose_edit(q, port) is not None for q in group):
+            new_port = self._free(owner, category, protocol)
+            if new_port is not None:
+                entry = NewPort(name, new_port, p.target, protocol, address)
+                draft.added.append((owner, new_category, entry))
+                draft.compose += [(q, new_port) for q in group]
+                where = ", ".join(f"{q.file}:{q.line}" for q in group)
+                return self._commit(draft, f"{p.compose_service} moves to {new_port} (the "
+                                    f"next free port in {category}): edit {where} to "
+                                    f"\"{new_port}:{p.target}\" and record it as "
+                                    f"{owner}.{entry.name}")
+        entry = NewPort(name, port, p.target, protocol, address, why)
+        draft.added.append((owner, new_category, entry))
+        self.allocator.take(protocol, port)
+        where = f"service {owner} (category {category})" if new_category \
+            else f"{owner}.ports"
+        head = ""
         if extra_of is not None:
-            head = (f"{p0.compose_service} publishes {extra_of.label} already; "
-                    f"{p0.start} is another port: ")
-        else:
-            head = ""
-        return self._commit(draft, head + "; ".join(parts))
+            head = (f"{p.compose_service} publishes {self._port_of(extra_of)} already; "
+                    f"{port} is another port: ")
+        return self._commit(draft, f"{head}add {entry.text()} to {where} in "
+                            f"{self.ledger.path}")
 
     # -- 5. quoting -----------------------------------------------------------------------
     def _quote(self, f: Finding, raw: str) -> Plan:
@@ -647,11 +733,20 @@ class Planner:
             if f.code in _CONTESTED:
                 port_of = f.context[1] if f.code == "PL104" else f.context[0]
                 groups[(port_of.protocol, port_of.start)].append(i)
-        for key in sorted(groups):
-            plan = self._safe(lambda key=key: self._contest(*key))
-            self._contested[key] = (plan, self._contested.get(key, (plan, []))[1])
+        later: list[int] = []
+        # The ledger's own conflicts first: where an allocation moves decides where the
+        # compose entries of its service move.
+        ledger_first = {key for key, members in groups.items()
+                        if any(findings[i].code == "PL104" for i in members)}
+        for key in sorted(groups, key=lambda k: (k not in ledger_first, k)):
+            decided = self._safe(lambda key=key: self._contest(*key))
+            if decided is None:
+                del self._contested[key]
+                later += groups[key]
+                continue
+            self._contested[key] = (decided, self._contested.get(key, (decided, []))[1])
             for i in groups[key]:
-                plans[i] = plan
+                plans[i] = decided
         # 2. Misplaced ledger ports, in ledger order.
         placements = sorted((i for i in todo if findings[i].code in ("PL105", "PL106", "PL107")),
                             key=lambda i: (findings[i].context[0].order, i))
@@ -673,14 +768,17 @@ class Planner:
                 plan = self._safe(lambda p=p, mine=f.context[1]: self._mismatch(p, mine))
                 self.by_entry[_entry_key(p)] = plans[i] = plan
             else:
-                unmapped[p.owner].append(i)
+                unmapped[self.owner(p)].append(i)
         for owner in sorted(unmapped):
             indices = unmapped[owner]
             entries = [findings[i].context[0] for i in indices]
-            plan = self._safe(lambda entries=entries: self._record(entries))
+            recorded = self._safe(lambda entries=entries: self._record(entries))
             for i in indices:
-                plans[i] = plan
-                self.by_entry[_entry_key(findings[i].context[0])] = plan
+                place = _entry_key(findings[i].context[0])
+                plans[i] = self.by_entry[place] = (
+                    recorded[place] if isinstance(recorded, dict) else recorded)
+        for i in later:  # PL204 between compose services that become one ledger service
+            plans[i] = self.by_entry.get(_entry_key(findings[i].context[0]))
         # 5. Quoting: an entry that moves is quoted by its move.
         for i in todo:
             f = findings[i]
@@ -691,9 +789,9 @@ class Planner:
                 plans[i] = moved or self._safe(lambda f=f: self._quote(f, f.context[0]))
         return self._finish(plans)
 
-    def _safe(self, make: Any) -> Plan:
+    def _safe(self, make: Any) -> Any:
         try:
-            plan: Plan = make()
+            plan: Plan | None = make()
         except (OSError, yamlio.YamlError, Unwritable) as e:
             return Plan(f"manual: the files could not be read to plan a fix ({e})")
         return plan
