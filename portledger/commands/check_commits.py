@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from portledger.commands import (
     EXIT_CLEAN,
     EXIT_FINDINGS,
     add_mapping,
+    add_report_options,
     ledger_settings,
+    report_output,
     rule_docs,
 )
 from portledger.commands.diff import MAPPING_HELP
 from portledger.errors import FatalError
 
 if TYPE_CHECKING:
+    from portledger.findings import Finding
     from portledger.git.repo import Repository
 
 DESCRIPTION = "every commit of a range documents its own port changes"
@@ -34,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--message-file", metavar="FILE",
                         help="with --squash: the message (a pull request's title and body)")
     parser.add_argument("--format", choices=FORMATS, default="text")
+    add_report_options(parser)
     parser.add_argument("--since", metavar="REV",
                         help="the commit that introduced portledger: it and the commits "
                         "before it need no trailers (default: the ledger's settings.adopted)")
@@ -42,8 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from portledger.git import gate
     from portledger.git.reader import reader_for
-    from portledger.git.repo import TRAILER_KEY, Repository
-    from portledger.report import reporters
+    from portledger.git.repo import Repository
 
     if args.squash and not args.message_file:
         raise FatalError("check-commits: --squash needs --message-file FILE")
@@ -51,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
         raise FatalError("check-commits: --message-file goes with --squash")
     repo = Repository.open()
     base, head = gate.parse_range(args.range, repo)
-    out = sys.stdout
     with reader_for(repo, args.mapping) as reader:
         if args.squash:
             text = gate.read_message(args.message_file)
@@ -62,19 +63,32 @@ def run(args: argparse.Namespace) -> int:
             findings, by_commit, notes, count = gate.check_range(
                 repo, reader, base, head, _adopted(repo, args))
     gate.print_notes(notes)
+    with report_output(args) as out:
+        _report(args, out, findings, by_commit, f"{base}..{head}", count)
+    return EXIT_FINDINGS if findings and not args.exit_zero else EXIT_CLEAN
+
+
+def _report(args: argparse.Namespace, out: TextIO, findings: list[Finding],
+            by_commit: dict[str, tuple[str, list[str]]], span: str, count: int) -> None:
+    from portledger.git import gate
+    from portledger.git.repo import TRAILER_KEY
+    from portledger.report import reporters
+
     if args.format == "json":
         # check's JSON, and what the GitHub Action's summary lists: each failing commit
         # (sha null: the squash message) with the trailer lines it needs.
         doc = {"findings": [f.as_dict() for f in findings],
                "summary": reporters.summary(findings, len({f.file for f in findings})),
-               "range": f"{base}..{head}", "squash": bool(args.squash), "checked": count,
+               "range": span, "squash": bool(args.squash), "checked": count,
                "result": "failed" if findings else "passed",
                "commits": [{"sha": sha or None, "subject": subject, "trailers": values}
                            for sha, (subject, values) in by_commit.items()]}
         out.write(json.dumps(doc, indent=2) + "\n")
-        return EXIT_FINDINGS if findings else EXIT_CLEAN
+        return
     reporters.report(args.format, findings, len({f.file for f in findings}), out,
-                     rules=rule_docs(args.format))
+                     rules=rule_docs(args.format), quiet=args.quiet)
+    if args.quiet:
+        return
     if findings and args.format == "text" and args.squash:
         out.write("\n" + gate.paste_block(by_commit[""][1], "the squashed commit's message"))
     elif findings and args.format == "text":
@@ -83,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
         for sha, (_subject, values) in by_commit.items():
             out.write(f"\n{sha[:7]}\n")
             out.write("".join(f"    {TRAILER_KEY}: {v}\n" for v in values))
-    return EXIT_FINDINGS if findings else EXIT_CLEAN
 
 
 def _adopted(repo: Repository, args: argparse.Namespace) -> str | None:

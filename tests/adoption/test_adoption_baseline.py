@@ -262,3 +262,35 @@ def test_error_messages_are_prefixed_once(capsys: pytest.CaptureFixture[str]) ->
     assert cli.main(["check", "--format", "nope"]) == 2
     assert capsys.readouterr().err.startswith(
         "portledger: check: argument --format: invalid choice: 'nope'")
+
+
+def test_file_suppressions_without_reason_and_unused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "compose.yaml").write_text(
+        "# portledger: ignore-file[PL204] nothing is published twice here\n"
+        'services:\n  a:\n    image: a\n    ports: ["2001:80"]\n')
+    (tmp_path / "port-mapping.yml").write_text(
+        "# portledger: ignore-file[PL106]\n"
+        "version: 1\nranges:\n  application: {start: 2000, end: 2999}\nservices:\n"
+        "  a:\n    category: application\n    ports:\n"
+        "      http: {port: 2001}\n"
+        "      low: {port: 80, exception: outside on purpose}\n")
+    assert findings(capsys) == (0, [
+        ("compose.yaml", 1, 1, "PL502", "portledger: ignore-file[PL204] suppresses nothing "
+         "in this file; remove it"),
+        ("port-mapping.yml", 1, 1, "PL501", "portledger: ignore-file[PL106] gives no reason; "
+         "add one after the bracket"),
+        ("port-mapping.yml", 1, 1, "PL502", "portledger: ignore-file[PL106] suppresses "
+         "nothing in this file; remove it"),
+    ])
+    # The ledger's file suppression at work once the exception is gone.
+    text = (tmp_path / "port-mapping.yml").read_text()
+    (tmp_path / "port-mapping.yml").write_text(text.replace(", exception: outside on purpose",
+                                                            ""))
+    code, found = findings(capsys)
+    assert [(f[0], f[1], f[3]) for f in found] == [
+        ("compose.yaml", 1, "PL502"), ("port-mapping.yml", 1, "PL501"),
+        ("port-mapping.yml", 10, "PL105"), ("port-mapping.yml", 10, "PL109")]  # not PL106
+    assert code == 1
