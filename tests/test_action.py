@@ -405,12 +405,19 @@ def test_action_parses_args_as_a_shell(tmp_path: Path) -> None:
 
 # --- real repositories: a remote, a pull request's merge ref, a shallow checkout -------------
 
+# No user or system git configuration leaks in (a path that is not there; not /dev/null,
+# which a misbehaving process on a shared machine can turn into a regular file).
+NO_CONFIG = str(Path(__file__).resolve().parent / "data" / "no-such-gitconfig")
+
+
 def git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": NO_CONFIG,
            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
-                          text=True, env=env).stdout.strip()
+    done = subprocess.run(["git", *args], cwd=repo, check=False, capture_output=True,
+                          text=True, env=env)
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+    return done.stdout.strip()
 
 
 LEDGER = """\

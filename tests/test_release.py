@@ -34,9 +34,14 @@ compose:
 WEB = 'services:\n  web:\n    image: web\n    ports:\n      - "8500:80"\n'
 
 
+# No user or system git configuration leaks in (a path that is not there; not /dev/null,
+# which a misbehaving process on a shared machine can turn into a regular file).
+NO_CONFIG = str(Path(__file__).resolve().parent / "data" / "no-such-gitconfig")
+
+
 def env(home: Path) -> dict[str, str]:
     e = {**os.environ, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never",
-         "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+         "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": NO_CONFIG,
          "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
          "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
     e.pop("GITHUB_ACTIONS", None)
@@ -94,8 +99,14 @@ def test_a_rev_pinned_install_runs_every_hook_at_its_own_stage(
     assert [re.sub(r"\.{2,}", " ", ln) for ln in lines] == [
         "portledger ledger Passed", "portledger compose ports Passed",
         "portledger port-change trailers Passed", "portledger port changes documented Passed"]
+    # The commit that creates the ledger needs no trailer; the next move gets one.
+    assert run(repo, home, "git", "log", "-1", "--format=%B").stdout == "Add web\n\n"
+    for name, text in {"port-mapping.yml": LEDGER, "web/compose.yaml": WEB}.items():
+        (repo / name).write_text(text.replace("8500", "8510"), encoding="utf-8")
+    done = run(repo, home, "git", "commit", "-q", "-a", "-m", "Move web")
+    assert done.returncode == 0, done.stdout + done.stderr
     message = run(repo, home, "git", "log", "-1", "--format=%B").stdout
-    assert message == "Add web\n\nPort-Change: web http none -> 8500 (tcp)\n\n"
+    assert message == "Move web\n\nPort-Change: web http 8500 -> 8510 (tcp)\n\n"
 
 
 def test_try_repo_at_the_tag(released: tuple[Path, Path], tmp_path: Path) -> None:
