@@ -54,6 +54,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+NO_CONFIG = str(ROOT / "tests" / "data" / "no-such-gitconfig")
+"""A git configuration that is not there (not /dev/null: a misbehaving process on a shared
+machine can turn it into a regular file)."""
 HANG_SECONDS = 5.0
 BATCH = 100
 """Examples per hypothesis run; each run of a target gets the next seed."""
@@ -297,7 +300,8 @@ class Workspace:
 
         def git(*args: str) -> None:
             subprocess.run(["git", *args], cwd=g, check=True, capture_output=True,
-                           env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull,
+                           env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1",
+                                "GIT_CONFIG_GLOBAL": NO_CONFIG,
                                 "GIT_AUTHOR_NAME": "f", "GIT_AUTHOR_EMAIL": "f@x",
                                 "GIT_COMMITTER_NAME": "f", "GIT_COMMITTER_EMAIL": "f@x"})
 

@@ -238,9 +238,15 @@ def test_a_tagged_integer_that_is_not_one_is_a_located_pl101(
         f"compose.yaml:5:9: PL101 yaml-syntax cannot read {text!r} as an integer\n")
 
 
+# A git configuration that is not there (not /dev/null, which a misbehaving process on a
+# shared machine can turn into a regular file).
+NO_CONFIG = str(ROOT / "tests" / "data" / "no-such-gitconfig")
+
+
 def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
-                   env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_AUTHOR_NAME": "a",
+                   env={**os.environ, "GIT_CONFIG_GLOBAL": NO_CONFIG, "GIT_CONFIG_NOSYSTEM": "1",
+                        "GIT_AUTHOR_NAME": "a",
                         "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a",
                         "GIT_COMMITTER_EMAIL": "a@b"})
 
