@@ -184,7 +184,12 @@ def adoption_excused(reader: PortReader, old: Snapshot, new: Snapshot,
     still needs its trailer."""
     if reader.ledger(old, "before").path is not None or reader.ledger(new, "after").path is None:
         return set()
-    return {normalize(c.trailer) for c in changes if c.source == "ledger" or c.kind == "owner"}
+    changes = list(changes)
+    # A ledger entry and a compose change of one event share a trailer: the compose
+    # change is real, so its trailer is not excused by the ledger's.
+    real = {normalize(c.trailer) for c in changes if c.source == "compose" and c.kind != "owner"}
+    return {normalize(c.trailer) for c in changes
+            if c.source == "ledger" or c.kind == "owner"} - real
 
 
 def undocumented(changes: Iterable[PortChange], trailers: set[str],
