@@ -116,3 +116,17 @@ def test_try_repo_at_the_tag(released: tuple[Path, Path], tmp_path: Path) -> Non
                TAG, "--all-files")
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"^portledger ledger\.+Passed$", done.stdout, re.M), done.stdout
+
+
+def test_autoupdate_moves_a_pin_to_the_tag(released: tuple[Path, Path], tmp_path: Path) -> None:
+    """With an annotated tag, ``pre-commit autoupdate`` writes ``rev: vX.Y.Z``, not a raw
+    commit SHA (what it did while no tag existed)."""
+    clone, home = released
+    older = run(clone, home, "git", "rev-parse", "HEAD~1").stdout.strip()
+    config = (f"repos:\n  - repo: {clone}\n    rev: {older}\n    hooks:\n"
+              "      - id: portledger-mapping\n")
+    repo = user_repo(tmp_path / "user", home, config)
+    done = run(repo, home, PRE_COMMIT, "autoupdate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (repo / ".pre-commit-config.yaml").read_text(encoding="utf-8") == config.replace(
+        f"rev: {older}", f"rev: {TAG}")
