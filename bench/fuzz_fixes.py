@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The properties of ``check --fix`` (issue 17) over more generated repositories than the
-suite runs (tests/test_fix_properties.py runs 200): deterministic under several
+suite runs (tests/test_fix_properties.py runs 100): deterministic under several
 ``PYTHONHASHSEED`` values, ``--diff`` is ``--fix`` (through ``git apply``), one run
 converges, no published port lost, merged or widened, a service alone holding its ledger
 port keeps it. The generator is tests/fix_repos.py. Prints each failing repository (its

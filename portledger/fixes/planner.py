@@ -77,6 +77,20 @@ def _why_manual(p: Any) -> str:
     return "the entry could not be edited safely"
 
 
+def _record_hosts(ledger: Ledger, group: Sequence[Any], owner: str) -> tuple[str, ...]:
+    """The hosts a port recorded for ``group`` (compose entries of ``owner``) is limited
+    to: their projects' hosts, when no host names the owner (so a port recorded for one
+    alternative of ``each`` stays that alternative's); none otherwise."""
+    if not ledger.hosts or ledger.hosts.service(owner) is not None:
+        return ()
+    placed: set[str] = set()
+    for p in group:
+        if p.hosts is None:
+            return ()
+        placed |= p.hosts
+    return tuple(sorted(placed))
+
+
 def _entry_key(p: Any) -> tuple[str, int, int]:
     return (p.file, p.line, p.column)
 
@@ -127,6 +141,8 @@ class Planner:
         self._by_owner: dict[str, list[Any]] | None = None
         self._onto: list[tuple[Any, int]] = []
         """(compose entry, port) of every move planned so far."""
+        self._recorded: dict[tuple[str, str, int, str | None], Plan] = {}
+        """(owner, protocol, port, address) -> the plan recording it this run."""
         self._claims: list[tuple[Any, int]] = []
         """(compose entry, port) of each ledger port a manual plan asks an entry to
         publish: no other entry of its project is moved there."""
@@ -465,8 +481,9 @@ class Planner:
         rw, rl = self._rank(win), self._rank(lose)
         sw, sl = self._service(win), self._service(lose)
         if rw[0] != rl[0]:
-            return (f"{win} has priority {sw.priority if sw else None}, {lose} "
-                    f"{'priority ' + str(sl.priority) if sl and sl.priority is not None else 'no priority'}")
+            theirs = (f"priority {sl.priority}" if sl is not None and sl.priority is not None
+                      else "no priority")
+            return f"{win} has priority {sw.priority if sw else None}, {lose} {theirs}"
         if rw[1] != rl[1]:
             return (f"same priority; {win} is {sw.status if sw else 'active'}, {lose} is "
                     f"{sl.status if sl else 'active'}")
@@ -681,6 +698,20 @@ class Planner:
         """The plan recording (or moving) one port that ``group`` publishes."""
         p = group[0]
         protocol, port = p.protocol, p.start
+        for (o, proto, at, where), plan in self._recorded.items():
+            if (o, proto) == (owner, protocol) and overlap.collide(
+                    (at, at, proto, where), (port, port, protocol, address)):
+                return plan  # recorded once for the service, by the plan of its first file
+        plan = self._record_new(group, owner, category, new_category, names, address,
+                                extra_of)
+        self._recorded[(owner, protocol, port, address)] = plan
+        return plan
+
+    def _record_new(self, group: list[Any], owner: str, category: str,
+                    new_category: str | None, names: list[str], address: str | None,
+                    extra_of: Allocation | None) -> Plan:
+        p = group[0]
+        protocol, port = p.protocol, p.start
         draft = _Draft()
         name = self._port_name(owner, protocol, p.target, draft.added)
         why = self._exception_for(p, category, names)
@@ -698,7 +729,8 @@ class Planner:
                                     f"next free port in {category}): edit {where} to "
                                     f"\"{new_port}:{p.target}\" and record it as "
                                     f"{owner}.{entry.name}")
-        entry = NewPort(name, port, p.target, protocol, address, why)
+        entry = NewPort(name, port, p.target, protocol, address, why,
+                        hosts=_record_hosts(self.ledger, group, owner))
         draft.added.append((owner, new_category, entry))
         self.allocator.take(protocol, port)
         where = f"service {owner} (category {category})" if new_category \
