@@ -874,3 +874,26 @@ def test_the_install_step_builds_the_pinned_environment_once(tmp_path: Path) -> 
     again = run_action(tmp_path, ROOT, {"check-commits": "false"},
                        event_name="workflow_dispatch", install=True, action_path=action_copy)
     assert f"portledger: the cached environment {venv}" in again["log"]
+
+
+def test_a_new_branchs_first_push_checks_what_the_default_branch_lacks(tmp_path: Path) -> None:
+    origin = Origin(tmp_path, {"port-mapping.yml": LEDGER, "web/compose.yaml": WEB,
+                               "api/compose.yaml": API})
+    git(origin.work, "checkout", "-q", "-b", "topic")
+    origin.commit("Docs", {"README.md": "hi\n"})
+    after = origin.edit("Move api quietly", "port-mapping.yml", "port: 8600", "port: 8620")
+    git(origin.work, "push", "-q", "origin", "topic")
+    ws = origin.checkout("refs/heads/topic")
+    event = {"ref": "refs/heads/topic", "before": "0" * 40, "after": after,
+             "repository": {"default_branch": "main"}}
+    result = run_action(tmp_path, ws, {}, event, event_name="push")
+    assert result["outputs"]["commits"] == "failed"
+    assert "1 of 2 commits change ports without saying so" in result["summary"]
+    # The default branch's first push has nothing before it: skipped, and said.
+    (tmp_path / "first").mkdir()
+    event = {"ref": "refs/heads/main", "before": "0" * 40, "after": after,
+             "repository": {"default_branch": "main"}}
+    result = run_action(tmp_path / "first", ws, {}, event, event_name="push")
+    assert result["outputs"]["commits"] == "skipped"
+    assert ("commits not checked (the first push of the default branch has nothing before "
+            "it)") in result["summary"]
