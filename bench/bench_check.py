@@ -10,6 +10,12 @@ check (empty compose cache) and then a warm one (the same check again, as a hook
 next commit), which must say exactly the same.
 
     python bench/bench_check.py --files 1000 --services-per-file 10 --conflicts 20
+    python bench/bench_check.py --files 1000 --services-per-file 10 --conflicts 20 --hosts 10
+
+With ``--hosts N`` the ledger gains a ``hosts`` section of N hosts, one for each of the
+first N domain folders (``services/DOMAIN/**``); the ledger's services are named by none,
+so they hold on every host, and the injected conflicts stay what they are: the run
+measures what placing every project on its host and comparing within hosts costs.
 
 The package's bytecode is compiled first, as it is in an installed package (pip compiles
 it at install time): without it, every run compiles portledger's modules again (about
@@ -61,6 +67,16 @@ def convert(generated: Path) -> None:
     generated.write_text(json.dumps(ledger, indent=1) + "\n", encoding="utf-8")
 
 
+def add_hosts(repo: Path, count: int) -> int:
+    """Give the ledger ``count`` hosts, one per domain folder; the number made."""
+    domains = sorted(p.name for p in (repo / "services").iterdir() if p.is_dir())[:count]
+    path = repo / "port-mapping.yml"
+    ledger = json.loads(path.read_text(encoding="utf-8"))
+    ledger["hosts"] = {d: {"projects": [f"services/{d}/**"]} for d in domains}
+    path.write_text(json.dumps(ledger, indent=1) + "\n", encoding="utf-8")
+    return len(domains)
+
+
 def run_check(repo: Path, cache_dir: Path) -> tuple[float, dict, int]:
     empty = repo / ".services-empty"
     empty.write_text("", encoding="utf-8")
@@ -106,6 +122,8 @@ def main() -> int:
     parser.add_argument("--services-per-file", type=int, default=10)
     parser.add_argument("--conflicts", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--hosts", type=int, default=0,
+                        help="give the ledger this many hosts (one per domain folder)")
     args = parser.parse_args()
     if not GENERATOR.is_file():
         raise SystemExit(f"generator not found: {GENERATOR} (../shared must be beside the repo)")
@@ -118,6 +136,7 @@ def main() -> int:
             check=True,
         )
         convert(repo / "port-mapping.yml")
+        hosts = add_hosts(repo, args.hosts) if args.hosts else 0
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "portledger")],
                        check=True, stdout=subprocess.DEVNULL)
         cache_dir = Path(tmp) / "cache"
@@ -138,7 +157,8 @@ def main() -> int:
         found, missed, extra = verify(repo, result)
         total = found + len(missed)
         print(f"files={args.files} services/file={args.services_per_file} "
-              f"conflicts={total} compose files read={result['summary']['files'] - 1}")
+              f"conflicts={total} compose files read={result['summary']['files'] - 1} "
+              f"hosts={hosts}")
         for label, times in (("cold (empty cache)", cold), ("warm (nothing changed)", warm)):
             print(f"check wall time, {label}: best {min(times):.2f} s, median "
                   f"{statistics.median(times):.2f} s; runs "

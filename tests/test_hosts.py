@@ -434,3 +434,38 @@ def test_probe_holds_the_machine_to_the_allocations_of_its_host(
         assert run(capsys, *flags, "--host", "nope") == (
             2, "", "portledger: probe: --host nope: no such host in port-mapping.yml "
                    "(hosts: edge, batch)\n")
+
+
+def test_export_on_a_host_has_only_its_ports(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    two_hosts(repo)
+    assert run(capsys, "export", "--host", "batch") == (0, "REPORTS_HTTP_PORT=8000\n", "")
+    assert run(capsys, "export", "--host", "edge") == (
+        0, "DIGI_CORE_HTTP_PORT=8000\nPCS_API_HTTP_PORT=8002\n", "")
+    assert run(capsys, "export") == (
+        0, "DIGI_CORE_HTTP_PORT=8000\nPCS_API_HTTP_PORT=8002\nREPORTS_HTTP_PORT=8000\n", "")
+
+
+def test_fix_records_an_alternatives_port_for_its_own_projects(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(repo, {
+        "port-mapping.yml": "version: 1\nhosts:\n  examples:\n    each: [\"examples/*\"]\n"
+                            "ranges:\n  application: {start: 9000, end: 9099}\nservices: {}\n",
+        "examples/a/compose.yaml": "services:\n  web: {image: x, ports: [\"9010:80\"]}\n",
+        "examples/b/compose.yaml": "services:\n  web: {image: x, ports: [\"9010:80\"]}\n"
+                                   "  api: {image: x, ports: [\"9020:80\"]}\n",
+        "examples/c/compose.yaml": "services:\n  db: {image: x, ports: [\"9010:5432\"]}\n",
+    })
+    code, _, _ = run(capsys, "check", "--fix")
+    assert code == 0
+    assert (repo / "port-mapping.yml").read_text() == (
+        "version: 1\nhosts:\n  examples:\n    each: [\"examples/*\"]\n"
+        "ranges:\n  application: {start: 9000, end: 9099}\nservices:\n"
+        "  api:\n    category: application\n    ports:\n"
+        "      tcp-80: {port: 9020, target: 80, hosts: [\"examples:examples/b\"]}\n"
+        "  db:\n    category: application\n    ports:\n"
+        "      tcp-5432: {port: 9010, target: 5432, hosts: [\"examples:examples/c\"]}\n"
+        "  web:\n    category: application\n    ports:\n"
+        "      tcp-80: {port: 9010, target: 80, hosts: [\"examples:examples/a\", "
+        "\"examples:examples/b\"]}\n")
+    assert run(capsys, "check") == (0, "", "")

@@ -56,9 +56,7 @@ def _check_names(args: argparse.Namespace) -> None:
 def _check_host(ledger: Ledger, service: str, host: str | None) -> None:
     """Refuse (exit 2) a ``--host`` that is not one of the ledger's hosts, or one the
     service does not run on."""
-    from portledger.commands.who import known_host
-
-    known_host(ledger, host, "allocate")
+    ledger.hosts.require(host, "allocate", ledger.path)
     if host is None:
         return
     if ":" in host:

@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", metavar="HOST",
                         help="prometheus-file-sd and consul: the address targets are reached "
                         "at (default: each port's host_ip, else 127.0.0.1)")
+    parser.add_argument("--host", metavar="H",
+                        help="only the ports that hold on host H of the ledger's hosts "
+                        "(default: every port)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,6 +29,10 @@ def run(args: argparse.Namespace) -> int:
     from portledger.ledger.allocation import exports
 
     ledger = ledger_mod.load_valid(mapping_path(args))
+    host = getattr(args, "host", None)
+    if host is not None:
+        ledger.hosts.require(host, "export", ledger.path)
+        ledger = ledger.on_host(host)
     if args.format in ("compose-env", "prometheus-file-sd", "consul"):
         from portledger.serve import discovery
 

@@ -151,8 +151,6 @@ def this_host(ledger: Ledger, host: str | None, command: str) -> tuple[Ledger, s
     sees it; else the ledger whole (one port space, or no host of that name)."""
     import socket
 
-    from portledger.commands.who import known_host
-
     if host is None and ledger.hosts:
         name = socket.gethostname().lower()
         for candidate in (name, name.split(".", 1)[0]):
@@ -163,7 +161,7 @@ def this_host(ledger: Ledger, host: str | None, command: str) -> tuple[Ledger, s
             return ledger, None
     if host is None:
         return ledger, None
-    known_host(ledger, host, command)
+    ledger.hosts.require(host, command, ledger.path)
     return ledger.on_host(host), host
 
 

@@ -108,21 +108,6 @@ def run(args: argparse.Namespace) -> int:
                 live=getattr(args, "live", False), host=getattr(args, "host", None))
 
 
-def known_host(ledger: ledger_mod.Ledger, host: str | None, command: str) -> None:
-    """Refuse (exit 2) a ``--host`` the ledger does not have."""
-    if host is None:
-        return
-    if not ledger.hosts:
-        raise FatalError(f"{command}: --host {host}: {display_path(ledger.path)} has no hosts "
-                         "section (it is one port space)")
-    family = host.split(":", 1)[0]
-    found = ledger.hosts.get(family)
-    if found is None or (family != host and not found.each):
-        raise FatalError(f"{command}: --host {host}: no such host in "
-                         f"{display_path(ledger.path)} (hosts: "
-                         f"{', '.join(ledger.hosts.names())})")
-
-
 def main(mapping: Path, port_text: str, fmt: str, out: TextIO, live: bool = False,
          host: str | None = None) -> int:
     from portledger.check import taken as taken_mod
@@ -130,7 +115,7 @@ def main(mapping: Path, port_text: str, fmt: str, out: TextIO, live: bool = Fals
     port, protocol = parse_port(port_text)
     taken = taken_mod.of(mapping)
     ledger = taken.ledger
-    known_host(ledger, host, "who")
+    ledger.hosts.require(host, "who", ledger.path)
     info = describe(ledger, port, protocol, taken, host)
     live_lines: list[str] = []
     if live:

@@ -48,7 +48,7 @@ class NewPort:
         if self.exception:
             parts.append(f"exception: {yaml_scalar(self.exception)}")
         if self.hosts:
-            parts.append(f"hosts: [{', '.join(self.hosts)}]")
+            parts.append(f"hosts: [{', '.join(yaml_scalar(h) for h in self.hosts)}]")
         return f"{self.name}: {{{', '.join(parts)}}}"
 
 

@@ -127,6 +127,23 @@ class HostMap:
         self._projects[key] = placed
         return placed
 
+    def require(self, host: str | None, command: str, ledger: str) -> None:
+        """Refuse (a FatalError, exit 2) a ``--host`` that is not one of these hosts (nor
+        ``HOST:PROJECT`` of one with ``each``); ``ledger`` names the ledger's file."""
+        if host is None:
+            return
+        from portledger.errors import FatalError
+        from portledger.paths import display_path
+
+        if not self.hosts:
+            raise FatalError(f"{command}: --host {host}: {display_path(ledger)} has no hosts "
+                             "section (it is one port space)")
+        family = host.split(":", 1)[0]
+        found = self.get(family)
+        if found is None or (family != host and not found.each):
+            raise FatalError(f"{command}: --host {host}: no such host in "
+                             f"{display_path(ledger)} (hosts: {', '.join(self.names())})")
+
     def unknown(self, services: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
         """(YAML path, message) for each ledger service a host names that the ledger
         lacks, and each port limited to a host that is not there or that its service
@@ -143,6 +160,14 @@ class HostMap:
             for a in service.ports:
                 for i, host in enumerate(a.hosts):
                     where = f"services.{name}.ports.{a.name}.hosts"
+                    family, colon, _ = host.partition(":")
+                    if colon and family in known and not self.get(family).each:  # type: ignore[union-attr]
+                        out.append((("services", name, "ports", a.name, "hosts", i),
+                                    f"{where}: {host!r}: host {family!r} has no `each`, so "
+                                    "it has no projects of its own to name"))
+                        continue
+                    if colon and family in known:
+                        host = family
                     if host not in known:
                         hint = difflib.get_close_matches(host, sorted(known), n=1)
                         did = f"; did you mean {hint[0]!r}?" if hint else ""
