@@ -414,3 +414,40 @@ def test_the_quick_exit_survives_a_reader_that_went_away(tmp_path: Path) -> None
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=10) in (0, 1)
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("command", "prints"), [(["report", "--format", "markdown"], True),
+                                                 (["check"], False)])
+def test_output_to_a_fifo_writes_into_it_and_never_replaces_it(
+        tmp_path: Path, command: list[str], prints: bool) -> None:
+    """`-o` onto something that is not a regular file (here a FIFO; /dev/null as root was
+    once replaced by a regular file this way) writes into it; the rename is only for
+    regular files."""
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    ledger = Path(__file__).resolve().parents[1] / "port-mapping.yml"
+    code = cli.main([*command, "--mapping", str(ledger), "-o", str(fifo)])
+    reader.join(timeout=30)
+    assert code == 0
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert got and bool(got[0].strip()) is prints  # a clean check prints nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.fifo"]
+
+
+def test_output_to_a_regular_file_is_atomic_and_follows_a_link(tmp_path: Path) -> None:
+    target = tmp_path / "real.md"
+    target.write_text("old\n", encoding="utf-8")
+    link = tmp_path / "link.md"
+    link.symlink_to(target)
+    ledger = Path(__file__).resolve().parents[1] / "port-mapping.yml"
+    assert cli.main(["report", "--mapping", str(ledger), "-o", str(link)]) == 0
+    assert link.is_symlink()
+    assert target.read_text(encoding="utf-8").startswith("# ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.md", "real.md"]

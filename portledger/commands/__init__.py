@@ -98,18 +98,41 @@ def report_output(args: argparse.Namespace) -> Iterator[TextIO]:
         yield sys.stdout
         return
     import io
-    import os
-    import tempfile
 
     buffer = io.StringIO()
     yield buffer
-    target = Path(path)
+    write_output(path, buffer.getvalue())
+
+
+def write_output(path: str, text: str) -> None:
+    """Write a report to ``path``: a regular file (or a new one) atomically, through a
+    synced temporary file renamed over it (a link is followed, the link kept); anything
+    else (``/dev/null``, ``/dev/stdout``, a FIFO) is opened and written, never replaced."""
+    import os
+    import stat
+    import tempfile
+
+    target = Path(os.path.realpath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                   dir=target.parent if str(target.parent) else ".")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(buffer.getvalue())
-        os.replace(tmp, target)
+        try:
+            special = not stat.S_ISREG(target.stat().st_mode)
+        except FileNotFoundError:
+            special = False
+        if special:
+            with open(target, "w", encoding="utf-8", newline="\n") as out:
+                out.write(text)
+            return
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
     except OSError as e:
         raise FatalError(f"{path}: cannot write the report: {e.strerror or e}") from None
 

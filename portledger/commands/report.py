@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from portledger.commands import write_output
 from portledger.errors import FatalError
 
 DESCRIPTION = "The port map for people: Markdown tables or an HTML page."
@@ -37,14 +38,11 @@ def run(args: argparse.Namespace) -> int:
         mapping = Path(display_path(found))
     pm = build(check.run(mapping))
     if args.output:
-        target = Path(args.output)
-        tmp = target.with_name(f".{target.name}.tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-                write(pm, args.format, fh)
-            tmp.replace(target)
-        except OSError as e:
-            raise FatalError(f"report: cannot write {args.output}: {e.strerror}") from e
+        import io
+
+        buffer = io.StringIO()
+        write(pm, args.format, buffer)
+        write_output(args.output, buffer.getvalue())
     else:
         write(pm, args.format, sys.stdout)
     return 0
