@@ -276,3 +276,18 @@ def test_the_shipped_ledger_needs_no_fix(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
     assert cli.main(["check", "--diff"]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_one_conflict_has_one_plan(monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 17: PL202 (api on web's port) and PL204 (api and web on one port) were two
+    # plans, both applied; now the group of the port has one, and the ledger's owner
+    # keeps it.
+    monkeypatch.chdir(HERE / "one-plan-per-conflict" / "before")
+    assert cli.main(["check", "--format", "json", "--no-cache"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    plan = ("web keeps 8000 (the ledger gives it to web); api moves to 8001 (the next free "
+            "port in user-facing): edit compose.yaml:5 to \"8001:8000\" and record it as "
+            "api.tcp-8000 (a new service in user-facing)")
+    assert [(f["code"], f["line"], f["fix"]) for f in findings] == [
+        ("PL202", 5, plan), ("PL204", 9, plan)]
