@@ -207,7 +207,7 @@ def test_cli_missing_file(
 
 def test_import_does_not_load_jsonschema() -> None:
     code = (
-        "import sys, portledger.compose.cli; "
+        "import sys, portledger.commands.ports, portledger.compose; "
         "print('jsonschema' in sys.modules, 'dotenv' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
