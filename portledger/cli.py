@@ -18,7 +18,7 @@ import gc
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from portledger import __version__
 from portledger.errors import FatalError, exit_now, guarded
@@ -67,6 +67,23 @@ class _Parser(argparse.ArgumentParser):
         command = self.prog.removeprefix("portledger").strip()
         raise FatalError(f"{command}: {message}" if command else message)
 
+    # argparse makes a help formatter for every add_argument (to test the metavar), and a
+    # formatter asks the terminal's width, importing shutil (with zlib, bz2 and lzma):
+    # on a hook's start-up, for text nobody reads. Help itself still gets the real width.
+    _building = False
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        self._building = True
+        try:
+            return super().add_argument(*args, **kwargs)
+        finally:
+            self._building = False
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        if self._building:
+            return argparse.HelpFormatter(prog=self.prog, width=80)
+        return super()._get_formatter()
+
 
 def build_parser(only: str | None = None, *, every: bool = False) -> argparse.ArgumentParser:
     """The parser of ``portledger``: every command listed, the options of ``only`` (or,
@@ -77,7 +94,8 @@ def build_parser(only: str | None = None, *, every: bool = False) -> argparse.Ar
         "docker-compose files against each other.",
     )
     parser.add_argument("--version", action="version", version=f"portledger {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
+                                prog=parser.prog)  # given: argparse would format a usage
     for name, (module_name, text) in COMMANDS.items():
         if every or name == only:
             module = importlib.import_module(module_name)

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from portledger import codecache
+
 
 class FatalError(Exception):
     """A usage or configuration error: no findings can be produced (exit code 2)."""
@@ -77,4 +79,5 @@ def exit_now(code: int) -> NoReturn:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe (| head) or a closed stream
             pass
+    codecache.save()  # os._exit runs no atexit function
     os._exit(code)

@@ -33,7 +33,6 @@ import json
 import operator
 import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,6 +166,8 @@ def _unchanged(inputs: Any, variables: Any, environ: Mapping[str, str]) -> bool:
 
 def _write(path: Path, text: str) -> bool:
     """Replace ``path`` with ``text`` atomically; False when it cannot be written."""
+    import tempfile  # only when something changed: random and its seeding, per run
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".portledger-", suffix=".tmp")

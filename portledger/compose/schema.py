@@ -31,14 +31,11 @@ def _schema_text() -> str:
 @functools.lru_cache(maxsize=1)
 def _schema_path() -> Path:
     """The schema as a file, for the fast validator's cache."""
-    try:
-        from importlib.resources import files
+    from portledger.paths import schemas_folder
 
-        found = Path(str(files("portledger.schemas") / SCHEMA_NAME))
-        if found.is_file():
-            return found
-    except ModuleNotFoundError:
-        pass
+    found = schemas_folder() / SCHEMA_NAME
+    if found.is_file():
+        return found
     return Path(__file__).resolve().parents[2] / "schemas" / SCHEMA_NAME
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -226,9 +225,9 @@ def schema_path() -> Path:
 
 
 def _schema_dir() -> Path:
-    from importlib.resources import files
+    from portledger.paths import schemas_folder
 
-    return Path(str(files("portledger.schemas")))
+    return schemas_folder()
 
 
 @cache
@@ -268,6 +267,8 @@ def _schema_message(error: Any) -> tuple[tuple[Any, ...], bool, str]:
         allowed = list(error.schema.get("properties", {}))
         extra = [k for k in error.instance if k not in allowed]
         key = extra[0] if extra else ""
+        import difflib  # only for an unknown key (not on every hook run)
+
         hint = difflib.get_close_matches(str(key), allowed, n=1)
         did = f"; did you mean {hint[0]!r}?" if hint else f" (allowed: {', '.join(allowed)})"
         return path + (key,), True, f"{where}: unknown key {key!r}{did}"

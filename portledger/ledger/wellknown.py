@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from importlib.resources import files
 from pathlib import Path
 
 SYSTEM_FILE = Path("/etc/services")
@@ -36,7 +35,10 @@ def parse(text: str) -> Registry:
 @lru_cache(maxsize=4)
 def _load(source: str) -> Registry:
     if source == "bundled":
-        return parse((files("portledger") / "data" / "services").read_text(encoding="utf-8"))
+        # The package's own folder, not importlib.resources (30 M instructions to import,
+        # on every hook run): portledger is installed as files, never zipped.
+        bundled = Path(__file__).resolve().parent.parent / "data" / "services"
+        return parse(bundled.read_text(encoding="utf-8"))
     try:
         return parse(Path(source).read_text(encoding="utf-8", errors="replace"))
     except OSError:
