@@ -27,7 +27,8 @@ def guarded(command: Callable[[list[str]], int], argv: Sequence[str]) -> int:
     try:
         return command(list(argv))
     except FatalError as e:
-        sys.stderr.write(f"portledger: {e}\n")
+        # One line, whatever the message quotes (an argument holding a newline).
+        sys.stderr.write(f"portledger: {_one_line(str(e))}\n")
         return e.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("portledger: interrupted\n")
@@ -48,18 +49,24 @@ def guarded(command: Callable[[list[str]], int], argv: Sequence[str]) -> int:
 
 def _internal(e: BaseException) -> int:
     sys.stderr.write(
-        f"portledger: internal error: {type(e).__name__}: {e} "
+        f"portledger: internal error: {type(e).__name__}: {_one_line(str(e))} "
         "(please report it with the input that caused it)\n"
     )
     return FatalError.exit_code
 
 
+def _one_line(text: str) -> str:
+    """``text`` with control characters (newlines, escape sequences) escaped, and
+    surrogate escapes of non-UTF-8 bytes written ``\\xff``."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def _shown(filename: object) -> str:
     """A path as an error names it: shown as the user gave it, with control characters
     escaped, shortened in the middle when longer than a line."""
-    text = os.fsdecode(filename) if isinstance(filename, (str, bytes)) else str(filename)
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    text = _one_line(os.fsdecode(filename) if isinstance(filename, (str, bytes))
+                     else str(filename))
     if len(text) > 120:
         text = f"{text[:60]}...{text[-40:]} ({len(text)} characters)"
     return text

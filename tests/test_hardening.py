@@ -276,3 +276,128 @@ def test_diff_and_check_commits_do_not_follow_a_committed_symlink(tmp_path: Path
         assert (done.returncode, done.stdout) == (0, b""), done.stdout
         assert note.encode() in done.stderr
         assert b"portledger-diff-" not in done.stderr
+
+
+# --- the compose reader -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "count"), [("${A:-" * 600 + "x" + "}" * 600, 600),
+                                              ("${A:-}" * 700, 700)])
+def test_hundreds_of_substitutions_in_one_value_are_a_located_error(
+        repo: Path, capsys: pytest.CaptureFixture[str], value: str, count: int) -> None:
+    compose = repo / "compose.yaml"
+    compose.write_text(compose.read_text().replace(
+        "image: digi/pcs-api", f"image: digi/pcs-api\n    environment: {{X: '{value}'}}"))
+    assert cli.main(["check"]) == 1
+    assert capsys.readouterr().out.startswith(
+        f"compose.yaml:4:22: PL101 yaml-syntax invalid interpolation format: {count} "
+        "substitutions in one value, nested or repeated too deeply to read in "
+        "services.pcs-api.environment.X")
+
+
+def test_reset_on_the_whole_document_is_a_located_error(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    compose = repo / "compose.yaml"
+    compose.write_text("!reset\n" + compose.read_text())
+    assert cli.main(["check"]) == 1
+    assert capsys.readouterr().out.startswith(
+        "compose.yaml:1:1: PL101 yaml-syntax !reset on the whole document: Compose "
+        "cannot load it\n")
+
+
+def test_an_invalid_interpolated_port_names_the_variable_not_its_value(
+        repo: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter2-very-secret")
+    monkeypatch.setenv("TOKEN", "tok3n-secret")
+    compose = repo / "compose.yaml"
+    compose.write_text(compose.read_text().replace(
+        '"8000:8000" # still on digi-core\'s port',
+        '"${AWS_SECRET_ACCESS_KEY}:80"'))
+    for fmt in ("text", "json", "sarif", "github"):
+        assert cli.main(["check", "--format", fmt]) == 1
+        out = capsys.readouterr().out
+        assert "secret" not in out.replace("AWS_SECRET_ACCESS_KEY", "")
+        assert "with the value of AWS_SECRET_ACCESS_KEY it is not a valid port entry" in out
+    compose.write_text(compose.read_text().replace(
+        '- "${AWS_SECRET_ACCESS_KEY}:80"', '- {target: 80, published: "${TOKEN}"}'))
+    assert cli.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("compose.yaml:5:9: PL205 invalid-port invalid port: the entry: with "
+                          "the value of TOKEN it is not a valid port entry (values are not "
+                          "shown)\n"), out
+
+
+@pytest.mark.parametrize("entry", [
+    "include: [{path}]",
+    "services:\n  pcs-api:\n    image: x\n    extends: {{file: {path}, service: s}}",
+])
+@pytest.mark.parametrize("how", ["absolute", "dotdot"])
+def test_compose_loading_reads_nothing_outside_the_repository(
+        repo: Path, capsys: pytest.CaptureFixture[str], entry: str, how: str) -> None:
+    secret = repo.parent / "secret.yaml"
+    secret.write_text("top-secret-line: 1\n")
+    _git(repo, "init", "-q", "-b", "main")
+    path = str(secret) if how == "absolute" else "../secret.yaml"
+    (repo / "compose.yaml").write_text(entry.format(path=path) + "\n")
+    assert cli.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "top-secret" not in out
+    assert f"{secret}:1:1: PL101 yaml-syntax is outside {repo} (the repository, or the " \
+        "ledger's folder without one), or a symbolic link to there: portledger reads only " \
+        "files under it, so it was not read" in out, out
+
+
+@pytest.mark.parametrize("name", ["compose.yaml", ".env"])
+def test_a_symlink_leading_outside_is_not_read(
+        repo: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    outside = repo.parent / "elsewhere"
+    if name == ".env":
+        outside.write_text("HOST_PORT=8002\n")
+        compose = repo / "compose.yaml"
+        compose.write_text(compose.read_text().replace('"8000:8000"', '"${HOST_PORT}:8000"'))
+    else:
+        (repo / name).rename(outside)
+    (repo / name).symlink_to(outside)
+    assert cli.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"{name}:1:1: PL101 yaml-syntax is outside {repo} "), out
+    assert "8002" not in out
+
+
+def test_compose_validation_sends_nothing_over_the_network(repo: Path) -> None:
+    """A real load, under strace: no connect() to an internet address (the compose schema
+    named a draft the Rust validator fetched, a DNS query per load)."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    log = repo.parent / "strace.txt"
+    done = subprocess.run(["strace", "-f", "-e", "trace=connect", "-o", str(log),
+                           sys.executable, "-m", "portledger", "check", "--no-cache"],
+                          cwd=repo, capture_output=True, timeout=120)
+    assert done.returncode == 1
+    assert [line for line in log.read_text().splitlines()
+            if "AF_INET" in line] == []
+
+
+def test_both_validators_refuse_any_remote_reference() -> None:
+    """Compiled with a retriever that fails on any look-up: a remote $ref is an error."""
+    import jsonschema_rs
+
+    from portledger.compose import schema
+    from portledger.schemacheck import refuse_remote
+
+    assert schema._schema()["$schema"] == "http://json-schema.org/draft-07/schema#"
+    remote = {"$ref": "https://example.invalid/x.json"}
+    with pytest.raises(Exception, match="does not retrieve remote schema references"):
+        jsonschema_rs.validator_for(remote, retriever=refuse_remote)
+    assert schema._fast_validator() is not None  # compiled without a look-up
+
+
+def test_a_usage_error_quoting_a_newline_is_still_one_line(repo: Path) -> None:
+    done = run("rules", "a\nb", cwd=repo)
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert done.stderr == b"portledger: unrecognized arguments: a\\nb\n"
+    done = run("allocate", "x\ny", "--category", "user-facing", cwd=repo)
+    assert done.stderr == (b"portledger: allocate: service name 'x\\ny' is not a ledger name "
+                           b"(lower-case letters, digits, '-', '_' and '.', starting with a "
+                           b"letter or digit)\n")

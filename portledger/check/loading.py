@@ -209,6 +209,9 @@ class Loading:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+        from portledger.compose import loader
+
+        loader.READ_UNDER = None
 
 
 def _lines_of(specs: list[ProjectSpec],
@@ -242,7 +245,12 @@ def start(root: Path, config: ComposeConfig, paths: Sequence[str] = (),
           cache: bool = False, profiles: Sequence[str] | None = None) -> Loading:
     """Begin loading the projects :func:`selection` finds (in the background when
     many); with ``cache``, unchanged projects come from the cache of ``root``."""
+    from portledger.compose import loader
+    from portledger.paths import boundary
+
     key = (str(root), config, tuple(paths), cache, tuple(profiles or ()))
+    # Nothing outside the repository is read (forked workers inherit it); until close().
+    loader.READ_UNDER = boundary(root)
     chosen = selection(root, config, paths, profiles)
     store = None
     if cache:

@@ -83,6 +83,19 @@ class Interpolator:
         """Interpolate one string, raising :class:`TemplateError` as Compose would fail."""
         if "$" not in template:
             return template
+        try:
+            return self._substitute(template)
+        except RecursionError:
+            # compose-go's algorithm recurses once per "${" (nested or one after another);
+            # Go's stack grows, Python's does not: hundreds of them are refused, located.
+            raise TemplateError(
+                f"invalid interpolation format: {template.count('${')} substitutions in "
+                "one value, nested or repeated too deeply to read"
+            ) from None
+
+    def _substitute(self, template: str) -> str:
+        if "$" not in template:
+            return template
         error: TemplateError | None = None
         out: list[str] = []
         pos = 0
@@ -118,7 +131,7 @@ class Interpolator:
         if not named and not braced:
             raise TemplateError("")
         if braced and op is not None and op in braced:
-            return self._apply(braced, op) + self.substitute(rest)
+            return self._apply(braced, op) + self._substitute(rest)
         name = named or braced or ""
         self.read.append(name)
         value = self.environ.get(name)
@@ -129,7 +142,7 @@ class Interpolator:
 
     def _apply(self, substitution: str, op: str) -> str:
         name, _, arg = substitution.partition(op)
-        arg = self.substitute(arg)
+        arg = self._substitute(arg)
         self.read.append(name)
         value = self.environ.get(name)
         if op in (":?", "?"):

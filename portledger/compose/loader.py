@@ -38,6 +38,7 @@ an error (Compose passes its bytes on), and remote resources (git or OCI
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import os
@@ -49,6 +50,7 @@ from typing import Any
 from portledger import yamlio
 from portledger.compose import ports as portspec
 from portledger.compose.interpolate import Interpolator, TemplateError
+from portledger.paths import within
 
 LOCAL_TAGS = frozenset({"!reset", "!override"})
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
@@ -94,6 +96,9 @@ class Origin:
     raw: str | None
     plain: bool
     variables: tuple[str, ...]
+    read: tuple[str, ...] = field(default=(), compare=False)
+    """Every variable the entry's own text names, set or not (messages name them instead
+    of quoting what they gave)."""
 
 
 @dataclass
@@ -156,7 +161,14 @@ class Inputs:
 
     def read(self, path: str) -> bytes | None:
         """``yamlio.read_bytes(path)`` (None when it cannot be read; the caller's own
-        reading then reports why), their digest remembered."""
+        reading then reports why), their digest remembered. A file outside
+        :data:`READ_UNDER` is refused (ComposeError naming it), never read."""
+        if READ_UNDER is not None and not within(path, READ_UNDER):
+            raise ComposeError(
+                path, 1, 1, f"is outside {READ_UNDER} (the repository, or the ledger's folder "
+                "without one), or a symbolic link to there: portledger reads only files under "
+                "it, so it was not read",
+                "PL101")
         try:
             data = yamlio.read_bytes(path)
         except OSError:
@@ -175,6 +187,23 @@ class Inputs:
 
 _UNREAD = "?"
 """A file found by a look-up but not (yet) read."""
+
+READ_UNDER: str | None = None
+"""When set (by ``check`` for its run, by ``diff`` for its private copy of a commit), the
+folder every file a load reads must be under, through symbolic links: an ``include``,
+``extends`` or ``env_file`` with an absolute or ``../`` path, or a symlinked compose file,
+leading elsewhere is refused, not read."""
+
+
+@contextlib.contextmanager
+def reading_under(root: str | None) -> Iterator[None]:
+    """:data:`READ_UNDER` set to ``root`` for the loads inside."""
+    global READ_UNDER
+    before, READ_UNDER = READ_UNDER, root
+    try:
+        yield
+    finally:
+        READ_UNDER = before
 
 
 @dataclass
@@ -672,6 +701,9 @@ def _read_file(path: str, ctx: _Context, environ: Mapping[str, str], *, validate
         _upper_go_ints(data, (), doc)
     if "!!float" in doc.text:
         _explicit_floats(data, (), doc, doc.text.splitlines())
+    if () in doc.tags:  # Compose crashes on it (a nil dereference in compose-go)
+        raise _error_at(doc, (), f"{doc.tags[()]} on the whole document: Compose cannot "
+                        "load it", "PL101")
     tagged = sorted(doc.tags, key=len)
     for p in sorted(
         (p for p, t in doc.tags.items() if t == "!reset"), key=lambda p: (len(p), p), reverse=True
@@ -719,6 +751,23 @@ def _validate(model: dict[str, Any], ctx: _Context, doc: yamlio.Document) -> Non
         )
 
 
+_NAME = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _names_in(doc: yamlio.Document, span: yamlio.Span) -> tuple[str, ...]:
+    """The variable names written in ``doc``'s text between the places of ``span``."""
+    lines = doc.lines
+    if not 1 <= span.line <= span.end_line <= len(lines):
+        return ()
+    if span.line == span.end_line:
+        part = lines[span.line - 1][span.column - 1:span.end_column - 1]
+    else:
+        part = "\n".join([lines[span.line - 1][span.column - 1:],
+                          *lines[span.line:span.end_line - 1],
+                          lines[span.end_line - 1][:span.end_column - 1]])
+    return tuple(dict.fromkeys(_NAME.findall(part)))
+
+
 def _wrap_ports(
     cfg: dict[str, Any], doc: yamlio.Document, unset_by_path: dict[tuple[Any, ...], list[str]]
 ) -> None:
@@ -753,7 +802,8 @@ def _wrap_ports(
                 raw = text
                 if raw is None and item is not None:
                     raw = str(item)
-            origin = Origin(doc.path, span, raw, plain, tuple(variables))
+            read = _names_in(doc, span) if "$" in doc.text else ()
+            origin = Origin(doc.path, span, raw, plain, tuple(variables), read)
             wrapped.append(RawPort(item, origin))
         service["ports"] = wrapped
 
@@ -783,7 +833,15 @@ def _canonical_ports(dict_: dict[str, Any]) -> None:
         service["ports"] = result
 
 
-def _port_error(origin: Origin, message: str, stricter: str | None = None) -> ComposeError:
+def _port_error(origin: Origin, message: str, stricter: str | None = None, *,
+                quotes_value: bool = True) -> ComposeError:
+    if quotes_value and (origin.read or origin.variables):
+        # What the entry became holds the variables' values (a secret would go to the log,
+        # the annotations and SARIF): name the variables, quote only the file's own text.
+        names = ", ".join(dict.fromkeys(origin.read + origin.variables))
+        written = repr(origin.raw) if origin.raw is not None else "the entry"
+        message = (f"{written}: with the value of {names} it is not a valid port entry "
+                   "(values are not shown)")
     return ComposeError(
         origin.file, origin.span.line, origin.span.column, f"invalid port: {message}", "PL205",
         stricter,
@@ -830,7 +888,8 @@ def _enforce_unicity(dict_: dict[str, Any]) -> None:
             value = entry.fields if isinstance(entry, CanonicalPort) else entry.value
             key = portspec.unicity_key(value)
             if key is None:
-                raise _port_error(entry.origin, "long-syntax port has no target")
+                raise _port_error(entry.origin, "long-syntax port has no target",
+                                  quotes_value=False)
             if key in keys:
                 seq[keys[key]] = entry
             else:
@@ -849,7 +908,8 @@ def _unique_items(dict_: dict[str, Any]) -> None:
             value = entry.fields if isinstance(entry, CanonicalPort) else entry.value
             key = portspec.loose(value)
             if key in seen:
-                raise _port_error(entry.origin, "the same port entry is written twice")
+                raise _port_error(entry.origin, "the same port entry is written twice",
+                                  quotes_value=False)
             seen.add(key)
 
 

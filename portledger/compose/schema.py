@@ -53,16 +53,26 @@ def _schema() -> dict[str, Any]:
     # tmpfs, sysctls, build.args, ports...) before it validates, so ``uniqueItems``
     # never fails there for a list it knows; the loader checks ports itself.
     schema: dict[str, Any] = _without_unique_items(json.loads(_schema_text()))
+    # The shipped file names draft 7 "https://json-schema.org/draft-07/schema", which
+    # jsonschema-rs does not take for its bundled draft: it fetched it (a DNS query per
+    # load). Named as both validators bundle it; neither retrieves anything remote.
+    schema["$schema"] = DRAFT_07
     return schema
+
+
+DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
 
 @functools.lru_cache(maxsize=1)
 def _validator() -> Any:
     import jsonschema
+    from referencing import Registry
+
+    from portledger.schemacheck import refuse_remote
 
     schema = _schema()
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
-    return cls(schema)
+    return cls(schema, registry=Registry(retrieve=refuse_remote))  # type: ignore[call-arg]
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,7 +82,10 @@ def _fast_validator() -> Any:
     except ImportError:
         return None
     try:
-        return jsonschema_rs.validator_for(_schema(), validate_formats=False)
+        from portledger.schemacheck import refuse_remote
+
+        return jsonschema_rs.validator_for(_schema(), validate_formats=False,
+                                           retriever=refuse_remote)
     except Exception:  # noqa: BLE001 - an unsupported schema only loses the fast path
         return None
 

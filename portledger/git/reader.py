@@ -555,18 +555,21 @@ class PortReader:
     def _load(self, mirror: _Mirror, folder: str, files: tuple[str, ...] | None,
               extra: tuple[Any, ...] = (None, None)) -> _Loaded:
         from portledger import compose
+        from portledger.compose.loader import reading_under
 
         directory = mirror.root / folder if folder else mirror.root
         env_files, profiles = extra
         try:
-            project = compose.load_project(
-                files=[str(mirror.root / f) for f in files] if files else None,
-                project_directory=str(directory),
-                env_files=[str(mirror.root / f) for f in env_files]
-                if env_files is not None else None,
-                profiles=list(profiles) if profiles is not None else ["*"],
-                environ={},
-            )
+            # Only the commit's own files: an include of ../../x would read the local disk.
+            with reading_under(str(mirror.root)):
+                project = compose.load_project(
+                    files=[str(mirror.root / f) for f in files] if files else None,
+                    project_directory=str(directory),
+                    env_files=[str(mirror.root / f) for f in env_files]
+                    if env_files is not None else None,
+                    profiles=list(profiles) if profiles is not None else ["*"],
+                    environ={},
+                )
         except compose.ComposeError as e:
             where = mirror.relative(e.file)
             # What a broken project would have read is unknown: any change may mend it.
