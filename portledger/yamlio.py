@@ -739,7 +739,9 @@ def load(
     builder.doc.text = text
     if root is None:
         return builder.doc
-    if "*" in text:  # only aliases can expand a document beyond its own size
+    # Only aliases can expand a document beyond its own size, and an alias needs an anchor:
+    # a ledger's globs ("**/compose*.yml", hosts' projects) bring "*" but no "&".
+    if "*" in text and "&" in text:
         builder.measure(root)
     builder.doc.data = builder.build(root, ())
     return builder.doc

@@ -465,15 +465,19 @@ def place(p: Published, ledger: Ledger) -> None:
     its declared name, its folder and its file; see :mod:`portledger.ledger.hosts`)."""
     if not ledger.hosts:
         return
-    cached: tuple[Path, set[str]] | None = getattr(ledger, "_place_cache", None)
+    cached: tuple[Path, set[str], dict[tuple[str, str], Placement]] | None = getattr(
+        ledger, "_place_cache", None)
     if cached is None:
-        cached = (ledger.root, {d.name for d in ledger.compose.projects})
+        cached = (ledger.root, {d.name for d in ledger.compose.projects}, {})
         ledger._place_cache = cached  # type: ignore[attr-defined]
-    root, declared = cached
-    name = p.source if p.source in declared else None
-    paths = relative_paths(root, p.project, "" if name is not None else p.source)
-    label = name or (relative_paths(root, p.source) or (p.source,))[0]
-    p.hosts = ledger.hosts.project(name, label, paths)
+    root, declared, known = cached
+    key = (p.project, p.source)  # a project's bindings share it: paths worked out once
+    if key not in known:
+        name = p.source if p.source in declared else None
+        paths = relative_paths(root, p.project, "" if name is not None else p.source)
+        label = name or (relative_paths(root, p.source) or (p.source,))[0]
+        known[key] = ledger.hosts.project(name, label, paths)
+    p.hosts = known[key]
 
 
 def on_hosts(p: Published, ledger: Ledger, a: Allocation) -> bool:

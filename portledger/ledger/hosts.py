@@ -80,6 +80,7 @@ class HostMap:
     hosts: tuple[Host, ...] = ()
     _projects: dict[tuple[str, str, str], Placement] = field(
         default_factory=dict, compare=False, repr=False)
+    _services: dict[str, Placement] = field(default_factory=dict, compare=False, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.hosts)
@@ -94,11 +95,12 @@ class HostMap:
         """The hosts a ledger service runs on (None: every host)."""
         if not self.hosts:
             return None
-        key = ("", "\0service", name)
-        if key not in self._projects:
-            self._projects[key] = frozenset(
+        try:
+            return self._services[name]
+        except KeyError:
+            found = self._services[name] = frozenset(
                 h.name for h in self.hosts if name in h.services) or None
-        return self._projects[key]
+            return found
 
     def allocation(self, service: str, hosts: tuple[str, ...]) -> Placement:
         """The hosts on which a ledger port (of ``service``, limited to ``hosts``) holds."""
@@ -156,8 +158,10 @@ class HostMap:
                                 f"hosts.{h.name}.services: no ledger service {s!r}"))
         known = set(self.names())
         for name, service in services.items():
-            runs = self.service(name)
             for a in service.ports:
+                if not a.hosts:
+                    continue
+                runs = self.service(name)
                 for i, host in enumerate(a.hosts):
                     where = f"services.{name}.ports.{a.name}.hosts"
                     family, colon, _ = host.partition(":")
@@ -213,16 +217,25 @@ def hosts_config(section: Any) -> HostMap:
 
 def relative_paths(root: Path, *paths: str) -> tuple[str, ...]:
     """``paths`` (absolute, or relative to the current folder) relative to ``root``, in
-    POSIX form, leaving out any outside it."""
+    POSIX form, leaving out any outside it. Below ``root`` by string prefix (a check asks
+    for every compose project), through ``os.path.relpath`` otherwise."""
     out = []
     base = str(root)
+    cwd = os.getcwd()
     for p in paths:
         if not p:
             continue
-        try:
-            rel = os.path.relpath(os.path.abspath(p), base)
-        except ValueError:
-            continue
-        if not rel.startswith(".."):
-            out.append(Path(rel).as_posix())
+        full = p if os.path.isabs(p) else os.path.join(cwd, p)
+        if full == base:
+            rel = "."
+        elif full.startswith(base + os.sep) and f"{os.sep}.." not in full:
+            rel = full[len(base) + 1:]
+        else:
+            try:
+                rel = os.path.relpath(os.path.abspath(p), base)
+            except ValueError:
+                continue
+            if rel.startswith(".."):
+                continue
+        out.append(rel.replace(os.sep, "/") if os.sep != "/" else rel)
     return tuple(dict.fromkeys(out))
