@@ -469,3 +469,30 @@ def test_fix_records_an_alternatives_port_for_its_own_projects(
         "      tcp-80: {port: 9010, target: 80, hosts: [\"examples:examples/a\", "
         "\"examples:examples/b\"]}\n")
     assert run(capsys, "check") == (0, "", "")
+
+
+def test_serve_probes_the_allocations_of_its_host(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from portledger.serve.monitor import probe_once
+
+    two_hosts(repo)
+    for host, expected in (("batch", ["reports.http"]),
+                           ("edge", ["digi-core.http", "pcs-api.http"])):
+        snap = probe_once(repo / "port-mapping.yml", "label", timeout=1, deadline=3,
+                          ledger_host=host)
+        assert snap.ok, snap.error
+        assert [f"{p.service}.{p.name}" for p in snap.ports] == expected
+    assert run(capsys, "serve", "--host", "nope") == (
+        2, "", "portledger: serve: --host nope: no such host in port-mapping.yml "
+               "(hosts: edge, batch)\n")
+
+
+def test_a_project_of_a_host_without_each_cannot_be_named(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    two_hosts(repo, TWO_HOSTS.replace("hosts: [batch]", "hosts: [\"batch:deploy/batch\"]"))
+    code, out, _ = run(capsys, "check", "--select", "PL100")
+    assert code == 1
+    assert out.splitlines()[0] == (
+        "port-mapping.yml:21:46: PL100 schema services.reports.ports.http.hosts: "
+        "'batch:deploy/batch': host 'batch' has no `each`, so it has no projects of its "
+        "own to name")

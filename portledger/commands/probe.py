@@ -152,13 +152,7 @@ def this_host(ledger: Ledger, host: str | None, command: str) -> tuple[Ledger, s
     import socket
 
     if host is None and ledger.hosts:
-        name = socket.gethostname().lower()
-        for candidate in (name, name.split(".", 1)[0]):
-            if ledger.hosts.get(candidate) is not None:
-                host = candidate
-                break
-        else:
-            return ledger, None
+        host = ledger.hosts.of_machine(socket.gethostname())
     if host is None:
         return ledger, None
     ledger.hosts.require(host, command, ledger.path)

@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="send Access-Control-Allow-Origin: ORIGIN (default: no CORS header)")
     p.add_argument("--host-label", metavar="NAME",
                    help="the host label of the metrics (default: this machine's name)")
+    p.add_argument("--host", metavar="H",
+                   help="probe against host H of the ledger's hosts (default: the host named "
+                   "as this machine, else every allocation)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,10 +53,16 @@ def run(args: argparse.Namespace) -> int:
     if args.interval < args.deadline:
         raise FatalError(f"serve: --interval {args.interval:g} is shorter than the probe's "
                          f"--deadline {args.deadline:g}")
+    ledger_host = getattr(args, "host", None)
+    if ledger_host is not None:
+        from portledger.ledger.model import load_valid
+
+        ledger = load_valid(mapping_path(args))
+        ledger.hosts.require(ledger_host, "serve", ledger.path)
     server, monitor = make_server(
         mapping_path(args), listen=args.listen, interval=args.interval,
         timeout=args.timeout, deadline=args.deadline, write=args.write, token=token,
-        cors_origin=args.cors_origin, host_label=args.host_label)
+        cors_origin=args.cors_origin, host_label=args.host_label, ledger_host=ledger_host)
     monitor.start()
     host, port = server.effective_host, server.effective_port
     shown = f"[{host}]" if ":" in str(host) else host

@@ -129,6 +129,15 @@ class HostMap:
         self._projects[key] = placed
         return placed
 
+    def of_machine(self, hostname: str) -> str | None:
+        """The host named as a machine called ``hostname`` is (in full, or its first
+        label), or None."""
+        name = hostname.lower()
+        for candidate in (name, name.split(".", 1)[0]):
+            if self.get(candidate) is not None:
+                return candidate
+        return None
+
     def require(self, host: str | None, command: str, ledger: str) -> None:
         """Refuse (a FatalError, exit 2) a ``--host`` that is not one of these hosts (nor
         ``HOST:PROJECT`` of one with ``each``); ``ledger`` names the ledger's file."""

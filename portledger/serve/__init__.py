@@ -46,7 +46,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def make_server(mapping: Path, *, listen: str, interval: float, timeout: float,
                 deadline: float, write: bool, token: str | None, cors_origin: str | None,
-                host_label: str | None = None) -> tuple[Any, Any]:
+                host_label: str | None = None,
+                ledger_host: str | None = None) -> tuple[Any, Any]:
     """The waitress server (not yet serving) and the monitor (its first probe done)."""
     require()
     import waitress.server  # type: ignore[import-untyped, unused-ignore]
@@ -56,7 +57,7 @@ def make_server(mapping: Path, *, listen: str, interval: float, timeout: float,
 
     host, port = parse_listen(listen)
     monitor = Monitor(mapping, host_label or socket.gethostname(), interval=interval,
-                      timeout=timeout, deadline=deadline)
+                      timeout=timeout, deadline=deadline, ledger_host=ledger_host)
     monitor.probe_now()
     app = App(monitor, Settings(mapping, write=write, token=token, cors_origin=cors_origin,
                                 interval=interval))

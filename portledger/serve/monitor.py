@@ -9,6 +9,7 @@ snapshot and never wait for a probe.
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -96,9 +97,12 @@ def revision_of(path: Path) -> str:
 
 
 def probe_once(mapping: Path, host: str, *, timeout: float, deadline: float,
-               environ: Mapping[str, str] | None = None) -> Snapshot:
+               environ: Mapping[str, str] | None = None,
+               ledger_host: str | None = None) -> Snapshot:
     """Run the whole probe once; never raises for what the probe reports (an engine
-    that does not answer is a note, a bad ledger is the snapshot's error)."""
+    that does not answer is a note, a bad ledger is the snapshot's error). With
+    ``ledger_host`` (else the ledger's host named as this machine, if any), against
+    that host's allocations only (``hosts`` in the ledger)."""
     from portledger.ledger.model import load
     from portledger.paths import display_path
     from portledger.probe import check, holders, is_owner, observe
@@ -114,6 +118,10 @@ def probe_once(mapping: Path, host: str, *, timeout: float, deadline: float,
             where = (f"{first.file}:{first.line}:{first.column}: {first.message}"
                      if first else "cannot be read")
             raise FatalError(f"the ledger {where}")
+        on = ledger_host or ledger.hosts.of_machine(socket.gethostname())
+        if on is not None:
+            ledger.hosts.require(on, "serve", ledger.path)
+            ledger = ledger.on_host(on)
         obs = observe(ledger, docker=None, sockets=True, timeout=timeout,
                       environ=environ, deadline=started + deadline)
         log: list[HealthResult] = []
@@ -153,8 +161,8 @@ class Monitor:
     result, :attr:`last_success` the wall-clock time of the last probe that ran."""
 
     def __init__(self, mapping: Path, host: str, *, interval: float, timeout: float,
-                 deadline: float) -> None:
-        self.mapping, self.host = mapping, host
+                 deadline: float, ledger_host: str | None = None) -> None:
+        self.mapping, self.host, self.ledger_host = mapping, host, ledger_host
         self.interval, self.timeout, self.deadline = interval, timeout, deadline
         self.snapshot: Snapshot | None = None
         self.last_success: float | None = None
@@ -167,7 +175,7 @@ class Monitor:
     def probe_now(self) -> Snapshot:
         """One probe, its snapshot made the current one."""
         snap = probe_once(self.mapping, self.host, timeout=self.timeout,
-                          deadline=self.deadline)
+                          deadline=self.deadline, ledger_host=self.ledger_host)
         with self._lock:
             self.snapshot = snap
             self.runs["ok" if snap.ok else "error"] += 1
