@@ -496,3 +496,20 @@ def test_a_project_of_a_host_without_each_cannot_be_named(
         "port-mapping.yml:21:46: PL100 schema services.reports.ports.http.hosts: "
         "'batch:deploy/batch': host 'batch' has no `each`, so it has no projects of its "
         "own to name")
+
+
+def test_report_draws_each_hosts_port_space(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    two_hosts(repo)
+    code, out, _ = run(capsys, "report", "--format", "markdown")
+    assert code == 0
+    start = out.index("## Hosts")
+    assert out[start:out.index("\n## ", start + 1)] == (
+        "## Hosts\n\nPorts conflict only between what shares a host.\n\n"
+        "| host | projects | services | ports held there |\n| --- | --- | --- | --- |\n"
+        "| edge | deploy/edge/\\*\\* | digi-core, pcs-api | 8000/tcp digi-core.http, "
+        "8002/tcp pcs-api.http |\n"
+        "| batch | deploy/batch/\\*\\* | reports | 8000/tcp reports.http |\n")
+    code, out, _ = run(capsys, "report", "--format", "html")
+    assert code == 0
+    assert "<td>batch</td><td>deploy/batch/**</td><td>reports</td>" in out

@@ -129,6 +129,24 @@ def _table_rows(pm: PortMap, category: str) -> list[list[str]]:
     return rows
 
 
+HOST_COLUMNS = ("host", "projects", "services", "ports held there")
+
+
+def _host_rows(ledger: Ledger) -> list[list[str]]:
+    """One row per host of the ledger's ``hosts``: what runs there and the ports held
+    there (a port no host limits, of a service no host names, is on every host)."""
+    from portledger.ledger.hosts import on
+
+    rows = []
+    for h in ledger.hosts.hosts:
+        projects = [*h.projects, *(f"each {p}" for p in h.each)]
+        held = [f"{a.label}/{a.protocol} {a.service}.{a.name}"
+                for a in sorted(ledger.allocations(), key=lambda a: (a.start, a.order))
+                if on(ledger.placement(a), h.name)]
+        rows.append([h.name, ", ".join(projects), ", ".join(h.services), ", ".join(held)])
+    return rows
+
+
 COLUMNS = ("service", "owner", "status", "port name", "port", "protocol", "host address",
            "target", "health", "depends on", "notes")
 
@@ -147,6 +165,12 @@ def markdown(pm: PortMap, out: TextIO) -> None:
                   f"{count} | {_md(r.description)} |\n")
     lo, hi = ledger.ephemeral
     out.write(f"\nThe OS ephemeral range is {lo}-{hi}; ports below 1024 are system ports.\n")
+    if ledger.hosts:
+        out.write("\n## Hosts\n\nPorts conflict only between what shares a host.\n\n| "
+                  + " | ".join(HOST_COLUMNS) + " |\n| "
+                  + " | ".join(["---"] * len(HOST_COLUMNS)) + " |\n")
+        for row in _host_rows(ledger):
+            out.write("| " + " | ".join(_md(c) for c in row) + " |\n")
     for category in pm.categories():
         rows = _table_rows(pm, category)
         if not rows:
@@ -527,6 +551,15 @@ def html_page(pm: PortMap) -> str:
     lo, hi = ledger.ephemeral
     body.append(f"</tbody></table></div><p>The OS ephemeral range is {lo}-{hi}; "
                 "ports below 1024 are system ports.</p>")
+    if pm.ledger.hosts:
+        body.append('<h2 id="hosts">Hosts</h2><p>Ports conflict only between what shares a '
+                    'host.</p><div class="scroll" tabindex="0" role="region" aria-label="hosts">'
+                    "<table><caption>hosts: what runs there, the ports held there</caption>"
+                    "<thead><tr>" + "".join(f"<th>{_e(c)}</th>" for c in HOST_COLUMNS)
+                    + "</tr></thead><tbody>"
+                    + "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>"
+                              for row in _host_rows(pm.ledger))
+                    + "</tbody></table></div>")
     for category in pm.categories():
         body.append(_html_table(pm, category))
     if pm.findings:
