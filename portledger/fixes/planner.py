@@ -810,6 +810,8 @@ class Planner:
                 plans[i] = self.by_entry[place] = (
                     recorded[place] if isinstance(recorded, dict) else recorded)
         for i in later:  # PL204 between compose services that become one ledger service
+            if findings[i].code == "PL104":
+                continue  # a ledger conflict no decision settled (a range): manual
             plans[i] = self.by_entry.get(_entry_key(findings[i].context[0]))
         # 5. Quoting: an entry that moves is quoted by its move.
         for i in todo:
