@@ -28,6 +28,8 @@ FIXTURE_CODES = {r.code for r in RULES if r.code[2] in "12"}
 
 LEDGER_CASES = sorted(p for p in INVALID.glob("*.yml") if expectations(p))
 COMPOSE_CASES = sorted((COMPOSE / "invalid").iterdir())
+GLOB_CASE = COMPOSE / "typo-glob" / "port-mapping.yml"
+"""A ledger whose compose glob matches nothing (PL208 is about the ledger's globs)."""
 
 
 def compose_expectations(case: Path) -> set[tuple[str, str, int, int]]:
@@ -120,6 +122,7 @@ def test_github_format_of_each_compose_fixture(
 def test_the_fixtures_show_every_ledger_and_compose_rule() -> None:
     shown = {c for case in LEDGER_CASES for c, _, _ in expectations(case)}
     shown |= {c for case in COMPOSE_CASES for _, c, _, _ in compose_expectations(case)}
+    shown |= {c for c, _, _ in expectations(GLOB_CASE)}
     assert FIXTURE_CODES <= shown
 
 
@@ -190,6 +193,10 @@ def all_fixture_findings(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Finding]
                       [str(case.relative_to(TESTS))])
         findings += r.findings
         files += r.files
+    r = check_run(GLOB_CASE.relative_to(TESTS))
+    assert [(f.code, f.line, f.column) for f in r.findings] == expectations(GLOB_CASE)
+    findings += r.findings
+    files += r.files
     return sorted(set(findings)), files
 
 
