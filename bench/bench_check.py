@@ -77,7 +77,76 @@ def add_hosts(repo: Path, count: int) -> int:
     return len(domains)
 
 
-def run_check(repo: Path, cache_dir: Path) -> tuple[float, dict, int]:
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def _pss_kib(pid: int) -> int:
+    """The proportional set size of ``pid`` (forked workers share their parent's pages:
+    PSS counts each shared page once over all of them, RSS once per process)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class TreeMemory:
+    """Samples the memory of a process and all its descendants together (every 50 ms;
+    reading smaps costs the kernel time, so the timed runs are not sampled)."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        self.pid = pid
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pids, todo = [], [self.pid]
+            while todo:
+                p = todo.pop()
+                pids.append(p)
+                todo += _children(p)
+            self.peak_kib = max(self.peak_kib, sum(_pss_kib(p) for p in pids))
+            self._stop.wait(0.05)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kib
+
+
+def floor_load(repo: Path) -> float:
+    """PyYAML's CSafeLoader loading the same files (every compose file and the ledger) in
+    one process: the floor the cold check is measured against."""
+    code = (
+        "import sys, time, pathlib, yaml\n"
+        "root = pathlib.Path(sys.argv[1])\n"
+        "t = time.perf_counter()\n"
+        "files = sorted(root.rglob('*compose*.y*ml')) + [root / 'port-mapping.yml']\n"
+        "for f in files:\n"
+        "    yaml.load(f.read_bytes(), Loader=yaml.CSafeLoader)\n"
+        "print(len(files))\n"
+    )
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, str(repo)], check=True,
+                   capture_output=True)
+    return time.perf_counter() - start
+
+
+def run_check(repo: Path, cache_dir: Path,
+              sample: bool = False) -> tuple[float, dict, int, int]:
     empty = repo / ".services-empty"
     empty.write_text("", encoding="utf-8")
     env = {**os.environ, "PORTLEDGER_SERVICES_FILE": str(empty),
@@ -85,15 +154,18 @@ def run_check(repo: Path, cache_dir: Path) -> tuple[float, dict, int]:
     env.pop("GITHUB_ACTIONS", None)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    proc = subprocess.run(
+    child = subprocess.Popen(
         [sys.executable, "-m", "portledger", "check", "--format", "json"],
-        cwd=repo, env=env, capture_output=True, text=True,
+        cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    memory = TreeMemory(child.pid) if sample else None
+    out, err = child.communicate()
     elapsed = time.perf_counter() - start
+    tree = memory.stop() if memory is not None else 0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if proc.returncode not in (0, 1):
-        raise SystemExit(f"check failed ({proc.returncode}): {proc.stderr.strip()}")
-    return elapsed, json.loads(proc.stdout), max(peak, before)
+    if child.returncode not in (0, 1):
+        raise SystemExit(f"check failed ({child.returncode}): {err.strip()}")
+    return elapsed, json.loads(out), max(peak, before), tree
 
 
 def verify(repo: Path, result: dict) -> tuple[int, list[str], list[str]]:
@@ -139,31 +211,56 @@ def main() -> int:
         hosts = add_hosts(repo, args.hosts) if args.hosts else 0
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "portledger")],
                        check=True, stdout=subprocess.DEVNULL)
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed (codecache.py)
         cache_dir = Path(tmp) / "cache"
         cold: list[float] = []
         warm: list[float] = []
+        changed: list[float] = []
+        floor: list[float] = []
         result: dict = {}
-        peak = 0
-        for _ in range(args.repeat):
-            # Cold: an empty cache (a first check; it fills the cache). Warm: the same
-            # check again, nothing changed (a hook on the next commit).
+        peak = tree = 0
+        composes = sorted(repo.rglob("*compose*.y*ml"))
+        one_file = composes[len(composes) // 2]
+        for i in range(args.repeat):
+            # Interleaved: the floor (CSafeLoader loading the same files), a cold check
+            # (an empty cache: a first check; it fills the cache), a warm one (nothing
+            # changed: a hook on the next commit), and one with one compose file changed
+            # (a comment appended: its digest changes, its ports do not).
+            floor.append(floor_load(repo))
             shutil.rmtree(cache_dir, ignore_errors=True)
-            elapsed, result, peak = run_check(repo, cache_dir)
+            elapsed, result, peak, _ = run_check(repo, cache_dir)
             cold.append(elapsed)
-            elapsed, again, peak = run_check(repo, cache_dir)
+            elapsed, again, peak, _ = run_check(repo, cache_dir)
             warm.append(elapsed)
             if again != result:
                 raise SystemExit("a check from the cache said something else")
+            with one_file.open("a", encoding="utf-8") as f:
+                f.write(f"# changed {i}\n")
+            elapsed, again, peak, _ = run_check(repo, cache_dir)
+            changed.append(elapsed)
+            if again != result:
+                raise SystemExit("a check with one file changed said something else")
+        shutil.rmtree(cache_dir, ignore_errors=True)  # memory: one more cold run, sampled
+        tree = run_check(repo, cache_dir, sample=True)[3]
         found, missed, extra = verify(repo, result)
         total = found + len(missed)
         print(f"files={args.files} services/file={args.services_per_file} "
               f"conflicts={total} compose files read={result['summary']['files'] - 1} "
               f"hosts={hosts}")
-        for label, times in (("cold (empty cache)", cold), ("warm (nothing changed)", warm)):
-            print(f"check wall time, {label}: best {min(times):.2f} s, median "
+        print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        for label, times in (("floor (CSafeLoader, same files, one process)", floor),
+                             ("cold (empty cache)", cold), ("warm (nothing changed)", warm),
+                             ("warm (one compose file changed)", changed)):
+            print(f"{label}: best {min(times):.2f} s, median "
                   f"{statistics.median(times):.2f} s; runs "
                   + ", ".join(f"{t:.2f}" for t in times))
-        print(f"peak RSS of a check process: {peak / 1024:.0f} MiB")
+        cold_med = statistics.median(cold)
+        print(f"ratios (medians): cold / floor {cold_med / statistics.median(floor):.2f}; "
+              f"warm / cold {statistics.median(warm) / cold_med:.2f}; "
+              f"one changed / cold {statistics.median(changed) / cold_med:.2f}")
+        print(f"largest peak RSS of a child process (ru_maxrss): {peak / 1024:.0f} MiB; "
+              f"peak memory of a cold check's processes together (PSS, sampled every "
+              f"50 ms): {tree / 1024:.0f} MiB")
         print(f"conflicts found: {found}/{total}; false positives: {len(extra)}")
         for m in missed:
             print(f"  MISSED {m}")
