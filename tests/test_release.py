@@ -99,8 +99,10 @@ def test_a_rev_pinned_install_runs_every_hook_at_its_own_stage(
     assert [re.sub(r"\.{2,}", " ", ln) for ln in lines] == [
         "portledger ledger Passed", "portledger compose ports Passed",
         "portledger port-change trailers Passed", "portledger port changes documented Passed"]
-    # The commit that creates the ledger needs no trailer; the next move gets one.
-    assert run(repo, home, "git", "log", "-1", "--format=%B").stdout == "Add web\n\n"
+    # The commit that creates the ledger needs no trailer for the ledger's entries, but
+    # the compose port it adds is a port change: prepare-commit-msg pre-fills its line.
+    assert run(repo, home, "git", "log", "-1", "--format=%B").stdout == (
+        "Add web\n\nPort-Change: web http none -> 8500 (tcp)\n\n")
     for name, text in {"port-mapping.yml": LEDGER, "web/compose.yaml": WEB}.items():
         (repo / name).write_text(text.replace("8500", "8510"), encoding="utf-8")
     done = run(repo, home, "git", "commit", "-q", "-a", "-m", "Move web")
