@@ -5,7 +5,7 @@ The environment is docker compose's: the OS environment, then the ``.env`` (or
 ``--env-file``) of the folder known first (project directory, first ``-f`` file's, or the
 current one), then ``COMPOSE_FILE`` (relative to the current folder) or the default files,
 then the ``.env`` of the project's own folder; earlier values win. ``.env`` files are read
-by compose-go's rules (:class:`_DotEnv`).
+by compose-go's rules (:class:`portledger.compose.dotenv._DotEnv`).
 
 Pipeline, per file and in ``-f`` order (as compose-go's ``loadYamlFile``):
 
@@ -42,15 +42,48 @@ import contextlib
 import copy
 import hashlib
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from portledger import yamlio
-from portledger.compose import ports as portspec
-from portledger.compose.interpolate import Interpolator, TemplateError
+from portledger.compose.consistency import check_consistency, enabled
+from portledger.compose.dotenv import read_env_file
+from portledger.compose.goyaml import (
+    _UPPER_PREFIX,
+    _explicit_floats,
+    _one_merge_key,
+    _string_keys,
+    _unique_anchors,
+    _upper_go_ints,
+)
+from portledger.compose.merge import _apply_tags, _delete_path, _merge_file
+from portledger.compose.model import (
+    CanonicalPort,
+    ComposeError,
+    LoadedProject,
+    Origin,
+    RawPort,
+    UnsetVariable,
+    _Context,
+    _error_at,
+    _model_error,
+)
+from portledger.compose.portmodel import (
+    _canonical_ports,
+    _check_long,
+    _enforce_unicity,
+    _unique_items,
+    _wrap_ports,
+)
+from portledger.compose.substitution import _interpolate, _interpolate_in_place
 from portledger.paths import within
+
+__all__ = [  # what other modules import from here (the pieces were moved out verbatim)
+    "DEFAULT_FILES", "LOCAL_TAGS", "OVERRIDE_FILES", "READ_UNDER", "CanonicalPort",
+    "ComposeError", "Inputs", "LoadedProject", "Origin", "RawPort", "UnsetVariable",
+    "check_consistency", "enabled", "load", "read_env_file", "reading_under",
+]
 
 LOCAL_TAGS = frozenset({"!reset", "!override"})
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
@@ -60,72 +93,6 @@ OVERRIDE_FILES = (
     "docker-compose.override.yml",
     "docker-compose.override.yaml",
 )
-
-
-class ComposeError(Exception):
-    """A project Compose would refuse to load; carries where and why.
-
-    ``code`` is ``PL101`` (unreadable YAML, invalid template, schema or structure error),
-    ``PL102`` (a repeated mapping key: go-yaml refuses those), ``PL205`` (an invalid port
-    entry) or ``PL206`` (a required variable is missing).
-    """
-
-    def __init__(self, file: str, line: int, column: int, message: str, code: str,
-                 stricter: str | None = None) -> None:
-        super().__init__(f"{file}:{line}:{column}: {code} {message}")
-        self.file = file
-        self.line = line
-        self.column = column
-        self.message = message
-        self.code = code
-        self.stricter = stricter
-        """The row of docs/compose-stricter.md (``S1``...) when Compose accepts this."""
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt from its fields when it crosses a process boundary (parallel loading).
-        return (ComposeError,
-                (self.file, self.line, self.column, self.message, self.code, self.stricter))
-
-
-@dataclass(unsafe_hash=True)  # by value, as if frozen, but quicker to make (ledger.Allocation)
-class Origin:
-    """Where a port entry was written, and what it read."""
-
-    file: str
-    span: yamlio.Span
-    raw: str | None
-    plain: bool
-    variables: tuple[str, ...]
-    read: tuple[str, ...] = field(default=(), compare=False)
-    """Every variable the entry's own text names, set or not (messages name them instead
-    of quoting what they gave)."""
-
-
-@dataclass
-class RawPort:
-    """A port entry as written (after interpolation), not yet made canonical."""
-
-    value: Any
-    origin: Origin
-
-
-@dataclass
-class CanonicalPort:
-    """One canonical port record (compose-go's map) with where it came from."""
-
-    fields: dict[str, Any]
-    origin: Origin
-
-
-@dataclass
-class UnsetVariable:
-    """A variable read while unset (Compose warns and substitutes "")."""
-
-    name: str
-    file: str
-    line: int
-    column: int
-    path: tuple[Any, ...]
 
 
 class Inputs:
@@ -206,204 +173,8 @@ def reading_under(root: str | None) -> Iterator[None]:
         READ_UNDER = before
 
 
-@dataclass
-class _Context:
-    environ: dict[str, str]
-    inputs: Inputs
-    unset: list[UnsetVariable] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    include_stack: tuple[str, ...] = ()
-    docs: list[yamlio.Document] = field(default_factory=list)
-    """Every file read, latest last: where a path of the merged model was written."""
-
-
-def _where(ctx: _Context, path: tuple[Any, ...], fallback: yamlio.Document | None = None
-           ) -> tuple[str, yamlio.Span]:
-    """The file and span where the merged model's ``path`` was last written (or the
-    nearest ancestor that was)."""
-    for p in [tuple(path[:n]) for n in range(len(path), 0, -1)]:
-        for seen in reversed(ctx.docs):
-            sp = seen.spans.get(p)
-            if sp is not None:
-                return seen.path, sp
-    doc = fallback or (ctx.docs[-1] if ctx.docs else None)
-    if doc is None:
-        return ".", yamlio.Span(1, 1, 1, 1)
-    return doc.path, doc.span(path)
-
-
-def _model_error(ctx: _Context, path: tuple[Any, ...], message: str, code: str = "PL101",
-                 fallback: yamlio.Document | None = None) -> ComposeError:
-    file, sp = _where(ctx, path, fallback)
-    return ComposeError(file, sp.line, sp.column, message, code)
-
 
 # -- files and environment ------------------------------------------------------------
-
-
-def _error_at(doc: yamlio.Document, path: tuple[Any, ...], message: str, code: str) -> ComposeError:
-    sp = doc.span(path)
-    return ComposeError(doc.path, sp.line, sp.column, message, code)
-
-
-def read_env_file(path: str, environ: Mapping[str, str],
-                  inputs: Inputs | None = None) -> dict[str, str]:
-    """Read a ``.env`` file as Compose does: ``${VAR}`` in unquoted and double-quoted
-    values expands from the environment first, then from earlier lines; single-quoted
-    values are literal; a bare ``NAME`` takes its value from the environment."""
-    data = inputs.read(path) if inputs is not None else None
-    if data is None:
-        try:
-            data = yamlio.read_bytes(path)
-        except OSError as e:
-            raise ComposeError(
-                path, 1, 1, f"cannot read env file: {e.strerror or e}", "PL101"
-            ) from None
-    try:
-        text = yamlio.read_text(path, data)
-    except yamlio.YamlError as e:
-        # Compose passes the bytes of a .env that is not UTF-8 on: docs/compose-stricter.md
-        raise ComposeError(path, e.line, e.column, f"env file: {e.message}", "PL101",
-                           "S5") from None
-    return _DotEnv(path, text, environ, inputs).parse()
-
-
-_ENV_SPACE = "\t\v\f\r \x85\xa0"
-"""compose-go's dotenv spaces: white space but not a line break."""
-
-_EXPORT = re.compile(r"export\s+")
-_ESCAPE = re.compile(r'\\(?:[abcfnrtv$"\\]|0\d{0,3})')
-_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
-            "v": "\v", '"': '"', "\\": "\\", "$": "$$"}
-
-
-def _unescape(match: re.Match[str]) -> str:
-    text = match.group(0)
-    if text[1] != "0":
-        return _ESCAPES[text[1]]
-    digits = text[2:]  # "\0ooo" is Go's "\ooo": three octal digits, else "\" + digits
-    if len(digits) == 3 and all(c in "01234567" for c in digits) and int(digits, 8) < 256:
-        return chr(int(digits, 8))
-    return "\\" + digits
-
-
-class _DotEnv:
-    """compose-go's dotenv reader (``dotenv/parser.go``), behaviour for behaviour: a
-    key ends at ``=``, ``:`` or a line break (a bare ``NAME`` takes its value from the
-    environment); an unquoted value is the rest of the line cut at the first `` #``;
-    quoted values may span lines, double-quoted ones expand ``\\n`` & co; unquoted and
-    double-quoted values are interpolated, the environment first, then earlier lines."""
-
-    def __init__(self, path: str, text: str, environ: Mapping[str, str],
-                 inputs: Inputs | None) -> None:
-        self.path = path
-        self.src = text
-        self.environ = environ
-        self.inputs = inputs
-        self.line = 1
-        self.values: dict[str, str] = {}
-
-    def fail(self, message: str, line: int | None = None) -> ComposeError:
-        return ComposeError(self.path, line or self.line, 1, f"env file: {message}", "PL101")
-
-    def lookup(self, name: str) -> str | None:
-        if self.inputs is not None:
-            self.inputs.looked_up([name])
-        if name in self.environ:
-            return self.environ[name]
-        return self.values.get(name)
-
-    def expand(self, value: str, line: int) -> str:
-        interp = Interpolator({**self.values, **self.environ})
-        try:
-            return interp.substitute(value)
-        except TemplateError as e:
-            raise self.fail(e.message, line) from None
-        finally:
-            if self.inputs is not None:
-                self.inputs.looked_up(interp.read)
-
-    def statement_start(self, src: str) -> str:
-        while True:
-            i = 0
-            while i < len(src) and src[i].isspace():
-                if src[i] == "\n":
-                    self.line += 1
-                i += 1
-            src = src[i:]
-            if not src or src[0] != "#":
-                return src
-            newline = src.find("\n")
-            if newline == -1:
-                return ""
-            src = src[newline:]
-
-    def parse(self) -> dict[str, str]:
-        src = self.src
-        while True:
-            src = self.statement_start(src)
-            if not src:
-                return self.values
-            line = self.line
-            if _EXPORT.match(src):
-                src = src[len("export"):].lstrip(_ENV_SPACE)
-            key, offset, inherited = "", 0, False
-            for i, c in enumerate(src):
-                if c in _ENV_SPACE:
-                    continue
-                if c in "=:\n":
-                    key, offset, inherited = src[:i], i + 1, c == "\n"
-                    break
-                if c in "_.-[]" or c.isalpha() or c.isnumeric():
-                    continue
-                first = src.split("\n", 1)[0]
-                raise self.fail(f"unexpected character {c!r} in variable name {first!r}")
-            if inherited and " " not in key:
-                self.line += 1
-            key = key.rstrip()
-            rest = src[offset:].lstrip(_ENV_SPACE)
-            if " " in key:
-                raise self.fail("key cannot contain a space", line)
-            if inherited:
-                value = self.lookup(key)
-                if value is not None:
-                    self.values[key] = value
-                src = rest
-                continue
-            self.values[key], src = self.value(rest)
-
-    def value(self, src: str) -> tuple[str, str]:
-        line = self.line
-        if not src or src[0] not in "'\"":
-            text, _, rest = src.partition("\n")
-            self.line += 1
-            text = text.partition(" #")[0].rstrip()
-            return self.expand(text, line), rest
-        quote = src[0]
-        chars: list[str] = []
-        escape = False
-        for i in range(1, len(src)):
-            c = src[i]
-            if c == "\n":
-                self.line += 1
-            if c != quote:
-                if not escape and c == "\\":
-                    escape = True
-                    continue
-                if escape:
-                    escape = False
-                    chars.append("\\")
-                chars.append(c)
-                continue
-            if escape:
-                escape = False
-                chars.append(c)
-                continue
-            text = "".join(chars)
-            if quote == '"':
-                text = self.expand(_ESCAPE.sub(_unescape, text), line)
-            return text, src[i + 1:]
-        raise self.fail(f"unterminated quoted value {src.split(chr(10), 1)[0]}", line)
 
 
 def _find_default_files(start: str, inputs: Inputs) -> list[str]:
@@ -430,234 +201,6 @@ def _find_default_files(start: str, inputs: Inputs) -> list[str]:
 
 
 # -- one file -----------------------------------------------------------------------
-
-
-def _delete_path(data: Any, path: tuple[Any, ...]) -> None:
-    node = data
-    for key in path[:-1]:
-        if isinstance(node, dict) and key in node:
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
-            node = node[key]
-        else:
-            return
-    last = path[-1]
-    if isinstance(node, dict):
-        node.pop(last, None)
-    elif isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
-        del node[last]
-
-
-def _interpolate(
-    value: Any,
-    path: tuple[Any, ...],
-    doc: yamlio.Document,
-    ctx: _Context,
-    environ: Mapping[str, str],
-    unset_by_path: dict[tuple[Any, ...], list[str]],
-) -> Any:
-    if isinstance(value, str):
-        if "$" not in value:  # nothing to substitute: most values of a compose file
-            return value
-        interp = Interpolator(environ)
-        try:
-            result = interp.substitute(value)
-        except TemplateError as e:
-            if e.variable is not None:
-                raise _error_at(doc, path, e.message, "PL206") from None
-            where = ".".join(str(p) for p in path)
-            raise _error_at(
-                doc, path, f"{e.message} in {where} (write $$ for a literal $)", "PL101"
-            ) from None
-        finally:
-            ctx.inputs.looked_up(interp.read)
-        if interp.unset:
-            unset_by_path[path] = interp.unset
-            sp = doc.span(path)
-            for name in interp.unset:
-                ctx.unset.append(UnsetVariable(name, doc.path, sp.line, sp.column, path))
-        return result
-    if isinstance(value, dict):
-        return {
-            k: _interpolate(v, path + (k,), doc, ctx, environ, unset_by_path)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [
-            _interpolate(v, path + (i,), doc, ctx, environ, unset_by_path)
-            for i, v in enumerate(value)
-        ]
-    return value
-
-
-def _interpolate_in_place(
-    data: dict[str, Any],
-    doc: yamlio.Document,
-    ctx: _Context,
-    environ: Mapping[str, str],
-    unset_by_path: dict[tuple[Any, ...], list[str]],
-) -> dict[str, Any]:
-    """:func:`_interpolate`, visiting only the strings that contain ``$``.
-
-    The YAML module lists them while it builds the data (which it builds fresh for
-    every file, so changing it in place is safe); a file's other values are left as
-    they are instead of being copied. Used when no ``!reset`` removed anything first.
-    """
-    for path in doc.dollars:
-        # A path may name nothing now: a merge key (<<) source's string that the
-        # mapping itself overrides was listed too.
-        parent: Any = data
-        for key in path[:-1]:
-            parent = _child(parent, key)
-        value = _child(parent, path[-1])
-        if isinstance(value, str):
-            parent[path[-1]] = _interpolate(value, path, doc, ctx, environ, unset_by_path)
-    return data
-
-
-_ANCHOR_OR_ALIAS = re.compile(r"(?:(?<=[\s\[{,])|^)([&*])([^\s\[\]{},]+)", re.MULTILINE)
-
-
-def _unique_anchors(path: str, raw: bytes | None) -> bytes | None:
-    """The file with an anchor defined again renamed, and the aliases after it pointing
-    at the new name: YAML (and go-yaml) allow a second ``&name``, the later one winning;
-    PyYAML refuses it. None when there is nothing to rename."""
-    if raw is None:
-        return None
-    try:
-        text = yamlio.read_text(path, raw)
-    except yamlio.YamlError:
-        return None
-    current: dict[str, str] = {}
-    count = 0
-
-    def rename(m: re.Match[str]) -> str:
-        nonlocal count
-        kind, name = m.group(1), m.group(2)
-        if kind == "&":
-            if name in current:
-                count += 1
-                current[name] = f"{name}__{count}"
-            else:
-                current[name] = name
-            return "&" + current[name]
-        return "*" + current.get(name, name)
-
-    out: list[str] = []
-    for line in text.splitlines(keepends=True):
-        # Only outside quotes and comments (a rough cut: this runs only on files that
-        # PyYAML refused for a repeated anchor).
-        code, quoted = line, ""
-        for i, c in enumerate(line):
-            if c in "'\"#" and (c != "#" or i == 0 or line[i - 1].isspace()):
-                code, quoted = line[:i], line[i:]
-                break
-        out.append(_ANCHOR_OR_ALIAS.sub(rename, code) + quoted)
-    return "".join(out).encode("utf-8") if count else None
-
-
-_UPPER_PREFIX = re.compile(r"0[XOB]")
-_UPPER_GO_INT = re.compile(r"[-+]?0(?:X[0-9a-fA-F_]+|O[0-7_]+|B[01_]+)\Z")
-
-
-def _upper_go_ints(node: Any, path: tuple[Any, ...], doc: yamlio.Document) -> None:
-    """go-yaml reads a plain ``0X1F``, ``0O17`` or ``0B101`` as an integer (Go's
-    ``strconv.ParseInt(s, 0, 64)`` takes upper-case prefixes too); the YAML module
-    leaves them strings."""
-    items = node.items() if isinstance(node, dict) else enumerate(node)
-    for key, value in list(items):
-        if isinstance(value, (dict, list)):
-            _upper_go_ints(value, path + (key,), doc)
-        elif isinstance(value, str) and _UPPER_GO_INT.match(value):
-            _, _, plain = doc.scalar_facts(path + (key,))
-            if plain:
-                node[key] = int(value.replace("_", ""), 0)
-
-
-_FLOW_TWO_MERGES = re.compile(r"\{[^{}]*<<\s*:[^{}]*<<\s*:")
-
-
-def _one_merge_key(doc: yamlio.Document) -> None:
-    """go-yaml refuses a mapping with two ``<<`` keys (a repeated key, like any other);
-    the YAML module merges both. Block mappings are told apart by indentation."""
-    open_at: dict[int, int] = {}  # key column -> line of the "<<" of the mapping there
-    for n, line in enumerate(doc.text.splitlines(), start=1):
-        body = line.lstrip(" ")
-        if not body or body.startswith("#"):
-            continue
-        col = len(line) - len(body)
-        while body.startswith("- "):
-            for c in [c for c in open_at if c >= col]:
-                del open_at[c]  # a new list item: a new mapping
-            rest = body[2:].lstrip(" ")
-            col += len(body) - len(rest)
-            body = rest
-        for c in [c for c in open_at if c > col]:
-            del open_at[c]
-        if body.startswith("<<") and body[2:].lstrip(" ").startswith(":"):
-            if col in open_at:
-                raise ComposeError(doc.path, n, col + 1, f'mapping key "<<" already defined '
-                                   f"at line {open_at[col]}", "PL102")
-            open_at[col] = n
-    m = _FLOW_TWO_MERGES.search(doc.text)
-    if m:
-        at = doc.text.count("\n", 0, m.start()) + 1
-        raise ComposeError(doc.path, at, 1, 'mapping key "<<" already defined', "PL102")
-
-
-_KEY_FIRST = frozenset("+-.0123456789tTfFnN~")
-_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?\Z"
-                       r"|[-+]?\.(?:inf|Inf|INF)\Z|\.(?:nan|NaN|NAN)\Z")
-_GO_INT_KEY = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|[0-9][0-9_]*)\Z")
-_NON_STRING_WORDS = frozenset({"true", "True", "TRUE", "false", "False", "FALSE",
-                               "null", "Null", "NULL", "~"})
-
-
-def _string_keys(node: Any, path: tuple[Any, ...], doc: yamlio.Document) -> None:
-    """Refuse a plain mapping key go-yaml reads as a number, boolean or null (a service
-    named ``8080``): compose-go wants string keys ("non-string key")."""
-    if isinstance(node, list):
-        for i, v in enumerate(node):
-            if isinstance(v, (dict, list)):
-                _string_keys(v, path + (i,), doc)
-        return
-    for key, value in node.items():
-        if isinstance(key, str) and (key == "" or key[0] in _KEY_FIRST) and (
-            key in _NON_STRING_WORDS or _GO_INT_KEY.match(key) or _GO_FLOAT.match(key)
-        ):
-            sp = doc.key_span(path + (key,))
-            line = doc.text.splitlines()[sp.line - 1] if doc.text else ""
-            if line[sp.column - 1: sp.column] not in ("'", '"') and key != "<<":
-                where = ".".join(str(p) for p in path) or "top level"
-                raise ComposeError(doc.path, sp.line, sp.column,
-                                   f"non-string key in {where}: {key}", "PL101")
-        if isinstance(value, (dict, list)):
-            _string_keys(value, path + (key,), doc)
-
-
-def _explicit_floats(node: Any, path: tuple[Any, ...], doc: yamlio.Document,
-                     lines: list[str]) -> None:
-    """go-yaml reads ``!!float 80`` as the float 80.0 (the YAML module as the integer
-    80): Compose then refuses it as a port (``invalid type float64 for port``)."""
-    items = node.items() if isinstance(node, dict) else enumerate(node)
-    for key, value in list(items):
-        if isinstance(value, (dict, list)):
-            _explicit_floats(value, path + (key,), doc, lines)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            sp = doc.spans.get(path + (key,))
-            if sp is not None and lines[sp.line - 1][sp.column - 1:].startswith("!!float"):
-                node[key] = float(value)
-
-
-_MISSING = object()
-
-
-def _child(node: Any, key: Any) -> Any:
-    if isinstance(node, dict):
-        return node.get(key, _MISSING)
-    if isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
-        return node[key]
-    return _MISSING
 
 
 @dataclass
@@ -749,239 +292,6 @@ def _validate(model: dict[str, Any], ctx: _Context, doc: yamlio.Document) -> Non
         raise _model_error(
             ctx, epath, f"does not match the compose specification: {message}", code, doc
         )
-
-
-_NAME = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def _names_in(doc: yamlio.Document, span: yamlio.Span) -> tuple[str, ...]:
-    """The variable names written in ``doc``'s text between the places of ``span``."""
-    lines = doc.lines
-    if not 1 <= span.line <= span.end_line <= len(lines):
-        return ()
-    if span.line == span.end_line:
-        part = lines[span.line - 1][span.column - 1:span.end_column - 1]
-    else:
-        part = "\n".join([lines[span.line - 1][span.column - 1:],
-                          *lines[span.line:span.end_line - 1],
-                          lines[span.end_line - 1][:span.end_column - 1]])
-    return tuple(dict.fromkeys(_NAME.findall(part)))
-
-
-def _wrap_ports(
-    cfg: dict[str, Any], doc: yamlio.Document, unset_by_path: dict[tuple[Any, ...], list[str]]
-) -> None:
-    for name, service in _services_with_ports(cfg):
-        wrapped = []
-        for i, item in enumerate(service["ports"]):
-            path = ("services", name, "ports", i)
-            variables: list[str] = []
-            for p, names in unset_by_path.items():
-                if p[: len(path)] == path:
-                    variables.extend(n for n in names if n not in variables)
-            raw: str | None = None
-            if isinstance(item, dict) and isinstance(item.get("target"), str):
-                # compose-go casts an interpolated target to an integer (strconv.Atoi)
-                # before it merges, so "81" and 81 are the same entry to it.
-                target = portspec.go_atoi(item["target"])
-                if target is not None:
-                    item = {**item, "target": target}
-                else:
-                    sp = doc.span(path + ("target",))
-                    raise ComposeError(
-                        doc.path,
-                        sp.line,
-                        sp.column,
-                        f"invalid port: target {item['target']!r} is not an integer",
-                        "PL205",
-                    )
-            span, text, plain = doc.scalar_facts(path)
-            if not isinstance(item, dict):
-                # The entry as written, before interpolation (the data may have been
-                # interpolated in place); a value no scalar holds, as Python prints it.
-                raw = text
-                if raw is None and item is not None:
-                    raw = str(item)
-            read = _names_in(doc, span) if "$" in doc.text else ()
-            origin = Origin(doc.path, span, raw, plain, tuple(variables), read)
-            wrapped.append(RawPort(item, origin))
-        service["ports"] = wrapped
-
-
-# -- canonical ports and repeats ------------------------------------------------------
-
-
-def _services_with_ports(model: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(name, service mapping) of each service of ``model`` that has a ``ports`` list."""
-    services = model.get("services")
-    if not isinstance(services, dict):
-        return
-    for name, service in services.items():
-        if isinstance(service, dict) and isinstance(service.get("ports"), list):
-            yield name, service
-
-
-def _canonical_ports(dict_: dict[str, Any]) -> None:
-    for _, service in _services_with_ports(dict_):
-        result: list[Any] = []
-        for item in service["ports"]:
-            if isinstance(item, CanonicalPort):
-                result.append(item)
-                continue
-            assert isinstance(item, RawPort)
-            result.extend(_canonical(item))
-        service["ports"] = result
-
-
-def _port_error(origin: Origin, message: str, stricter: str | None = None, *,
-                quotes_value: bool = True) -> ComposeError:
-    if quotes_value and (origin.read or origin.variables):
-        # What the entry became holds the variables' values (a secret would go to the log,
-        # the annotations and SARIF): name the variables, quote only the file's own text.
-        names = ", ".join(dict.fromkeys(origin.read + origin.variables))
-        written = repr(origin.raw) if origin.raw is not None else "the entry"
-        message = (f"{written}: with the value of {names} it is not a valid port entry "
-                   "(values are not shown)")
-    return ComposeError(
-        origin.file, origin.span.line, origin.span.column, f"invalid port: {message}", "PL205",
-        stricter,
-    )
-
-
-def _canonical(item: RawPort) -> list[CanonicalPort]:
-    value = item.value
-    origin = item.origin
-    if isinstance(value, bool) or value is None:
-        raise _port_error(origin, f"{value!r} is not a port entry")
-    if isinstance(value, int):
-        if not 1 <= value <= 65535:
-            raise _port_error(origin, f"{value} is outside 1-65535")
-        return [CanonicalPort({"target": value}, origin)]
-    if isinstance(value, str):
-        try:
-            return [CanonicalPort(f, origin) for f in portspec.parse_short(value)]
-        except portspec.PortSpecError as e:
-            raise _port_error(origin, f"{value!r}: {e}") from None
-    if isinstance(value, dict):
-        return [CanonicalPort(value, origin)]  # checked in the final model: _check_long
-    raise _port_error(origin, f"{value!r} is not a port number, string or mapping")
-
-
-def _check_long(model: dict[str, Any]) -> None:
-    """Check the long-syntax entries of the final model: Compose decodes them (and
-    refuses a bad ``host_ip``) only once every file is merged, so an entry a later
-    file resets is no error; short syntax it parses file by file."""
-    for _, service in _services_with_ports(model):
-        for entry in service["ports"]:
-            if isinstance(entry, CanonicalPort) and entry.origin.raw is None:
-                try:
-                    portspec.check_long(entry.fields)
-                except portspec.PortSpecError as e:
-                    raise _port_error(entry.origin, str(e), e.stricter) from None
-
-
-def _enforce_unicity(dict_: dict[str, Any]) -> None:
-    for _, service in _services_with_ports(dict_):
-        seq: list[Any] = []
-        keys: dict[str, int] = {}
-        for entry in service["ports"]:
-            value = entry.fields if isinstance(entry, CanonicalPort) else entry.value
-            key = portspec.unicity_key(value)
-            if key is None:
-                raise _port_error(entry.origin, "long-syntax port has no target",
-                                  quotes_value=False)
-            if key in keys:
-                seq[keys[key]] = entry
-            else:
-                keys[key] = len(seq)
-                seq.append(entry)
-        service["ports"] = seq
-
-
-def _unique_items(dict_: dict[str, Any]) -> None:
-    # Compose validates the merged model after removing repeats by its own key; the
-    # schema's uniqueItems then refuses entries its key tells apart but its validator
-    # holds equal (published 8081 and "8081").
-    for _, service in _services_with_ports(dict_):
-        seen: set[Any] = set()
-        for entry in service["ports"]:
-            value = entry.fields if isinstance(entry, CanonicalPort) else entry.value
-            key = portspec.loose(value)
-            if key in seen:
-                raise _port_error(entry.origin, "the same port entry is written twice",
-                                  quotes_value=False)
-            seen.add(key)
-
-
-# -- merging --------------------------------------------------------------------------
-
-
-class _MergeConflict(Exception):
-    """compose-go's "cannot override PATH": a mapping or sequence met another kind."""
-
-    def __init__(self, path: tuple[Any, ...]) -> None:
-        super().__init__(path)
-        self.path = path
-
-
-_SPECIAL_MERGES = frozenset({
-    "annotations", "build", "command", "depends_on", "deploy", "dns", "dns_opt",
-    "dns_search", "entrypoint", "env_file", "environment", "extra_hosts", "healthcheck",
-    "label_file", "labels", "logging", "models", "networks", "sysctls", "tmpfs", "ulimits",
-    "volumes",
-})
-"""Service keys compose-go merges by rules of their own (``override/merge.go``: a list
-and a mapping of environment variables merge into one list, a string ``build`` and a
-mapping merge...): never "cannot override" there."""
-
-
-def _merge(base: Any, over: Any, path: tuple[Any, ...] = ()) -> Any:
-    """compose-go ``override.Merge`` for what ports depend on: a null changes nothing,
-    mappings merged key by key (``x-`` keys replaced), sequences appended, a mapping or
-    sequence over another kind of value is an error, anything else replaced."""
-    if over is None:
-        return base
-    if len(path) >= 3 and path[0] == "services" and path[2] in _SPECIAL_MERGES:
-        if isinstance(base, dict) is not isinstance(over, dict) or isinstance(
-            base, list
-        ) is not isinstance(over, list):
-            return over  # compose-go merges these its own way, whatever their forms
-    elif len(path) == 3 and path[0] in ("networks", "volumes") and path[2] == "labels":
-        if type(base) is not type(over):
-            return over
-    if isinstance(base, dict):
-        if not isinstance(over, dict):
-            raise _MergeConflict(path)
-        for k, v in over.items():
-            if k in base and not str(k).startswith("x-"):
-                base[k] = _merge(base[k], v, path + (k,))
-            else:
-                base[k] = v
-        return base
-    if isinstance(base, list):
-        if not isinstance(over, list):
-            raise _MergeConflict(path)
-        return base + over
-    return over
-
-
-def _merge_file(base: dict[str, Any], over: dict[str, Any], ctx: _Context,
-                doc: yamlio.Document, at: tuple[Any, ...] = ()) -> dict[str, Any]:
-    try:
-        merged: dict[str, Any] = _merge(base, over, at)
-    except _MergeConflict as e:
-        where = ".".join(str(p) for p in e.path)
-        raise _error_at(doc, e.path, f"cannot override {where}", "PL101") from None
-    return merged
-
-
-def _apply_tags(target: dict[str, Any], tagged: list[tuple[Any, ...]]) -> None:
-    # compose-go names list items differently when it records a tag and when it looks
-    # for them in what earlier files built, so a tag on (or below) a list item changes
-    # only its own file: the earlier lists stay whole.
-    for path in tagged:
-        if not any(isinstance(p, int) for p in path):
-            _delete_path(target, path)
 
 
 # -- extends --------------------------------------------------------------------------
@@ -1152,19 +462,6 @@ def _load_files(files: list[str], working_dir: str, ctx: _Context) -> dict[str, 
     return dict_
 
 
-@dataclass
-class LoadedProject:
-    """The merged model plus what loading it noticed."""
-
-    model: dict[str, Any]
-    files: list[str]
-    unset: list[UnsetVariable]
-    environ: dict[str, str]
-    profiles: list[str]
-    working_dir: str
-    inputs: Inputs
-
-
 def load(
     files: list[str] | None = None,
     project_directory: str | None = None,
@@ -1251,134 +548,3 @@ def load(
     loaded = LoadedProject(model, ctx.files, ctx.unset, env, active, working_dir, inputs)
     check_consistency(loaded, ctx)
     return loaded
-
-
-def _named_volume(entry: Any) -> str | None:
-    """The named volume a service's volume entry mounts (None: a bind or anonymous)."""
-    if isinstance(entry, dict):
-        source = entry.get("source")
-        kind = entry.get("type", "volume")
-        return source if kind == "volume" and isinstance(source, str) and source else None
-    if not isinstance(entry, str):
-        return None
-    source, sep, _ = entry.partition(":")
-    if not sep or not source or source.startswith((".", "/", "~", "$")) or "/" in source:
-        return None
-    if len(source) == 1 and source.isalpha() and entry[2:3] in ("\\", "/"):
-        return None  # a Windows drive letter
-    return source
-
-
-def _names(value: Any) -> list[str]:
-    """The names of a list or mapping of references (depends_on, networks, secrets)."""
-    if isinstance(value, dict):
-        return [str(k) for k in value]
-    if isinstance(value, list):
-        out = []
-        for v in value:
-            if isinstance(v, dict) and isinstance(v.get("source"), str):
-                out.append(v["source"])
-            elif isinstance(v, str):
-                out.append(v)
-        return out
-    return []
-
-
-def _dependencies(service: dict[str, Any]) -> list[str]:
-    """compose-go's normalized ``depends_on``: its own entries, then ``links``,
-    ``volumes_from`` and ``service:`` namespaces (network_mode, ipc, pid, uts, cgroup)."""
-    names = _names(service.get("depends_on"))
-    for link in service.get("links") or []:
-        if isinstance(link, str):
-            names.append(link.partition(":")[0])
-    for source in service.get("volumes_from") or []:
-        if isinstance(source, str) and not source.startswith("container:"):
-            names.append(source.partition(":")[0])
-    for namespace in ("network_mode", "ipc", "pid", "uts", "cgroup"):
-        ref = service.get(namespace)
-        if isinstance(ref, str) and ref.startswith("service:"):
-            names.append(ref[len("service:"):])
-    return list(dict.fromkeys(names))
-
-
-def check_consistency(loaded: LoadedProject, ctx: _Context) -> None:
-    """compose-go's ``checkConsistency`` (and Compose's container name check) on the
-    enabled services, as far as a project can fail it without running anything."""
-    model = loaded.model
-    services = model.get("services") or {}
-    on = {n: s for n, s in services.items() if isinstance(s, dict) and enabled(s, loaded.profiles)}
-    top = {k: (model.get(k) or {}) for k in ("networks", "volumes", "secrets", "configs")}
-    containers: dict[str, str] = {}
-    for name, s in on.items():
-        here = ("services", name)
-        if not s.get("image") and s.get("build") is None and s.get("provider") is None:
-            raise _model_error(ctx, here, f"service {name!r} has neither an image nor a "
-                               "build context specified")
-        networks = s.get("networks")
-        if s.get("network_mode") and networks:
-            raise _model_error(ctx, here + ("network_mode",), f"service {name!r} declares "
-                               "mutually exclusive network_mode and networks")
-        for net in _names(networks):
-            if net not in top["networks"] and net != "default":
-                raise _model_error(ctx, here + ("networks",),
-                                   f"service {name!r} refers to undefined network {net!r}")
-        depends = s.get("depends_on")
-        for dep in _dependencies(s):
-            if dep in on:
-                continue
-            cfg = depends.get(dep) if isinstance(depends, dict) else None
-            required = not isinstance(cfg, dict) or cfg.get("required", True) is not False
-            if dep in services and not required:
-                continue
-            raise _model_error(ctx, here + ("depends_on",),
-                               f"service {name!r} depends on undefined service {dep!r}")
-        mode = s.get("network_mode")
-        if isinstance(mode, str) and mode.startswith("service:") and mode[8:] not in on:
-            raise _model_error(ctx, here + ("network_mode",),
-                               f"service {mode[8:]!r} not found for network_mode {mode!r}")
-        for volume in s.get("volumes") or []:
-            vname = _named_volume(volume)
-            if vname is not None and vname not in top["volumes"]:
-                raise _model_error(ctx, here + ("volumes",),
-                                   f"service {name!r} refers to undefined volume {vname!r}")
-        for kind in ("secrets", "configs"):
-            for ref in _names(s.get(kind)):
-                if ref not in top[kind]:
-                    raise _model_error(ctx, here + (kind,), f"service {name!r} refers to "
-                                       f"undefined {kind[:-1]} {ref!r}")
-        cname = s.get("container_name")
-        if isinstance(cname, str) and cname:
-            if cname in containers:
-                raise _model_error(ctx, here + ("container_name",), f"container name "
-                                   f"{cname!r} is already used by service {containers[cname]!r}")
-            containers[cname] = name
-    _check_cycles(on, ctx)
-
-
-def _check_cycles(on: dict[str, dict[str, Any]], ctx: _Context) -> None:
-    state: dict[str, int] = {}  # 1: on the path, 2: done
-
-    def visit(name: str, path: list[str]) -> None:
-        state[name] = 1
-        for dep in _dependencies(on[name]):
-            if dep not in on:
-                continue
-            if state.get(dep) == 1:
-                cycle = " -> ".join([*path[path.index(dep):], dep])
-                raise _model_error(ctx, ("services", name, "depends_on"),
-                                   f"dependency cycle detected: {cycle}")
-            if dep not in state:
-                visit(dep, [*path, dep])
-        state[name] = 2
-
-    for name in on:
-        if name not in state:
-            visit(name, [name])
-
-
-def enabled(service: dict[str, Any], active: list[str]) -> bool:
-    """Compose's profile rule: no profiles, or one of them active (``*`` enables all)."""
-    own = service.get("profiles") or []
-    if not own:
-        return True
-    return "*" in active or any(p in active for p in own)
