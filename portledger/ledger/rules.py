@@ -61,7 +61,7 @@ def range_overlap(ledger: Ledger) -> Iterator[Finding]:
 
 
 @rule("PL104", "duplicate-allocation", "error",
-      "two ledger services own the same port/protocol/host address")
+      "two ledger services own the same port/protocol/host address on one host")
 def duplicate_allocation(ledger: Ledger) -> Iterator[Finding]:
     """Two entries of the ledger own the same host port.
 
