@@ -102,7 +102,8 @@ def unmapped_port(p: Published, ledger: Ledger) -> Finding:
 
 
 @rule("PL202", "owner-mismatch", "error",
-      "a compose service publishes a port the ledger gives to another service (on the project's hosts)")
+      "a compose service publishes a port the ledger gives to another service "
+      "(on the project's hosts)")
 def owner_mismatch(p: Published, other: Allocation, ledger: Ledger) -> Finding:
     """A compose service publishes a host port that the ledger gives to another service.
 
@@ -164,7 +165,8 @@ def port_mismatch(p: Published, mine: Allocation, ledger: Ledger) -> Finding:
 
 
 @rule("PL204", "duplicate-published-port", "error",
-      "two compose services on one host publish the same host port (protocol and host address overlapping)")
+      "two compose services on one host publish the same host port "
+      "(protocol and host address overlapping)")
 def duplicate_published_port(p: Published, first: Published) -> Finding:
     """Two compose services publish the same host port.
 
