@@ -230,7 +230,8 @@ def test_rules_command_lists_every_rule(capsys: pytest.CaptureFixture[str]) -> N
     listed = json.loads(capsys.readouterr().out)
     assert [r["code"] for r in listed] == [r.code for r in RULES]
     assert listed[4] == {"code": "PL104", "name": "duplicate-allocation", "severity": "error",
-                         "summary": "two ledger services own the same port/protocol/host address on one host"}
+                         "summary": "two ledger services own the same port/protocol/host "
+                                    "address on one host"}
     assert cli.main(["rules"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(RULES)
