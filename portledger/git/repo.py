@@ -1,10 +1,11 @@
 """All of portledger's git access: revisions, trees, the index, blobs, trailers.
 
-Nothing else in portledger runs git or imports GitPython; GitPython (about 57 ms to
-import) is imported inside :meth:`Repository.open`, so ``import portledger.cli`` stays
-free of it. File contents at a revision are read from the object database (GitPython's
-persistent ``git cat-file --batch``), never by checking anything out: portledger does not
-change the index, the working tree or any ref.
+Nothing else in portledger runs git. It runs the ``git`` command itself (plumbing:
+``rev-parse``, ``ls-files``, ``ls-tree``, ``log``, one persistent ``cat-file --batch``),
+not GitPython: importing GitPython cost 270 million instructions, more than the rest of
+a commit-msg hook run, and portledger used it only to start these same commands. File
+contents at a revision are read from the object database, never by checking anything
+out: portledger does not change the index, the working tree or any ref.
 
 A state of the repository is a :data:`Snapshot`, a flat mapping of every path to its
 ``(mode, blob sha)``: the tree of a commit, the empty tree (before the first commit), or
@@ -16,10 +17,10 @@ per run however many commits share it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+import subprocess
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from portledger.errors import FatalError
 
@@ -51,45 +52,46 @@ class GitError(FatalError):
 
 
 class Repository:
-    """One git repository, read through GitPython."""
+    """One git repository, read through the ``git`` command."""
 
-    def __init__(self, repo: Any) -> None:
-        self._repo = repo
-        self.root = Path(repo.working_tree_dir).resolve()
-        self.git_dir = Path(repo.git_dir).resolve()
+    def __init__(self, root: str | Path, git_dir: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self.git_dir = Path(git_dir).resolve()
         self._flat: dict[str, Snapshot] = {}
         self._blobs: dict[str, bytes] = {}
         self._trees: dict[str, str] = {}
         self._commits: dict[str, Snapshot] = {}
+        self._batch: subprocess.Popen[bytes] | None = None
 
     @classmethod
     def open(cls, path: str | Path = ".") -> Repository:
         """The repository containing ``path`` (a :class:`GitError` when there is none)."""
-        import git  # heavy: imported only when a command needs git
-
-        try:
-            repo = git.Repo(path, search_parent_directories=True)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            raise GitError(f"{Path(path).resolve()}: not inside a git repository") from None
-        if repo.working_tree_dir is None:
-            raise GitError(f"{repo.git_dir}: a bare repository has no working tree")
-        return cls(repo)
+        where = Path(path)
+        if not where.exists():
+            raise GitError(f"{where.resolve()}: not inside a git repository")
+        done = subprocess.run(
+            ["git", "rev-parse", "--is-bare-repository", "--absolute-git-dir",
+             "--show-toplevel"],
+            cwd=where if where.is_dir() else where.parent, capture_output=True, check=False)
+        lines = os.fsdecode(done.stdout).splitlines()
+        if done.returncode != 0 and lines[:1] == ["true"] and len(lines) >= 2:
+            raise GitError(f"{lines[1]}: a bare repository has no working tree")
+        if done.returncode != 0 or len(lines) < 2:
+            raise GitError(f"{where.resolve()}: not inside a git repository")
+        if lines[0] == "true" or len(lines) < 3:
+            raise GitError(f"{lines[1]}: a bare repository has no working tree")
+        return cls(lines[2], lines[1])
 
     # -- commands -------------------------------------------------------------------------
 
     def run(self, *args: str) -> str:
         """``git ARGS`` in the working tree; its stdout (trailing newline kept)."""
-        import git
-
-        try:
-            out: str = self._repo.git.execute(
-                ["git", *args], strip_newline_in_stdout=False, with_extended_output=False
-            )
-        except git.GitCommandError as e:
-            detail = (e.stderr or "").strip().replace("\n", " ").removeprefix("stderr: ")
-            detail = detail.strip("'").strip()
-            raise GitError(f"git {args[0]}: {detail or 'failed'}") from None
-        return out
+        done = subprocess.run(["git", *args], cwd=self.root, capture_output=True,
+                              check=False)
+        if done.returncode != 0:
+            detail = done.stderr.decode("utf-8", "replace").strip().replace("\n", " ")
+            raise GitError(f"git {args[0]}: {detail or 'failed'}")
+        return done.stdout.decode("utf-8", "surrogateescape")
 
     def resolve(self, rev: str) -> str:
         """The commit sha ``rev`` names; :class:`GitError` when it names none."""
@@ -207,8 +209,38 @@ class Repository:
     # -- contents -------------------------------------------------------------------------
 
     def _object(self, sha: str) -> bytes:
-        data: bytes = self._repo.odb.stream(bytes.fromhex(sha)).read()
+        """An object's bytes, from one ``git cat-file --batch`` kept for the run."""
+        if self._batch is None:
+            self._batch = subprocess.Popen(
+                ["git", "cat-file", "--batch"], cwd=self.root, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        batch = self._batch
+        assert batch.stdin is not None and batch.stdout is not None
+        batch.stdin.write(sha.encode("ascii") + b"\n")
+        batch.stdin.flush()
+        header = batch.stdout.readline().split()
+        if len(header) != 3:
+            raise GitError(f"git cat-file: object {sha} is missing")
+        size = int(header[2])
+        data = batch.stdout.read(size)
+        batch.stdout.read(1)  # the newline after each object
         return data
+
+    def close(self) -> None:
+        """End the ``cat-file`` process (also done when the repository is collected)."""
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            assert batch.stdin is not None
+            batch.stdin.close()
+            batch.wait()
+            if batch.stdout is not None:
+                batch.stdout.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
 
     def blob(self, sha: str) -> bytes:
         """A blob's bytes (cached: blobs are content-addressed)."""
@@ -224,17 +256,14 @@ class Repository:
         found = self._flat.get(tree)
         if found is not None:
             return found
-        from git.objects.fun import tree_entries_from_data
-
         flat: Snapshot = {}
-        for binsha, mode, name in tree_entries_from_data(self._object(tree)):
-            octal = f"{mode:o}"
+        for octal, name, sha in _tree_entries(self._object(tree), len(tree) // 2):
             if octal == TREE:
                 prefix = name + "/"
-                for sub, entry in self.tree_snapshot(binsha.hex()).items():
+                for sub, entry in self.tree_snapshot(sha).items():
                     flat[prefix + sub] = entry
             else:
-                flat[name] = (octal, binsha.hex())
+                flat[name] = (octal, sha)
         self._flat[tree] = flat
         return flat
 
@@ -274,6 +303,20 @@ class Repository:
         for path, entry in conflicted.items():
             flat.setdefault(path, entry)
         return flat
+
+
+def _tree_entries(data: bytes, width: int) -> Iterator[tuple[str, str, str]]:
+    """(mode, name, sha) of each entry of a tree object: ``MODE NAME\\0`` and the raw
+    object id (``width`` bytes: 20 for SHA-1, 32 for SHA-256), repeated. git writes the
+    mode without leading zeros (``40000`` for a tree)."""
+    i = 0
+    while i < len(data):
+        space = data.index(b" ", i)
+        nul = data.index(b"\0", space)
+        mode = data[i:space].decode("ascii").lstrip("0") or "0"
+        name = data[space + 1:nul].decode("utf-8", "surrogateescape")
+        yield mode, name, data[nul + 1:nul + 1 + width].hex()
+        i = nul + 1 + width
 
 
 def amending(max_depth: int = 12) -> bool | None:
