@@ -15,24 +15,13 @@ from typing import Any
 
 import pytest
 from probe_engine import HEALTHY, HUNG, IMAGE, BusyBox, Engine, StallingProxy, free_port
-from test_probe_engine import moved
+from test_probe_engine import line_of, moved, run
 
 from portledger import cli
 
 Ledger = Callable[[str], Path]
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
-    code = cli.main(["probe", *args, "--format", "json"])
-    out, err = capsys.readouterr()
-    return code, json.loads(out) if out.strip() else {}, err
-
-
-def line_of(path: Path, text: str) -> int:
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if text in line:
-            return number
-    raise AssertionError(f"{text!r} not in {path}")
 
 
 def codes(doc: dict[str, Any]) -> list[tuple[str, str, str | None, int | None]]:
