@@ -36,6 +36,9 @@ def main() -> int:
                         help="how many examples the hash-seed comparison runs again")
     parser.add_argument("--random", action="store_true",
                         help="a new random draw each run (default: derandomized)")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="write each failing repository to DIR/failed-N (to rerun "
+                             "check --fix there by hand)")
     args = parser.parse_args()
     os.environ.setdefault("PORTLEDGER_SERVICES_FILE", str(ROOT / "tests/ledger/services"))
     tmp = Path(tempfile.mkdtemp(prefix="fuzz-fixes-"))
@@ -62,8 +65,11 @@ def main() -> int:
             kept.append(folder)
 
     one()
-    for problems, repo in failed:
+    for n, (problems, repo) in enumerate(failed):
         print("=" * 72)
+        if args.keep is not None:
+            repo.write(args.keep / f"failed-{n}")
+            print(f"written to {args.keep / f'failed-{n}'}")
         print("\n".join(problems))
         for name, text in sorted(repo.files.items()):
             print(f"--- {name}\n{text}", end="")

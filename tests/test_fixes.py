@@ -12,7 +12,13 @@ is recorded, not moved, once for every file publishing it), ``override-extra-por
 override's second port is recorded, never merged into the first), ``new-service-in-one-run``
 (every port of a new service, in several ranges, in one run), ``empty-ledger`` and
 ``flow-style-ledger`` (adding to ``services: {}`` and to flow style, comments kept),
-``strategy-move`` (``--fix-strategy move``).
+``strategy-move`` (``--fix-strategy move``). Found by bench/fuzz_fixes.py, each a case
+one ``--fix`` did not converge on: ``variable-port-beside-editable`` (a port given through
+a variable no longer claims its service's only ledger port ahead of an entry that can be
+edited onto it; it is recorded), ``variable-ports-recorded-together`` (two variable ports
+of a service with one untargeted ledger port: recording one makes the other unmapped, so
+both are recorded in the same run), ``move-onto-moved-ledger-port`` (a compose entry
+moving onto its service's ledger port follows that port when a ledger conflict moves it).
 """
 
 from __future__ import annotations

@@ -23,8 +23,37 @@ class _Contests(_PlannerBase):
     """Contested ports (PL104, PL202, PL204): the keeper of each, the moves of the others."""
 
     # -- 1. contested ports ---------------------------------------------------------------
+    def _decide(self, key: tuple[str, int]) -> Plan | None:
+        """Decide the group of ``key`` (protocol, port) once: its plan (None: nothing
+        to decide), kept in ``_decided``."""
+        if key in self._decided:
+            return self._decided[key]
+        self._pending.discard(key)
+        self._decided[key] = None  # deciding it (a cycle of dependencies stops here)
+        decided = self._safe(lambda: self._contest(*key))
+        self._decided[key] = decided
+        if decided is None:
+            self._contested.pop(key, None)
+        else:
+            self._contested[key] = (decided, self._contested.get(key, (decided, []))[1])
+        return decided
+
+    def _settle_ledger_ports(self, owners: list[str]) -> None:
+        """Decide first the ledger's own conflicts (PL104) on the ledger ports of
+        ``owners``: a compose entry moving onto its service's ledger port must move to
+        where that port ends up, not where it was (a later decision moving it away)."""
+        for owner in owners:
+            service = self._service(owner)
+            for a in service.ports if service is not None else ():
+                key = (a.protocol, a.start)
+                if key in self._pending:
+                    self._decide(key)
+
     def _contest(self, protocol: str, port: int) -> Plan | None:
         """Decide who keeps ``port``/``protocol``; the plan of every finding about it."""
+        self._settle_ledger_ports(sorted({self.owner(p) for p in self.published
+                                          if p.protocol == protocol
+                                          and p.start <= port <= p.end}))
         # Whatever an earlier plan moves away no longer claims the port.
         leaving = {_entry_key(q) for q, _ in self._onto}
         allocations = [a for a in self.ledger.holders(protocol, port)

@@ -49,10 +49,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from portledger import yamlio
 from portledger.findings import Edit, Finding
 from portledger.fixes.contested import _Contests
-from portledger.fixes.ledger_text import NewPort, Unwritable
+from portledger.fixes.ledger_text import NewPort
 from portledger.fixes.planning import (
     _CONTESTED,
     Plan,
@@ -146,8 +145,8 @@ class Planner(_Contests):
         return (f"published in {p.file}:{p.line} before the ledger had it; "
                 f"{', '.join(reasons)}")
 
-    def _record(self, entries: list[Any],
-                extra_of: Allocation | None = None) -> dict[tuple[str, int, int], Plan]:
+    def _record(self, entries: list[Any], extra_of: Allocation | None = None,
+                grown_from: Allocation | None = None) -> dict[tuple[str, int, int], Plan]:
         """Record (or, with ``--fix-strategy move``, move) the unmapped ports of one
         owner's compose entries: the plan of each entry, one per port."""
         p0 = entries[0]
@@ -184,14 +183,14 @@ class Planner(_Contests):
                             f"({contest[0].summary.removeprefix('manual: ')})")
             else:
                 plan = self._record_one(group, owner, category, new_category, names,
-                                        address, extra_of)
+                                        address, extra_of, grown_from)
             for q in group:
                 plans[_entry_key(q)] = plan
         return plans
 
     def _record_one(self, group: list[Any], owner: str, category: str,
                     new_category: str | None, names: list[str], address: str | None,
-                    extra_of: Allocation | None) -> Plan:
+                    extra_of: Allocation | None, grown_from: Allocation | None) -> Plan:
         """The plan recording (or moving) one port that ``group`` publishes."""
         p = group[0]
         protocol, port = p.protocol, p.start
@@ -200,13 +199,13 @@ class Planner(_Contests):
                     (at, at, proto, where), (port, port, protocol, address)):
                 return plan  # recorded once for the service, by the plan of its first file
         plan = self._record_new(group, owner, category, new_category, names, address,
-                                extra_of)
+                                extra_of, grown_from)
         self._recorded[(owner, protocol, port, address)] = plan
         return plan
 
     def _record_new(self, group: list[Any], owner: str, category: str,
                     new_category: str | None, names: list[str], address: str | None,
-                    extra_of: Allocation | None) -> Plan:
+                    extra_of: Allocation | None, grown_from: Allocation | None) -> Plan:
         p = group[0]
         protocol, port = p.protocol, p.start
         draft = _Draft()
@@ -234,10 +233,47 @@ class Planner(_Contests):
             else f"{owner}.ports"
         head = ""
         if extra_of is not None:
-            head = (f"{p.compose_service} publishes {self._port_of(extra_of)} already; "
-                    f"{port} is another port: ")
+            theirs = self._port_of(extra_of)
+            claim = next((q for q, at in (*self._onto, *self._claims)
+                          if at == theirs and self.owner(q) == owner), None)
+            who = f"{p.compose_service} publishes {theirs} already" if claim is None else \
+                f"{claim.file}:{claim.line} is to publish {theirs}"
+            head = f"{who}; {port} is another port of {owner}: "
+        elif grown_from is not None:
+            head = (f"{port} is not {grown_from.service}.{grown_from.name} "
+                    f"({self._port_of(grown_from)}, no container port) once {owner} has "
+                    "more ports: ")
         return self._commit(draft, f"{head}add {entry.text()} to {where} in "
                             f"{self.ledger.path}")
+
+    def _regrown(self, findings: Sequence[Finding], plans: list[Plan | None]) -> None:
+        """Record the ports of manual PL203 plans that the ledger as this run leaves it
+        judges unmapped (PL201), so that one run converges: an entry matched to its
+        service's only ledger port, which has no container port (``target``), is
+        another port of the service once the run adds a port to it, unless one of its
+        ports then has the entry's container port. Recording may grow a service again,
+        so until nothing changes."""
+        while True:
+            grown = []
+            for i, f in enumerate(findings):
+                plan = plans[i]
+                if f.code != "PL203" or not f.context or plan is None or not plan.manual:
+                    continue
+                p, mine = f.context[0], f.context[1]
+                service = self.ledger.services.get(mine.service)
+                if service is None or p.start != p.end:
+                    continue
+                ports = [(a.protocol, a.target) for a in service.ports] + [
+                    (n.protocol, n.target) for n in self.changes.added.get(service.name, [])]
+                if len(ports) > 1 and (p.protocol, p.target) not in ports:
+                    grown.append(i)
+            if not grown:
+                return
+            for i in grown:
+                p, mine = findings[i].context[0], findings[i].context[1]
+                plan = self._safe(lambda p=p, mine=mine: self._record(
+                    [p], grown_from=mine)[_entry_key(p)])
+                plans[i] = self.by_entry[_entry_key(p)] = plan
 
     # -- 5. quoting -----------------------------------------------------------------------
     def _quote(self, f: Finding, raw: str) -> Plan:
@@ -267,13 +303,14 @@ class Planner(_Contests):
         # compose entries of its service move.
         ledger_first = {key for key, members in groups.items()
                         if any(findings[i].code == "PL104" for i in members)}
+        self._pending = set(ledger_first)
         for key in sorted(groups, key=lambda k: (k not in ledger_first, k)):
-            decided = self._safe(lambda key=key: self._contest(*key))
+            self._decide(key)
+        for key in sorted(groups):
+            decided = self._decided[key]
             if decided is None:
-                del self._contested[key]
                 later += groups[key]
                 continue
-            self._contested[key] = (decided, self._contested.get(key, (decided, []))[1])
             for i in groups[key]:
                 plans[i] = decided
         # 2. Misplaced ledger ports, in ledger order.
@@ -285,10 +322,16 @@ class Planner(_Contests):
             if name not in self.by_alloc:
                 self.by_alloc[name] = self._safe(lambda a=a: self._placement(a))
             plans[i] = self.by_alloc[name]
-        # 3. and 4. Compose entries, in file order; unmapped ones by owner.
+        # 3. and 4. Compose entries, in file order; unmapped ones by owner. An entry
+        # that cannot be edited (a variable) comes after those that can: they may take
+        # the ledger's port, and it is then another port of the service, recorded (were
+        # it first, it would claim the port for an edit no one makes, the others would
+        # be recorded, and the next check would judge it against the grown service).
         unmapped: dict[str, list[int]] = defaultdict(list)
         for i in sorted((i for i in todo if findings[i].code in ("PL203", "PL201")),
-                        key=lambda i: (_entry_key(findings[i].context[0]), i)):
+                        key=lambda i: (findings[i].code == "PL203" and self.compose_edit(
+                            findings[i].context[0], findings[i].context[0].start) is None,
+                            _entry_key(findings[i].context[0]), i)):
             f = findings[i]
             p = f.context[0]
             if _entry_key(p) in self.by_entry:
@@ -306,6 +349,7 @@ class Planner(_Contests):
                 place = _entry_key(findings[i].context[0])
                 plans[i] = self.by_entry[place] = (
                     recorded[place] if isinstance(recorded, dict) else recorded)
+        self._regrown(findings, plans)
         for i in later:  # PL204 between compose services that become one ledger service
             if findings[i].code == "PL104":
                 continue  # a ledger conflict no decision settled (a range): manual
@@ -319,13 +363,6 @@ class Planner(_Contests):
                     for e in plan.edits)), None)
                 plans[i] = moved or self._safe(lambda f=f: self._quote(f, f.context[0]))
         return self._finish(plans)
-
-    def _safe(self, make: Any) -> Any:
-        try:
-            plan: Plan | None = make()
-        except (OSError, yamlio.YamlError, Unwritable) as e:
-            return Plan(f"manual: the files could not be read to plan a fix ({e})")
-        return plan
 
     def _finish(self, plans: list[Plan | None]) -> list[Plan | None]:
         """Every plan that changes the ledger gets the one edit of all its changes."""

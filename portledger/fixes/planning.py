@@ -100,6 +100,17 @@ class _PlannerBase:
         publish: no other entry of its project is moved there."""
         self._contested: dict[tuple[str, int], tuple[Plan, list[str]]] = {}
         """(protocol, port) -> the plan of its group and the owners that keep it."""
+        self._decided: dict[tuple[str, int], Plan | None] = {}
+        """(protocol, port) -> the plan of its contested group, once decided."""
+        self._pending: set[tuple[str, int]] = set()
+        """The groups of ledger conflicts (PL104) not decided yet."""
+
+    def _safe(self, make: Any) -> Any:
+        try:
+            plan: Plan | None = make()
+        except (OSError, yamlio.YamlError, Unwritable) as e:
+            return Plan(f"manual: the files could not be read to plan a fix ({e})")
+        return plan
 
     # -- the one view of what is taken ----------------------------------------------------
     @property
