@@ -10,6 +10,7 @@ are always python-jsonschema's. Both are imported on first use, never at start-u
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -49,3 +50,14 @@ def surely_valid(path: Path, data: Any, *, formats: bool = False) -> bool:
         return bool(validator.is_valid(data))
     except Exception:  # noqa: BLE001 - e.g. a value it cannot convert (NaN): ask jsonschema
         return False
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def shown_key(key: object) -> str:
+    """How a schema message names a key that is not allowed: quoted when it is a name
+    as a schema's own keys are, else "(not quoted)". A file that is not what it
+    is checked as (an ``/etc/shadow`` read as a compose file or ledger) has its lines
+    for keys: they must not reach the log, the annotations or SARIF."""
+    return repr(key) if isinstance(key, str) and _NAME.fullmatch(key) else "(not quoted)"

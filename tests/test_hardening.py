@@ -401,3 +401,92 @@ def test_a_usage_error_quoting_a_newline_is_still_one_line(repo: Path) -> None:
     assert done.stderr == (b"portledger: allocate: service name 'x\\ny' is not a ledger name "
                            b"(lower-case letters, digits, '-', '_' and '.', starting with a "
                            b"letter or digit)\n")
+
+
+# --- schema and other compose messages quote no value a variable gave ---------------
+
+TOKEN = "hunter2-very-secret"
+FORMATS = ("text", "json", "sarif", "github", "markdown")
+
+
+def _every_format(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """The check's output in every format, one after the other (each exits 1)."""
+    outs = []
+    for fmt in FORMATS:
+        assert cli.main(["check", *args, "--format", fmt]) == 1
+        out = capsys.readouterr()
+        outs.append(out.out + out.err)
+    return "\n".join(outs)
+
+
+@pytest.mark.parametrize("source", ["environment", ".env"])
+@pytest.mark.parametrize(("entry", "expected"), [
+    ('pull_policy: "${TOKEN}"',
+     "compose.yaml:4:18: PL101 yaml-syntax does not match the compose specification: "
+     "services.pcs-api.pull_policy: '${TOKEN}': with the value of TOKEN it must match the "
+     "pattern 'always|never|build|if_not_present|missing|refresh|daily|weekly|"
+     "every_([0-9]+[wdhms])+'"),
+    ('build: {context: "${TOKEN}", dockerfile: 1}',
+     "compose.yaml:4:46: PL101 yaml-syntax does not match the compose specification: "
+     "services.pcs-api.build.dockerfile: '1' must be a string, not an integer"),
+    ('cpus: {limit: "${TOKEN}"}',
+     "compose.yaml:4:11: PL101 yaml-syntax does not match the compose specification: "
+     "services.pcs-api.cpus: the value must be a number or a string, not a mapping"),
+    ('ports: [{target: "${TOKEN}"}]',
+     "compose.yaml:4:22: PL205 invalid-port invalid port: target '${TOKEN}': with the value "
+     "of TOKEN it is not an integer"),
+    ('extends: {file: "${TOKEN}", service: s}',
+     "compose.yaml:4:14: PL101 yaml-syntax extends file '<the value of TOKEN>' not found"),
+    ('network_mode: "service:${TOKEN}"',
+     "compose.yaml:3:5: PL101 yaml-syntax service 'pcs-api' depends on undefined service "
+     "'<the value of TOKEN>'"),
+])
+def test_no_compose_message_quotes_what_a_variable_gave(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        source: str, entry: str, expected: str) -> None:
+    """A schema error (and any other load error) names the key path, the kind of
+    violation and the variables read; the value a variable gave (from the environment
+    or .env) appears in no format. jsonschema's own messages quoted it."""
+    if source == ".env":
+        monkeypatch.delenv("TOKEN", raising=False)
+        (repo / ".env").write_text(f"TOKEN={TOKEN}\n")
+    else:
+        monkeypatch.setenv("TOKEN", TOKEN)
+    (repo / "compose.yaml").write_text(
+        f"services:\n  pcs-api:\n    image: digi/pcs-api\n    {entry}\n")
+    out = _every_format(capsys)
+    assert "hunter2" not in out
+    assert out.startswith(expected + "\n"), out
+
+
+SHADOW = ("root:$6$Zq8hunter2salt$Xy0hunter2hashhunter2hash:19700:0:99999:7:::\n"
+          "daemon:*:19700:0:99999:7:::\n")
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    (SHADOW, "(not quoted)"),
+    # The same lines as a mapping: its values would reach interpolation ("${6" is no
+    # variable), whose error quotes the text; it is refused before.
+    (SHADOW.replace(":$6", ": '${6").replace(":::\n", "}'\n").replace(":*", ": '*"),
+     "'root'"),
+])
+def test_a_file_that_is_not_a_compose_file_is_not_quoted(
+        repo: Path, capsys: pytest.CaptureFixture[str], text: str, key: str) -> None:
+    """As root, the schema message printed the lines of /etc/shadow read as a compose
+    file (its top-level keys); now it names the place and says what it is not."""
+    (repo / "compose.yaml").write_text(text)
+    out = _every_format(capsys)
+    assert "hunter2" not in out
+    assert out.splitlines()[0] == (
+        "compose.yaml:1:1: PL101 yaml-syntax does not match the compose specification: "
+        f"top level: key {key} is not allowed here (only the specification's keys and x- "
+        "extensions are); this is not a compose file")
+
+
+def test_a_file_that_is_not_a_ledger_is_not_quoted(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "shadow").write_text(SHADOW)
+    out = _every_format(capsys, "--mapping", "shadow")
+    assert "hunter2" not in out
+    assert "shadow:1:1: PL100 schema top level: unknown key (not quoted) (allowed: version, " \
+        "settings, ranges, services, compose, hosts)\n" in out, out

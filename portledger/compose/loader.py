@@ -42,6 +42,7 @@ import contextlib
 import copy
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,7 @@ from portledger.compose.portmodel import (
     _unique_items,
     _wrap_ports,
 )
+from portledger.compose.schema import not_compose
 from portledger.compose.substitution import _interpolate, _interpolate_in_place
 from portledger.paths import within
 
@@ -237,6 +239,11 @@ def _read_file(path: str, ctx: _Context, environ: Mapping[str, str], *, validate
     data = doc.data if doc.data is not None else {}
     if not isinstance(data, dict):
         raise _error_at(doc, (), "a compose file must be a mapping at the top level", "PL101")
+    alien = not_compose(data)  # before interpolation quotes any of its values
+    if alien is not None:
+        sp = doc.key_span(alien.path)
+        raise ComposeError(path, sp.line, sp.column,
+                           f"does not match the compose specification: {alien.message}", "PL101")
     if doc.text.count("<<") > 1:
         _one_merge_key(doc)
     _string_keys(data, (), doc)
@@ -281,17 +288,20 @@ def _plain_model(model: dict[str, Any]) -> dict[str, Any]:
 def _validate(model: dict[str, Any], ctx: _Context, doc: yamlio.Document) -> None:
     from portledger.compose.schema import first_error
 
-    err = first_error(_plain_model(model))
+    err = first_error(_plain_model(model), ctx.docs)
     if err is not None:
-        epath, message = err
+        epath = err.path
         code = (
             "PL205"
             if len(epath) >= 3 and epath[0] == "services" and epath[2] == "ports"
             else "PL101"
         )
-        raise _model_error(
-            ctx, epath, f"does not match the compose specification: {message}", code, doc
-        )
+        message = f"does not match the compose specification: {err.message}"
+        for seen in reversed(ctx.docs) if err.at_key else ():  # at the key, not its value
+            if epath in seen.key_spans:
+                sp = seen.key_spans[epath]
+                raise ComposeError(seen.path, sp.line, sp.column, message, code)
+        raise _model_error(ctx, epath, message, code, doc)
 
 
 # -- extends --------------------------------------------------------------------------
@@ -543,8 +553,36 @@ def load(
         inputs.looked_up(["COMPOSE_PROFILES"])
         active = [p.strip() for p in env.get("COMPOSE_PROFILES", "").split(",") if p.strip()]
     ctx = _Context(env, inputs)
-    model = _load_files(list(files), working_dir, ctx)
-    _check_long(model)
-    loaded = LoadedProject(model, ctx.files, ctx.unset, env, active, working_dir, inputs)
-    check_consistency(loaded, ctx)
+    try:
+        model = _load_files(list(files), working_dir, ctx)
+        _check_long(model)
+        loaded = LoadedProject(model, ctx.files, ctx.unset, env, active, working_dir, inputs)
+        check_consistency(loaded, ctx)
+    except ComposeError as e:
+        raise _without_values(e, ctx.docs, {**from_files, **os_env}) from None
     return loaded
+
+
+_NAMED = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _without_values(error: ComposeError, docs: list[yamlio.Document],
+                    environ: Mapping[str, str]) -> ComposeError:
+    """``error`` with every value a variable gave the files replaced by its name.
+
+    A message may quote what interpolation made (a service's ``network_mode``, an
+    ``extends`` file, an included path): the value of a variable may be a secret, and
+    the message goes to the log, annotations and SARIF. The messages that know the
+    variables name them already (PL205, schema errors); this holds for the others. A
+    value the files' own text also holds, or shorter than 4 characters, stays."""
+    texts = [d.text for d in docs]
+    message = error.message
+    for name in dict.fromkeys(n for t in texts if "$" in t for n in _NAMED.findall(t)):
+        value = environ.get(name)
+        if value and len(value) >= 4 and value in message and not any(value in t
+                                                                       for t in texts):
+            message = message.replace(value, f"<the value of {name}>")
+    if message == error.message:
+        return error
+    return ComposeError(error.file, error.line, error.column, message, error.code,
+                        error.stricter)

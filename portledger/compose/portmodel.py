@@ -47,12 +47,14 @@ def _wrap_ports(
                 if target is not None:
                     item = {**item, "target": target}
                 else:
-                    sp = doc.span(path + ("target",))
-                    raise ComposeError(
+                    from portledger.compose.schema import as_written
+
+                    sp, written, _ = doc.scalar_facts(path + ("target",))
+                    raise ComposeError(  # the text as written: never a variable's value
                         doc.path,
                         sp.line,
                         sp.column,
-                        f"invalid port: target {item['target']!r} is not an integer",
+                        f"invalid port: target {as_written(written)} is not an integer",
                         "PL205",
                     )
             span, text, plain = doc.scalar_facts(path)

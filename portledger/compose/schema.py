@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from portledger.yamlio import Document
 
 SCHEMA_NAME = "compose-spec.json"
 
@@ -105,11 +110,28 @@ def prepare() -> None:
     _surely_valid({})
 
 
-def first_error(data: Any) -> tuple[tuple[Any, ...], str] | None:
-    """The clearest schema error in ``data`` as (path, message), or None if it is valid.
+class Violation(NamedTuple):
+    """The clearest schema error: where it is and what is wrong, quoting no value."""
+
+    path: tuple[Any, ...]
+    """Where in the model; for a key that is not allowed, the path to that key."""
+    message: str
+    at_key: bool
+    """Whether ``path`` ends in the offending key (locate the key, not its value)."""
+
+
+def first_error(data: Any, docs: Sequence[Document] = ()) -> Violation | None:
+    """The clearest schema error in ``data`` (jsonschema's ``best_match``), or None.
 
     ``uniqueItems`` is not enforced here: Compose removes repeated entries (by its own
     keys) before it validates, so a list that repeats ``"8080:80"`` is valid to it.
+
+    The message names the key path and the kind of violation, never jsonschema's own
+    message: that quotes the offending value, which may hold an interpolated secret
+    (``pull_policy: ${AWS_SECRET_ACCESS_KEY}``) or, for a file that is not a compose file
+    at all, its content (the top-level keys of an ``/etc/shadow`` are its lines). A value
+    is quoted only as the file's own text (from ``docs``, the files read, latest last),
+    short and on one line; a value that read variables names them instead.
     """
     if _surely_valid(data):
         return None
@@ -118,8 +140,123 @@ def first_error(data: Any) -> tuple[tuple[Any, ...], str] | None:
         return None
     import jsonschema
 
-    errors = list(validator.iter_errors(data))
-    best = jsonschema.exceptions.best_match(errors)
+    from portledger.schemacheck import shown_key
+
+    best = jsonschema.exceptions.best_match(validator.iter_errors(data))
     path = tuple(best.absolute_path)
-    where = ".".join(str(p) for p in path) or "top level"
-    return path, f"{where}: {best.message}"
+    keyword, rule = best.validator, None
+    if keyword == "additionalProperties" and isinstance(best.instance, dict):
+        extra = _extra_keys(best.instance, best.schema)
+        if extra:
+            key = extra[0]
+            rule = f"key {shown_key(key)} is not allowed here"
+            if "^x-" in best.schema.get("patternProperties", {}):
+                rule += _EXTENSIONS
+            if not path and not any(k in best.schema.get("properties", {})
+                                    for k in best.instance):
+                rule += _NOT_COMPOSE
+            return Violation(path + (key,), f"{_where(path)}: {rule}", True)
+    if keyword == "required" and isinstance(best.instance, dict):
+        missing = [k for k in best.validator_value if k not in best.instance]
+        if missing:
+            return Violation(path, f"{_where(path)}: needs the key {missing[0]!r}", False)
+    rule = _rule(keyword, best.validator_value, best.instance)
+    return Violation(path, f"{_where(path)}: {_subject(path, docs)} {rule}", False)
+
+
+def not_compose(data: dict[str, Any]) -> Violation | None:
+    """The violation of a mapping none of whose keys Compose knows at the top level (a
+    YAML file that is not a compose file), found before interpolation reads its values:
+    an interpolation error would quote them, and they are not the project's text."""
+    known = _schema().get("properties", {})
+    if not data or any(isinstance(k, str) and (k in known or k.startswith("x-"))
+                       for k in data):
+        return None
+    from portledger.schemacheck import shown_key
+
+    key = next(iter(data))
+    return Violation((key,), f"top level: key {shown_key(key)} is not allowed here"
+                     f"{_EXTENSIONS}{_NOT_COMPOSE}", True)
+
+
+_EXTENSIONS = " (only the specification's keys and x- extensions are)"
+_NOT_COMPOSE = "; this is not a compose file"
+
+
+_KINDS = {"string": "a string", "number": "a number", "integer": "an integer",
+          "boolean": "a boolean", "object": "a mapping", "array": "a list", "null": "null"}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a mapping" if isinstance(value, dict) else "a list"
+
+
+def _rule(keyword: str, expected: Any, instance: Any) -> str:
+    """What ``instance`` breaks, in words that quote only the schema."""
+    if keyword == "type":
+        wanted = [expected] if isinstance(expected, str) else list(expected)
+        return (f"must be {' or '.join(_KINDS.get(w, w) for w in wanted)}, "
+                f"not {_kind(instance)}")
+    if keyword == "enum":
+        return "must be one of " + ", ".join(repr(v) for v in expected)
+    if keyword == "pattern":
+        return f"must match the pattern {expected!r}"
+    if keyword in ("minimum", "maximum"):
+        return f"must be at {'least' if keyword == 'minimum' else 'most'} {expected}"
+    if keyword == "oneOf":
+        return f"({_kind(instance)}) matches none of the forms the specification allows"
+    return f"breaks the specification's {keyword!r} rule"
+
+
+def _extra_keys(instance: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    known = schema.get("properties", {})
+    patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+    return [k for k in instance if k not in known and not any(p.search(k) for p in patterns)]
+
+
+def _where(path: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in path) or "top level"
+
+
+def _subject(path: tuple[Any, ...], docs: Sequence[Document]) -> str:
+    """How the message names the value at ``path`` (see :func:`as_written`)."""
+    for doc in reversed(docs):
+        if path in doc.spans:
+            return as_written(doc.scalar_facts(path)[1])
+    return "the value"
+
+
+def as_written(text: str | None) -> str:
+    """How a message names a value: ``text``, the file's own text of it (None for a
+    collection), quoted when short and on one line, followed by the variables it reads
+    (``'${SECRET}': with the value of SECRET it``); else "the value". Never what the
+    variables gave: that may be a secret, and goes to logs, annotations and SARIF."""
+    if text is None:
+        return "the value"
+    shown = repr(text) if len(text) <= 80 and text.isprintable() else None
+    names = _variables(text) if "$" in text else []
+    if names:
+        return f"{shown or 'the value'}: with the value of {', '.join(names)} it"
+    return shown or "the value"
+
+
+def _variables(text: str) -> list[str]:
+    """The variables ``text`` reads (read with none set: only the names are wanted)."""
+    from portledger.compose.interpolate import Interpolator, TemplateError
+
+    interp = Interpolator({})
+    try:
+        interp.substitute(text)
+    except TemplateError:
+        pass
+    return list(dict.fromkeys(interp.read))

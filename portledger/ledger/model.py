@@ -271,7 +271,9 @@ def _schema_message(error: Any) -> tuple[tuple[Any, ...], bool, str]:
 
         hint = difflib.get_close_matches(str(key), allowed, n=1)
         did = f"; did you mean {hint[0]!r}?" if hint else f" (allowed: {', '.join(allowed)})"
-        return path + (key,), True, f"{where}: unknown key {key!r}{did}"
+        from portledger.schemacheck import shown_key  # a line of /etc/shadow is not quoted
+
+        return path + (key,), True, f"{where}: unknown key {shown_key(key)}{did}"
     if kind == "required":
         return path, True, f"{where}: {error.message.replace(' property', ' key')}"
     if kind == "type":
