@@ -11,6 +11,15 @@ start, sleeps a random time within that window (or a little before it), and kill
 child with SIGKILL. Then the state on disk is checked, the ledger's lock is taken (what
 every later ``check --fix`` or ``allocate --write`` does first: :func:`recover`), and
 the state checked again. The suite runs 50 moments (tests/test_writes.py).
+
+    .venv/bin/python bench/kill_fix.py --moments 200 --hard-links
+
+gives every file of the fixture a second hard link outside the repository first: such
+files are written in place (a rename would leave the other link with the old text), so
+the child's ``pwrite`` is also cut to 16 bytes a call (a short write, which POSIX
+allows and the writer loops over) for kills to land inside a file's write. Right after
+a kill a file may then be torn (new bytes to an offset, old after it); after recovery
+each is old or fixed again, and each link has its file's bytes and inode.
 """
 
 from __future__ import annotations
@@ -41,7 +50,8 @@ def _child(work: Path, marker: int) -> None:
         from portledger.fixes import edits
 
         os.chdir(work)
-        for name in ("write", "fsync", "replace", "unlink", "open", "fchmod"):
+        for name in ("write", "fsync", "replace", "unlink", "open", "fchmod", "pwrite",
+                     "ftruncate"):
             real = getattr(os, name)
 
             def slowed(*a: object, _real: object = real) -> object:
@@ -49,6 +59,12 @@ def _child(work: Path, marker: int) -> None:
                 return _real(*a)  # type: ignore[operator]
 
             setattr(os, name, slowed)
+        pwrite = os.pwrite
+
+        def short(fd: int, data: bytes, offset: int) -> int:  # a short write, as POSIX allows
+            return pwrite(fd, data[:16], offset)
+
+        os.pwrite = short
         journal = edits._write_journal
         told = []
 
@@ -117,10 +133,22 @@ def _warm(work: Path) -> None:
         os.chdir(here)
 
 
-def campaign(moments: int, base: Path, seed: int = 0) -> dict[str, int]:
+def _link_all(work: Path, links: Path) -> dict[str, Path]:
+    """A second hard link, in ``links``, to every file of ``work``."""
+    links.mkdir()
+    made = {}
+    for name in files_of(work):
+        made[name] = links / name.replace("/", "--")
+        os.link(work / name, made[name])
+    return made
+
+
+def campaign(moments: int, base: Path, seed: int = 0,
+             hard_links: bool = False) -> dict[str, int]:
     """Kill ``moments`` times; raise AssertionError on the first bad state. Returns how
     often the recovered state was all old / all fixed, and how many children the kill
-    actually hit."""
+    actually hit. ``hard_links``: every file has a second link (see the module's
+    docstring)."""
     from portledger.fixes import edits
 
     rng = random.Random(seed)
@@ -128,22 +156,29 @@ def campaign(moments: int, base: Path, seed: int = 0) -> dict[str, int]:
     after = files_of(CASE / "after")
     probe = base / "probe"
     shutil.copytree(CASE / "before", probe)
+    links = _link_all(probe, base / "probe-links") if hard_links else {}
     code, window = run_once(probe, None)  # how long the transaction takes here
     assert code == 0
     left = {k: v for k, v in files_of(probe).items() if not k.endswith(edits.LOCK_SUFFIX)}
     assert left == after, "the fixture's fix is not one transaction"
+    assert all(link.read_bytes() == after[k] for k, link in links.items()), "links not kept"
     _warm(probe)
     counts = {"old": 0, "fixed": 0, "killed": 0}
     for i in range(moments):
         work = base / f"m{i}"
         shutil.copytree(CASE / "before", work)
+        links = _link_all(work, base / f"m{i}-links") if hard_links else {}
         code, _ = run_once(work, rng.uniform(0, window * 1.1))
         counts["killed"] += code == -signal.SIGKILL
         state = files_of(work)
         for name, data in state.items():
-            # Right after the kill: each file whole, old or fixed; besides them only the
-            # writer's own names (temporary files, the journal, the lock).
-            if name in before:
+            # Right after the kill: each file whole, old or fixed (a hard-linked one
+            # possibly torn, written in place); besides them only the writer's own
+            # names (temporary files, the journal, the lock).
+            if name in before and hard_links:
+                assert edits._torn(data, after[name], before[name]), \
+                    f"moment {i}: {name} is neither old, fixed nor a torn write"
+            elif name in before:
                 assert data in (before[name], after[name]), f"moment {i}: {name} is torn"
             else:
                 assert edits.TMP_MARK in name or name.endswith(
@@ -153,8 +188,13 @@ def campaign(moments: int, base: Path, seed: int = 0) -> dict[str, int]:
         state = files_of(work)
         assert state in (before, after), f"moment {i}: after recovery, neither all old " \
             f"nor all fixed: {sorted(k for k in state if state[k] != before.get(k))}"
+        for name, link in links.items():
+            assert link.read_bytes() == state[name], f"moment {i}: link of {name} differs"
+            assert link.stat().st_ino == (work / name).stat().st_ino, f"moment {i}: {name}"
         counts["old" if state == before else "fixed"] += 1
         shutil.rmtree(work)
+        if hard_links:
+            shutil.rmtree(base / f"m{i}-links")
     return counts
 
 
@@ -162,6 +202,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moments", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hard-links", action="store_true",
+                        help="give every file a second hard link first")
     args = parser.parse_args()
     import tempfile
 
@@ -170,7 +212,7 @@ def main() -> int:
         os.environ.setdefault("PORTLEDGER_SERVICES_FILE",
                               str(ROOT / "tests" / "ledger" / "services"))
         sys.stderr = open(os.devnull, "w")  # recover() reports what it did on stderr
-        counts = campaign(args.moments, Path(tmp), args.seed)
+        counts = campaign(args.moments, Path(tmp), args.seed, args.hard_links)
     print(f"{args.moments} kills: every file old or fixed after each; recovered to all "
           f"old {counts['old']}, all fixed {counts['fixed']}; "
           f"{counts['killed']} children killed by the signal (the rest ended first)")

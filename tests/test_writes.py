@@ -194,6 +194,84 @@ def test_check_fix_refuses_a_read_only_compose_file(
     assert '"8002:8000"' in (work / "compose.yaml").read_text()
 
 
+def test_hard_links_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file with other hard links is written in place: the other names see the new
+    text, the inode (so owner, group and mode) stays, no temporary file is left. A
+    rename gave it a new inode, and the other links kept the old ports."""
+    work = case("PL202-owner-mismatch", tmp_path, monkeypatch)
+    compose, ledger = work / "compose.yaml", work / "port-mapping.yml"
+    other, other_ledger = tmp_path / "compose-link.yaml", tmp_path / "ledger-link.yml"
+    os.link(compose, other)
+    os.link(ledger, other_ledger)
+    os.chmod(compose, 0o640)
+    inodes = compose.stat().st_ino, ledger.stat().st_ino
+    assert cli.main(["check", "--fix"]) == 0
+    assert cli.main(["allocate", "reports", "--category", "user-facing", "--write"]) == 0
+    assert (compose.stat().st_ino, ledger.stat().st_ino) == inodes
+    assert other.read_bytes() == compose.read_bytes() == (
+        CASES / "PL202-owner-mismatch" / "after" / "compose.yaml").read_bytes()
+    assert other_ledger.read_text().endswith("  reports:\n    category: user-facing\n    "
+                                             "ports:\n      http: {port: 8001}\n")
+    assert other_ledger.read_bytes() == ledger.read_bytes()
+    assert (compose.stat().st_nlink, compose.stat().st_mode & 0o7777) == (2, 0o640)
+    assert sorted(p.name for p in work.iterdir()) == ["compose.yaml", "port-mapping.yml"]
+
+
+def test_a_read_only_hard_linked_file_is_written_in_place_when_forced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = case("PL202-owner-mismatch", tmp_path, monkeypatch)
+    compose = work / "compose.yaml"
+    os.link(compose, tmp_path / "link.yaml")
+    os.chmod(compose, 0o444)
+    assert cli.main(["check", "--fix"]) == 2
+    assert cli.main(["check", "--fix", "--force"]) == 0
+    assert '"8002:8000"' in (tmp_path / "link.yaml").read_text()
+    assert (compose.stat().st_nlink, compose.stat().st_mode & 0o777) == (2, 0o444)
+
+
+@pytest.mark.parametrize(("cut", "left"), [
+    (0, "new"),      # killed before the in-place write began: the old bytes, completed
+    (20, "new"),     # killed after 20 bytes: new bytes, then the old tail
+    (None, "new"),   # written, not yet truncated (the new text is shorter)
+    ("other", "other"),  # someone else's change since: left as it is
+])
+def test_an_interrupted_in_place_write_is_completed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], cut: int | str | None, left: str) -> None:
+    """A commit journal of a hard-linked file and the file torn as a kill leaves it:
+    the next writer completes it from the temporary copy, unless it is not a torn
+    write of the new bytes over the old (kept beside it: .old.tmp)."""
+    work = case("PL202-owner-mismatch", tmp_path, monkeypatch)
+    compose = work / "compose.yaml"
+    link = tmp_path / "link.yaml"
+    os.link(compose, link)
+    old = compose.read_bytes()
+    new = (CASES / "PL202-owner-mismatch" / "after" / "compose.yaml").read_bytes()
+    new = new.replace(b" # still on digi-core's port", b"")  # shorter: a truncation is due
+    if cut == "other":
+        torn = old.replace(b"digi/pcs-api", b"digi/pcs-api:2")
+    elif cut is None:
+        torn = new + old[len(new):]
+    else:
+        torn = new[:cut] + old[cut:]
+    compose.write_bytes(torn)  # in place: the link sees it too
+    tmp = work / ".compose.yaml.portledger-4242.tmp"
+    tmp.write_bytes(new)
+    (work / ".compose.yaml.portledger-4242.old.tmp").write_bytes(old)
+    (work / ".port-mapping.yml.portledger-journal").write_text(json.dumps(
+        {"state": "commit", "files": [{"target": str(compose), "tmp": str(tmp),
+                                       "old": edits._digest(old), "new": edits._digest(new),
+                                       "inplace": True}]}))
+    with fixes.ledger_lock(work / "port-mapping.yml"):
+        pass
+    assert link.read_bytes() == compose.read_bytes() == (new if left == "new" else torn)
+    assert sorted(p.name for p in work.iterdir()) == ["compose.yaml", "port-mapping.yml"]
+    assert capsys.readouterr().err == (
+        "portledger: compose.yaml: completed the interrupted --fix (written in place: it "
+        "has other hard links)\n" if left == "new" else
+        "portledger: compose.yaml: changed since the interrupted --fix; left as it is\n")
+
+
 # --- temporary files and the journal ----------------------------------------------------
 
 
@@ -265,6 +343,15 @@ def test_sigkill_at_fifty_moments_of_a_multi_file_fix_never_tears_it(tmp_path: P
     counts = _kill_fix().campaign(50, tmp_path, seed=21)  # type: ignore[attr-defined]
     # The kills landed on both sides of the commit point, and inside the transaction.
     assert counts["old"] > 0 and counts["fixed"] > 0 and counts["killed"] > 25
+
+
+def test_sigkill_at_thirty_moments_of_a_fix_of_hard_linked_files(tmp_path: Path) -> None:
+    """The same with every file of the fix hard-linked from outside the repository: a
+    kill may leave one half-written, the next writer completes it, and the other links
+    end with the same bytes as the names the fix wrote."""
+    counts = _kill_fix().campaign(30, tmp_path, seed=22,  # type: ignore[attr-defined]
+                                  hard_links=True)
+    assert counts["old"] > 0 and counts["fixed"] > 0 and counts["killed"] > 15
 
 
 # --- validated before the rename --------------------------------------------------------

@@ -144,6 +144,14 @@ def _replace(src: str, dst: str) -> None:
 # The next run that takes the lock (:func:`recover`) rolls a "prepare" journal back
 # (removes the temporary files) and a "commit" journal forward (renames the rest), so a
 # kill at any moment leaves every file fully old or fully new, and no stray file.
+#
+# A file with more than one hard link is not renamed over (a new inode would leave the
+# other names with the old text): in step 4 its new bytes are written into it in place
+# (``"inplace": true`` in the journal), from offset 0, then truncated and synced. The
+# temporary file, synced before the commit point, keeps the new bytes until then, so a
+# kill mid-write leaves a file the next run completes: its bytes are the new ones up to
+# some offset and the old ones after it (:func:`_torn`), which it tells from another
+# editor's change. Such a file can be seen half-written by a reader during the write.
 
 TMP_MARK = ".portledger-"
 """In every temporary name (``.<name>.portledger-<pid>.tmp``), so that a later run
@@ -281,7 +289,7 @@ def _unlink(path: Path | str) -> None:
         pass
 
 
-def _write_journal(journal: Path, state: str, entries: list[dict[str, str]]) -> None:
+def _write_journal(journal: Path, state: str, entries: list[dict[str, str | bool]]) -> None:
     tmp = _tmp_name(journal)
     data = json.dumps({"state": state, "files": entries}, indent=1).encode()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -311,21 +319,23 @@ def recover(ledger: str | Path) -> list[str]:
         try:
             record = json.loads(raw)
             state = record["state"]
-            entries = [(Path(e["target"]), Path(e["tmp"]), e["old"], e["new"])
-                       for e in record["files"]]
+            entries = [(Path(e["target"]), Path(e["tmp"]), e["old"], e["new"],
+                        e.get("inplace") is True) for e in record["files"]]
             if state not in ("prepare", "commit"):
                 raise ValueError(state)
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise FatalError(
                 f"{display_path(journal)}: not a journal portledger can read; look at the "
                 "files it names, then remove it"
             ) from None
-        for target, tmp, old, new in entries:
+        for target, tmp, old, new, inplace in entries:
             mine = tmp.name.startswith(f".{target.name}{TMP_MARK}")
             if not (mine and tmp.parent == target.parent):
                 raise FatalError(f"{display_path(journal)}: names {tmp}, not a temporary "
                                  "file of portledger's; remove the journal by hand")
-            if state == "commit" and tmp.exists():
+            if state == "commit" and inplace and tmp.exists():
+                done.extend(_complete_in_place(target, tmp, old, new))
+            elif state == "commit" and tmp.exists():
                 current = _current_digest(target)
                 if current == old and _current_digest(tmp) == new:
                     _replace(str(tmp), str(target))
@@ -336,6 +346,7 @@ def recover(ledger: str | Path) -> list[str]:
                     done.append(f"{display_path(target)}: changed since the interrupted "
                                 "--fix; left as it is")
             _unlink(tmp)
+            _unlink(_backup_name(tmp))
         _unlink(journal)
         _fsync_dir(journal.parent)
         if state == "prepare":
@@ -350,6 +361,67 @@ def recover(ledger: str | Path) -> list[str]:
     for line in done:
         sys.stderr.write(f"portledger: {line}\n")
     return done
+
+
+def _complete_in_place(target: Path, tmp: Path, old: str, new: str) -> list[str]:
+    """Finish an interrupted in-place write of a hard-linked file from its temporary
+    copy of the new bytes, unless the file holds something else than the old bytes,
+    the new ones, or a write of the new ones stopped midway (a change by someone else)."""
+    backup = _backup_name(tmp)
+    try:
+        data = tmp.read_bytes()
+        before = backup.read_bytes()
+        current = target.read_bytes()
+    except OSError:
+        return []
+    if _digest(data) != new or _digest(before) != old or current == data:
+        return []
+    shown = display_path(target)
+    if not _torn(current, data, before):
+        return [f"{shown}: changed since the interrupted --fix; left as it is"]
+    _write_in_place(target, data)
+    return [f"{shown}: completed the interrupted --fix (written in place: it has other "
+            "hard links)"]
+
+
+def _torn(current: bytes, new: bytes, old: bytes) -> bool:
+    """Whether ``current`` is what writing ``new`` over ``old`` in place leaves when it
+    stops midway: the new bytes up to some offset, the old ones after it (the write
+    goes from offset 0 and truncates last), or either whole."""
+    same = 0
+    limit = min(len(current), len(new))
+    while same < limit and current[same] == new[same]:
+        same += 1
+    return current[same:] == old[same:] or current == new
+
+
+def _backup_name(tmp: Path) -> Path:
+    """Where an in-place write keeps the old bytes (a temporary name, as ``tmp``)."""
+    return tmp.with_name(tmp.name.removesuffix(".tmp") + ".old.tmp")
+
+
+def _write_in_place(target: Path, data: bytes) -> None:
+    """``data`` into ``target``'s own inode (its hard links, owner and mode kept): from
+    offset 0, then truncated to its length, then synced; never truncated first, so that
+    a write stopped midway is one :func:`_torn` recognises."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)
+    except PermissionError:  # read-only, written with --force: the owner may open it
+        mode = os.stat(target).st_mode & 0o7777
+        os.chmod(target, mode | 0o200)
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)
+        finally:
+            os.chmod(target, mode)
+    try:
+        done = 0
+        view = memoryview(data)
+        while done < len(data):
+            done += os.pwrite(fd, view[done:], done)
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _glob_escape(name: str) -> str:
@@ -415,12 +487,17 @@ def write_files(changes: Sequence[Change], *, ledger: str | Path,
             if current != source.data:
                 raise FatalError(f"{shown}: changed since it was read; not writing (run again)")
             st = _check_writable(target, shown, force)
+            if st.st_nlink > 1 and not os.access(target, os.W_OK) and st.st_uid != os.geteuid():
+                raise FatalError(f"{shown}: has {st.st_nlink} hard links, so it is written in "
+                                 "place, and it is not writable; not writing it")
             if validate is not None:
                 validate(change)
             plan.append((change, target, _tmp_name(target), st, source.encode(change.text)))
         journal = journal_path(ledger)
-        entries = [{"target": str(target), "tmp": str(tmp), "old": _digest(c.source.data),
-                    "new": _digest(data)} for c, target, tmp, _, data in plan]
+        entries: list[dict[str, str | bool]] = [
+            {"target": str(target), "tmp": str(tmp), "old": _digest(c.source.data),
+             "new": _digest(data), **({"inplace": True} if st.st_nlink > 1 else {})}
+            for c, target, tmp, st, data in plan]
         try:
             _write_journal(journal, "prepare", entries)
         except OSError as e:
@@ -429,32 +506,50 @@ def write_files(changes: Sequence[Change], *, ledger: str | Path,
                              f"{e.strerror or e}; no file was changed") from None
         try:
             for change, _target, tmp, st, data in plan:
-                try:
-                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                # A hard-linked file keeps its old bytes beside it until the end: what
+                # tells a write stopped midway from someone else's change (_torn).
+                extra = [(_backup_name(tmp), change.source.data)] if st.st_nlink > 1 else []
+                for path, content in [(tmp, data), *extra]:
                     try:
-                        view = memoryview(data)
-                        while view:
-                            view = view[os.write(fd, view):]
-                        _keep_attributes(fd, st)
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
-                except OSError as e:
-                    raise FatalError(f"{display_path(change.source.path)}: cannot write "
-                                     f"{display_path(tmp)}: {e.strerror or e}; no file was "
-                                     "changed") from None
+                        _write_new(path, content, st)
+                    except OSError as e:
+                        raise FatalError(f"{display_path(change.source.path)}: cannot write "
+                                         f"{display_path(path)}: {e.strerror or e}; no file "
+                                         "was changed") from None
             _write_journal(journal, "commit", entries)
         except BaseException:
             for _, _, tmp, _, _ in plan:
                 _unlink(tmp)
+                _unlink(_backup_name(tmp))
             _unlink(journal)
             raise
-        for _, target, tmp, _, _ in plan:
-            _replace(str(tmp), str(target))
+        for _, target, tmp, st, data in plan:
+            if st.st_nlink > 1:  # the other links see the new text too
+                _write_in_place(target, data)
+            else:
+                _replace(str(tmp), str(target))
+        for _, _, tmp, st, _ in plan:
+            if st.st_nlink > 1:  # before the journal that names them goes
+                _unlink(tmp)
+                _unlink(_backup_name(tmp))
         for folder in {target.parent for _, target, _, _, _ in plan}:
             _fsync_dir(folder)
         _unlink(journal)
         _fsync_dir(journal.parent)
+
+
+def _write_new(path: Path, data: bytes, st: os.stat_result) -> None:
+    """A new file at ``path`` holding ``data``, with ``st``'s mode, owner and group,
+    synced."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        _keep_attributes(fd, st)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_atomically(source: Source, text: str, *, ledger: str | Path | None = None,
