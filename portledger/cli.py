@@ -125,6 +125,28 @@ def _main(argv: Sequence[str] | None) -> int:
     return guarded(_dispatch, list(sys.argv[1:] if argv is None else argv))
 
 
+def run_command(name: str, argv: Sequence[str]) -> int:
+    """``portledger NAME ARGV``, with only NAME's parser built (not the table of every
+    command, a tenth of a cached commit-msg hook): how the hook modules start their
+    command. The same options, errors and exit codes as :func:`main`."""
+
+    def dispatch(words: list[str]) -> int:
+        module = importlib.import_module(COMMANDS[name][0])
+        parser = _Parser(prog=f"portledger {name}",
+                         description=getattr(module, "DESCRIPTION", None))
+        module.add_arguments(parser)
+        result: int = module.run(parser.parse_args(words))
+        return result
+
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # as main() does
+    try:
+        return guarded(dispatch, list(argv))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
 def _dispatch(words: list[str]) -> int:
     # The command is the first word that is not an option (only --version and --help
     # come before it).

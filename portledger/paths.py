@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -111,3 +112,13 @@ def schemas_folder() -> Path:
         return Path(locations[0])
     # A checkout that has not been (re)installed yet: the repository's own folder.
     return Path(__file__).resolve().parents[1] / "schemas"
+
+
+def cache_directory(environ: Mapping[str, str]) -> Path:
+    """portledger's cache folder: ``$PORTLEDGER_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/portledger``, else ``~/.cache/portledger``."""
+    explicit = environ.get("PORTLEDGER_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "portledger"

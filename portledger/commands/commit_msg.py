@@ -27,14 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="compare the index with REV (default: HEAD, or HEAD's parent "
                         "when git runs with --amend)")
     parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="compute the staged port diff, neither reading nor writing the "
+                        "one prepare-commit-msg left in the cache")
 
 
 def run(args: argparse.Namespace) -> int:
     from portledger.git import gate
     from portledger.git import repo as git_repo
-    from portledger.git.reader import reader_for
     from portledger.git.repo import Repository
-    from portledger.report import reporters
 
     repo = Repository.open()
     text = gate.read_message(args.message_file)
@@ -51,17 +52,19 @@ def run(args: argparse.Namespace) -> int:
         amend = git_repo.amending() if head is not None else False
         base = gate.staged_base(repo, head, bool(amend))
         merging = [] if amend else repo.merge_heads()
-    with reader_for(repo, args.mapping) as reader:
-        findings, values, notes = gate.check_message(repo, reader, args.message_file, base, merging)
+    with gate.StagedDiffs(repo, args.mapping, cache=not args.no_cache) as diffs:
+        findings, values, notes = gate.check_message(repo, diffs, args.message_file, base, merging)
         if findings and amend is None and head is not None and not merging:
             # Not Linux, so --amend cannot be seen: a message right for the amended
             # commit's parent is accepted as well.
             parent = gate.staged_base(repo, head, True)
-            if not gate.check_message(repo, reader, args.message_file, parent, [])[0]:
+            if not gate.check_message(repo, diffs, args.message_file, parent, [])[0]:
                 return EXIT_CLEAN
     gate.print_notes(notes)
     if not findings:
         return EXIT_CLEAN
+    from portledger.report import reporters
+
     reporters.report(args.format, findings, len({f.file for f in findings}), sys.stdout,
                       rules=rule_docs(args.format))
     if args.format == "text" and values:

@@ -23,13 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", nargs="?", metavar="SOURCE",
                         help="message, template, merge, squash or commit (from git)")
     parser.add_argument("sha", nargs="?", metavar="SHA", help="the commit of SOURCE commit")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="compute the staged port diff, neither reading nor writing the "
+                        "cache (where it is left for the commit-msg hook)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from portledger.git import diff as portdiff
     from portledger.git import gate
     from portledger.git import repo as git_repo
-    from portledger.git.reader import reader_for
     from portledger.git.repo import Repository
 
     source = args.source or os.environ.get("PRE_COMMIT_COMMIT_MSG_SOURCE") or ""
@@ -49,11 +50,9 @@ def run(args: argparse.Namespace) -> int:
     amend = head is not None and (git_repo.amending() is True or (
         source == "commit" and sha is not None and repo.try_resolve(sha) == head))
     base = gate.staged_base(repo, head, amend)
-    with reader_for(repo, args.mapping) as reader:
-        before, after = gate.snapshot(repo, base), repo.index_snapshot()
-        diff = portdiff.diff_states(reader, before, after,
-                                    base[:7] if base else "the empty tree", "the index")
-        adopting = gate.adoption_excused(reader, before, after, diff.changes)
+    # Left in the cache, where the commit-msg hook finds it (the same base and index).
+    with gate.StagedDiffs(repo, args.mapping, cache=not args.no_cache) as diffs:
+        diff = diffs.against(base)
     gate.print_notes(diff.notes)
     if amend and source == "commit" and have:
         # The amended commit's own trailers that name no change now (the change was
@@ -63,17 +62,15 @@ def run(args: argparse.Namespace) -> int:
         if old:
             gate.drop_trailers(args.message_file, old)
             have = [v for v in have if v not in old]
-    present = gate.documented(have) | adopting
+    present = gate.documented(have) | diff.excused
     wanted = [t for t in diff.trailers() if gate.normalize(t) not in present]
-    if any(gate.is_bulk(v) for v in have):
+    if not wanted or any(gate.is_bulk(v) for v in have):
         return EXIT_CLEAN
-    limit = ledger_settings(args)[0].trailer_limit
-    if len(wanted) > limit:
+    if len(wanted) > ledger_settings(args)[0].trailer_limit:
         # Never hundreds of lines: one line says how to record a bulk change.
         sys.stderr.write(f"portledger: {gate.bulk_line(len(wanted))} (`portledger diff` "
                          "lists them)\n")
         return EXIT_CLEAN
-    if wanted:
-        repo.add_trailers(args.message_file, wanted)
+    repo.add_trailers(args.message_file, wanted)
     return EXIT_CLEAN
 

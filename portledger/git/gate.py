@@ -32,13 +32,18 @@ equals the change's, ignoring case and runs of spaces. Commands:
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from portledger.errors import FatalError
 from portledger.findings import Finding, make, rule
-from portledger.git import diff as portdiff
-from portledger.git.diff import PortChange, PortReader
+from portledger.git import staged as staged_cache
 from portledger.git.repo import TRAILER_KEY, CommitInfo, Repository, Snapshot
+from portledger.git.staged import Staged, StagedChange
+
+if TYPE_CHECKING:
+    from portledger.git.diff import PortChange
+    from portledger.git.reader import PortReader
 
 AUTOSQUASH_PREFIXES = ("fixup! ", "squash! ", "amend! ")
 EXIT_CLEAN, EXIT_FINDINGS = 0, 1
@@ -46,7 +51,7 @@ EXIT_CLEAN, EXIT_FINDINGS = 0, 1
 
 @rule("PL301", "undocumented-port-change", "error",
       "a commit changes ports without saying so in its message")
-def undocumented_port_change(change: PortChange, commit: CommitInfo | None = None) -> Finding:
+def undocumented_port_change(change: StagedChange, commit: CommitInfo | None = None) -> Finding:
     """A commit changes a port without a ``Port-Change`` trailer that says so.
 
     A port change is the ledger or a compose file adding, removing or moving a host port,
@@ -77,10 +82,9 @@ def undocumented_port_change(change: PortChange, commit: CommitInfo | None = Non
     else:
         message = f"commit {commit.sha[:7]} ({commit.subject}): {message}"
         fix = f"add the line '{line}' to the message of commit {commit.sha[:7]}"
-    port = change.current
     return make(this, change.file, change.line, change.column, message,
-                service=change.service, port=int(port.port.partition("-")[0]),
-                protocol=port.protocol, fix=fix)
+                service=change.service, port=int(change.port.partition("-")[0]),
+                protocol=change.protocol, fix=fix)
 
 
 @rule("PL302", "stale-port-change-trailer", "error",
@@ -129,7 +133,7 @@ def near_miss(value: str, candidates: Sequence[str]) -> str | None:
     return by_norm[close[0]] if close else None
 
 
-def stale(values: Sequence[str], changes: Sequence[PortChange], excused: set[str],
+def stale(values: Sequence[str], changes: Sequence[StagedChange], excused: set[str],
           message_file: str) -> list[Finding]:
     """PL302 for each trailer value that names none of ``changes`` (nor an excused one)."""
     real = documented(c.trailer for c in changes) | excused
@@ -192,8 +196,8 @@ def adoption_excused(reader: PortReader, old: Snapshot, new: Snapshot,
             if c.source == "ledger" or c.kind == "owner"} - real
 
 
-def undocumented(changes: Iterable[PortChange], trailers: set[str],
-                 excused: set[str] = frozenset()) -> list[PortChange]:  # type: ignore[assignment]
+def undocumented(changes: Iterable[StagedChange], trailers: set[str],
+                 excused: Collection[str] = frozenset()) -> list[StagedChange]:
     """The changes whose trailer is neither in the message nor excused (normalized); none
     when the message has a bulk trailer."""
     if any(is_bulk(t) for t in trailers):
@@ -227,6 +231,8 @@ def merged_trailers(repo: Repository, reader: PortReader, first: str | None,
                     others: Sequence[str]) -> set[str]:
     """Trailers (normalized) of the changes each merged branch made since it forked from
     ``first``: those are documented by the branch's own commits."""
+    from portledger.git import diff as portdiff
+
     excused: set[str] = set()
     for other in others:
         base = repo.merge_base(first, other) if first else None
@@ -278,25 +284,85 @@ def staged_base(repo: Repository, head: str | None, amend: bool) -> str | None:
 # -- commit-msg --------------------------------------------------------------------------------
 
 
-def check_message(repo: Repository, reader: PortReader, message_file: str,
+def staged_diff(reader: PortReader, old: Snapshot, new: Snapshot, base: str | None) -> Staged:
+    """The port changes from ``old`` (the commit ``base``) to ``new`` (the index), as
+    the message hooks read them."""
+    from portledger.git import diff as portdiff
+
+    diff = portdiff.diff_states(reader, old, new,
+                                base[:7] if base else "the empty tree", "the index")
+    excused = adoption_excused(reader, old, new, diff.changes) if diff.changes else set()
+    return Staged(tuple(map(StagedChange.of, diff.changes)), tuple(diff.notes),
+                  frozenset(excused))
+
+
+class StagedDiffs:
+    """The staged diff against a base commit, for the message hooks: the cached one when
+    its key matches (:mod:`portledger.git.staged`), else computed and left in the cache.
+    The reader (the ledger, YAML, the compose loader) is made only when one is computed;
+    ``close`` ends it."""
+
+    def __init__(self, repo: Repository, mapping: str | None, cache: bool = True) -> None:
+        self.repo = repo
+        self.mapping = mapping
+        self.cache = cache
+        self._reader: PortReader | None = None
+        self._listing: str | None = None
+
+    def reader(self) -> PortReader:
+        if self._reader is None:
+            from portledger.git.reader import reader_for
+
+            self._reader = reader_for(self.repo, self.mapping)
+        return self._reader
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def __enter__(self) -> StagedDiffs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def against(self, base: str | None) -> Staged:
+        """The changes from the commit ``base`` (None: the empty tree) to the index."""
+        if self._listing is None:
+            self._listing = self.repo.index_listing()
+        listing = self._listing
+        if not self.cache:
+            return staged_diff(self.reader(), snapshot(self.repo, base),
+                               self.repo.index_snapshot(listing), base)
+        wanted = staged_cache.key(self.repo, base, listing, self.mapping)
+        path = staged_cache.cache_file(self.repo)
+        found = staged_cache.load(path, wanted)
+        if found is None:
+            found = staged_diff(self.reader(), snapshot(self.repo, base),
+                                self.repo.index_snapshot(listing), base)
+            staged_cache.save(path, wanted, found)
+        return found
+
+
+def check_message(repo: Repository, diffs: StagedDiffs, message_file: str,
                   base: str | None, merge_heads: Sequence[str]) -> tuple[list[Finding], list[str],
                                                                          list[str]]:
     """PL301 findings for the staged changes against ``base`` and the message's trailers;
     also the trailer lines to add, and notes."""
-    old, new = snapshot(repo, base), repo.index_snapshot()
-    diff = portdiff.diff_states(reader, old, new,
-                                base[:7] if base else "the empty tree", "the index")
+    diff = diffs.against(base)
     given = port_trailers(repo.trailers_of_file(message_file))
     if not diff.changes and not given:
-        return [], [], diff.notes
+        return [], [], list(diff.notes)
     have = documented(given)
-    excused = merged_trailers(repo, reader, base, merge_heads) if merge_heads else set()
-    excused |= adoption_excused(reader, old, new, diff.changes)
+    excused = (merged_trailers(repo, diffs.reader(), base, merge_heads) if merge_heads
+               else set())
+    excused |= diff.excused
     missing = undocumented(diff.changes, have, excused)
     findings = sorted([*(undocumented_port_change(c) for c in missing),
                        *stale(given, diff.changes, excused, message_file)])
     values = list(dict.fromkeys(c.trailer for c in missing))
-    return findings, values, diff.notes
+    return findings, values, list(diff.notes)
 
 
 # -- check-commits -----------------------------------------------------------------------------
@@ -309,6 +375,8 @@ def check_range(repo: Repository, reader: PortReader, base: str, head: str,
     trailer values by commit, notes, and the number of commits checked. ``since``: the
     adoption boundary (``settings.adopted``): it and the commits before it are not asked
     for trailers."""
+    from portledger.git import diff as portdiff
+
     findings: list[Finding] = []
     missing_by_commit: dict[str, tuple[str, list[str]]] = {}
     notes: list[str] = []
@@ -350,7 +418,8 @@ def check_range(repo: Repository, reader: PortReader, base: str, head: str,
             continue
         excused = merged_trailers(repo, reader, first, commit.parents[1:])
         excused |= adoption_excused(reader, old, new, diff.changes)
-        missing = undocumented(diff.changes, documented(commit.trailers), excused)
+        missing = undocumented(map(StagedChange.of, diff.changes), documented(commit.trailers),
+                               excused)
         if missing:
             findings.extend(undocumented_port_change(c, commit) for c in missing)
             missing_by_commit[commit.sha] = (
@@ -361,12 +430,15 @@ def check_range(repo: Repository, reader: PortReader, base: str, head: str,
 def check_squash(repo: Repository, reader: PortReader, base: str, head: str,
                  message_file: str) -> tuple[list[Finding], list[str], list[str]]:
     """PL301 findings for the net change of ``base...head`` against one message file."""
+    from portledger.git import diff as portdiff
+
     start = repo.merge_base(base, head)
     old, new = snapshot(repo, start), snapshot(repo, head)
     diff = portdiff.diff_states(reader, old, new,
                                 start[:7] if start else "the empty tree", head[:7])
     have = documented(port_trailers(repo.trailers_of_file(message_file)))
-    missing = undocumented(diff.changes, have, adoption_excused(reader, old, new, diff.changes))
+    missing = undocumented(map(StagedChange.of, diff.changes), have,
+                           adoption_excused(reader, old, new, diff.changes))
     findings = sorted(undocumented_port_change(c) for c in missing)
     return findings, list(dict.fromkeys(c.trailer for c in missing)), diff.notes
 

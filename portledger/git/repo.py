@@ -286,9 +286,15 @@ class Repository:
             self._commits[commit] = found
         return found
 
-    def index_snapshot(self) -> Snapshot:
-        """The files staged in the index (``GIT_INDEX_FILE`` when git set it)."""
-        out = self.run("ls-files", "--stage", "-z")
+    def index_listing(self) -> str:
+        """``git ls-files --stage -z``: every staged path, mode, blob and stage (what
+        :meth:`index_snapshot` reads; the staged diff's cache key digests it)."""
+        return self.run("ls-files", "--stage", "-z")
+
+    def index_snapshot(self, listing: str | None = None) -> Snapshot:
+        """The files staged in the index (``GIT_INDEX_FILE`` when git set it), from
+        ``listing`` when it was read already (:meth:`index_listing`)."""
+        out = self.index_listing() if listing is None else listing
         flat: Snapshot = {}
         conflicted: Snapshot = {}
         for record in out.split("\0"):

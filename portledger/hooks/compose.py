@@ -14,12 +14,12 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from portledger.cli import main as cli_main
+from portledger.cli import run_command
 from portledger.errors import exit_now
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli_main(["check", *(sys.argv[1:] if argv is None else argv)])
+    return run_command("check", sys.argv[1:] if argv is None else argv)
 
 
 def run() -> NoReturn:

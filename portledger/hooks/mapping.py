@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Sequence
 from typing import NoReturn
 
-from portledger.cli import main as cli_main
+from portledger.cli import run_command
 from portledger.errors import exit_now
 from portledger.report.reporters import FORMATS
 
@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options += [f"--select={s}" for s in args.select] + [f"--ignore={s}" for s in args.ignore]
     status = 0
     for name in args.filenames:
-        status = max(status, cli_main(["check", "--mapping", name, "--no-compose", *options]))
+        status = max(status, run_command("check", ["--mapping", name, "--no-compose", *options]))
     return status
 
 

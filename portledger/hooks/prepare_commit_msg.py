@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from portledger.cli import main as cli_main
+    from portledger.cli import run_command
 
-    return cli_main(["prepare-commit-msg", *(sys.argv[1:] if argv is None else argv)])
+    return run_command("prepare-commit-msg", sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

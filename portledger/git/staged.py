@@ -1,0 +1,208 @@
+"""The staged port diff of a commit, computed once: ``prepare-commit-msg`` leaves it in
+portledger's cache and ``commit-msg`` reads it back, so one ``git commit`` loads the
+ledger and the compose projects of its two states once, not twice.
+
+What it holds (:class:`Staged`): the port changes from the base commit to the index, in
+the few fields the gate reads (:class:`StagedChange`), the notes about projects that did
+not load, and the trailers a commit creating the ledger needs not have. It is the whole
+of what ``commit-msg`` takes from the repository's contents; the message, its trailers,
+a merge in progress and the settings are read again by each hook.
+
+The key (:func:`key`) names everything that decides that diff: the base commit, the
+index (the SHA-256 of ``git ls-files --stage -z``: every staged path, mode, blob and
+stage, so it is the tree ``git write-tree`` would write, read without writing any
+object), the ledger as ``--mapping`` gives it (a ledger outside the repository by the
+digest of its bytes), the folder the hook runs in (the nearest ledger is looked for
+from there), and the code that computes the diff (Python, portledger's version and the
+size and modification time of each of its files, PyYAML, python-dotenv and the schema
+validators). An entry is used only when its key equals the key computed now and its body
+is well-formed (each field of the expected type, the body's own digest right); anything
+else, a missing, unreadable, damaged, stale or planted file, is no entry, and the diff
+is computed again and written back. JSON, never pickle: a file someone else could write
+must not run code. Like the check's cache it changes how long a hook takes, never what
+it says, and nothing is printed about it.
+
+One file a repository (``staged-<hash of the git folder>.json``, so each worktree has
+its own) in ``$PORTLEDGER_CACHE_DIR`` or ``$XDG_CACHE_HOME/portledger`` or
+``~/.cache/portledger`` (:func:`portledger.paths.cache_directory`, the folder of
+``check``'s cache); written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from portledger.git.diff import PortChange
+    from portledger.git.repo import Repository
+
+try:  # the hash alone, without hashlib's OpenSSL start (a sixth of a cache hit's imports)
+    from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - Python 3.12 renamed it; hashlib has it everywhere
+    from hashlib import sha256
+
+FORMAT = 1
+"""Bumped whenever an entry's layout changes."""
+
+
+class StagedChange(NamedTuple):
+    """One port change, as the gate needs it (see :class:`portledger.git.diff.PortChange`)."""
+
+    kind: str
+    source: str
+    service: str
+    file: str
+    line: int
+    column: int
+    port: str
+    """The port after the change (before it, for a removal): ``8000`` or ``9000-9002``."""
+    protocol: str
+    trailer: str
+
+    @classmethod
+    def of(cls, change: PortChange) -> StagedChange:
+        port = change.current
+        return cls(change.kind, change.source, change.service, change.file, change.line,
+                   change.column, port.port, port.protocol, change.trailer)
+
+
+_TYPES = tuple(str if name not in ("line", "column") else int
+               for name in StagedChange._fields)
+
+
+class Staged(NamedTuple):
+    """The staged port diff: what ``commit-msg`` and ``prepare-commit-msg`` read."""
+
+    changes: tuple[StagedChange, ...]
+    notes: tuple[str, ...]
+    excused: frozenset[str]
+    """The trailers (normalized) a commit that creates the ledger needs not have."""
+
+    def trailers(self) -> list[str]:
+        """Each change's trailer value once, in change order."""
+        return list(dict.fromkeys(c.trailer for c in self.changes))
+
+
+def _digest(data: bytes) -> str:
+    return sha256(data).hexdigest()
+
+
+def _stamps(folder: str, suffixes: tuple[str, ...]) -> Iterable[Any]:
+    for where, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(suffixes):
+                try:
+                    st = os.stat(os.path.join(where, name))
+                except OSError:
+                    continue
+                yield [where, name, st.st_size, st.st_mtime_ns]
+
+
+def _module_folder(name: str) -> str | None:
+    """The folder of an installed module, found without importing it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    origin = spec.origin if spec is not None else None
+    return os.path.dirname(origin) if origin else None
+
+
+def code_stamp() -> str:
+    """What identifies the code that computes a diff (see the module's key)."""
+    import portledger
+
+    package = os.path.dirname(os.path.abspath(portledger.__file__))
+    stamps: list[Any] = [sys.version, portledger.__version__, *_stamps(package, (".py", ".json"))]
+    for module in ("yaml", "dotenv", "jsonschema_rs", "jsonschema"):
+        folder = _module_folder(module)
+        stamps.append([module, *(_stamps(folder, (".py", ".so", ".pyd")) if folder else ())])
+    return _digest(json.dumps(stamps).encode())
+
+
+def _ledger_identity(repo: Repository, mapping: str | None) -> list[Any]:
+    """``--mapping`` as the reader takes it (:func:`portledger.git.reader.reader_for`): a
+    path inside the repository is read from each state, so its name is enough; a ledger
+    outside it is the same for both states, so its bytes count."""
+    if mapping is None:
+        return [None]
+    path = Path(mapping)
+    absolute = (path if path.is_absolute() else Path.cwd() / path).resolve()
+    try:
+        return ["inside", absolute.relative_to(repo.root).as_posix()]
+    except ValueError:
+        pass
+    try:
+        return ["outside", str(absolute), _digest(absolute.read_bytes())]
+    except OSError:
+        return ["outside", str(absolute), None]
+
+
+def key(repo: Repository, base: str | None, listing: str, mapping: str | None) -> str:
+    """The key of the staged diff from ``base`` to the index ``listing`` lists (``git
+    ls-files --stage -z``'s output)."""
+    return json.dumps([
+        FORMAT, code_stamp(), str(repo.root), str(repo.git_dir), str(Path.cwd().resolve()),
+        _ledger_identity(repo, mapping), base,
+        _digest(listing.encode("utf-8", "surrogateescape")),
+    ], separators=(",", ":"))
+
+
+def cache_file(repo: Repository, environ: Mapping[str, str] | None = None) -> Path:
+    from portledger.paths import cache_directory
+
+    where = cache_directory(os.environ if environ is None else environ)
+    return where / f"staged-{_digest(os.fsencode(repo.git_dir))[:16]}.json"
+
+
+def _body(staged: Staged) -> str:
+    return json.dumps([[list(c) for c in staged.changes], list(staged.notes),
+                       sorted(staged.excused)], separators=(",", ":"))
+
+
+def load(path: Path, wanted: str) -> Staged | None:
+    """The entry in ``path`` when its key is ``wanted`` and it is whole; else None."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(doc, dict) and doc.get("key") == wanted
+            and isinstance(doc.get("body"), str) and doc.get("digest") == _digest(
+                doc["body"].encode("utf-8", "surrogateescape"))):
+        return None
+    try:
+        changes, notes, excused = json.loads(doc["body"])
+    except (ValueError, TypeError):
+        return None
+    if not (isinstance(changes, list) and isinstance(notes, list)
+            and isinstance(excused, list)
+            and all(isinstance(n, str) for n in [*notes, *excused])
+            and all(isinstance(c, list) and len(c) == len(_TYPES)
+                    and all(type(v) is t for v, t in zip(c, _TYPES, strict=True))
+                    for c in changes)):
+        return None
+    return Staged(tuple(StagedChange(*c) for c in changes), tuple(notes), frozenset(excused))
+
+
+def save(path: Path, wanted: str, staged: Staged) -> None:
+    """Write the entry (atomically; a cache that cannot be written is no cache)."""
+    body = _body(staged)
+    text = json.dumps({"key": wanted, "digest": _digest(body.encode("utf-8", "surrogateescape")),
+                       "body": body})
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(temporary, path)
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass

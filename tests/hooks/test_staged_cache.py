@@ -1,0 +1,244 @@
+"""The staged port diff computed once a commit (``portledger.git.staged``): prepare-commit-msg
+leaves it in the cache, commit-msg reads it when the key (base commit, index, ledger,
+folder, code) matches, and computes it again otherwise. Real repositories and real git
+commits; the hooks are the modules pre-commit runs (``python -m portledger.hooks.X``),
+installed as plain git hooks so that no hook environment has to be built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_portdiff import GitRepo, ledger, make_repo, pcs_compose, portledger_cmd
+
+from portledger.git import gate, staged
+from portledger.git.repo import Repository
+
+TRAILER = "Port-Change: pcs-api http 8000 -> 8002 (tcp)"
+REFUSED = (
+    "pcs/compose.yaml:5:9: PL301 undocumented-port-change port change (moved) not in the "
+    f"message: {TRAILER}\n"
+)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GitRepo:
+    r = make_repo(tmp_path, monkeypatch)
+    r.commit("init", {"port-mapping.yml": ledger(8000), "pcs/compose.yaml": pcs_compose(8000)})
+    return r
+
+
+def cache_file(r: GitRepo) -> Path:
+    return staged.cache_file(Repository.open(r.path))
+
+
+def message(r: GitRepo, text: str = "Move PCS\n") -> str:
+    path = r.path / ".git" / "COMMIT_EDITMSG"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+class Computed:
+    """Counts the staged diffs computed (not read from the cache) in this process."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = gate.staged_diff
+
+        def counting(*args: object) -> staged.Staged:
+            self.count += 1
+            return real(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(gate, "staged_diff", counting)
+
+
+def test_commit_msg_reads_what_prepare_commit_msg_left(
+        repo: GitRepo, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    repo.stage({"port-mapping.yml": ledger(8002), "pcs/compose.yaml": pcs_compose(8002)})
+    computed = Computed(monkeypatch)
+    msg = message(repo)
+    assert portledger_cmd("prepare-commit-msg", [msg], capsys) == (0, "", "")
+    assert Path(msg).read_text(encoding="utf-8") == f"Move PCS\n\n{TRAILER}\n"
+    assert computed.count == 1
+    entry = json.loads(cache_file(repo).read_text(encoding="utf-8"))
+    assert sorted(entry) == ["body", "digest", "key"]
+    # The hit: the same base and index, no diff computed, and the same verdicts.
+    assert portledger_cmd("commit-msg", [msg], capsys) == (0, "", "")
+    bare = message(repo, "Move PCS\n")
+    code, out, err = portledger_cmd("commit-msg", [bare], capsys)
+    assert computed.count == 1
+    assert (code, err) == (1, "")
+    assert out == (
+        REFUSED + f"    fix: add the line '{TRAILER}' at the end of the commit message\n"
+        "port-mapping.yml:13:20: PL301 undocumented-port-change port change (moved) not in "
+        f"the message: {TRAILER}\n"
+        f"    fix: add the line '{TRAILER}' at the end of the commit message\n"
+        "Found 2 errors, 0 warnings in 2 files.\n\n"
+        "Port changes must be documented in the commit message. Add these lines at its end, "
+        f"after a blank line:\n\n{TRAILER}\n")
+    assert (code, out, err) == portledger_cmd("commit-msg", ["--no-cache", bare], capsys)
+    assert computed.count == 2
+
+
+def test_a_changed_index_or_base_is_computed_again(
+        repo: GitRepo, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    repo.stage({"pcs/compose.yaml": pcs_compose(8002)})
+    msg = message(repo)
+    assert portledger_cmd("prepare-commit-msg", [msg], capsys)[0] == 0
+    computed = Computed(monkeypatch)
+    # Staged again after the message was prepared: the entry's index is not this one.
+    repo.stage({"pcs/compose.yaml": pcs_compose(8004)})
+    code, out, err = portledger_cmd("commit-msg", [msg], capsys)
+    assert computed.count == 1
+    assert code == 1
+    moved = "Port-Change: pcs-api http 8000 -> 8004 (tcp)"
+    assert out == (
+        f"{msg}:3:1: PL302 stale-port-change-trailer '{TRAILER}' names no port change of "
+        f"this commit; did you mean '{moved}'?\n"
+        f"    fix: replace the line with '{moved}'\n"
+        "pcs/compose.yaml:5:9: PL301 undocumented-port-change port change (moved) not in the "
+        f"message: {moved}\n"
+        f"    fix: add the line '{moved}' at the end of the commit message\n"
+        "Found 2 errors, 0 warnings in 2 files.\n\n"
+        "Port changes must be documented in the commit message. Add these lines at its end, "
+        f"after a blank line:\n\n{moved}\n")
+    assert (code, out, err) == portledger_cmd("commit-msg", ["--no-cache", msg], capsys)
+    # Another base (HEAD moved on): computed again, then read from the cache.
+    repo.commit("elsewhere (and 8004)", {"README.md": "hello\n"})
+    repo.stage({"pcs/compose.yaml": pcs_compose(8006)})
+    with gate.StagedDiffs(Repository.open(repo.path), None) as diffs:
+        head = diffs.repo.head()
+        first = diffs.against(head)
+        assert computed.count == 3
+        assert [c.trailer for c in first.changes] == ["pcs-api http 8004 -> 8006 (tcp)"]
+        assert diffs.against(head) == first
+        assert computed.count == 3
+        assert diffs.against(None) != first  # the empty tree: every port added
+        assert computed.count == 4
+
+
+def _entry(path: Path) -> dict[str, str]:
+    doc: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+NO_CHANGE = json.dumps([[], [], []], separators=(",", ":"))
+
+
+@pytest.mark.parametrize("plant", [
+    # an entry of another index (as if copied from another commit), saying nothing changed
+    "other-index",
+    # this entry's key, its body replaced by "nothing changed" and the digest left alone
+    "damaged-body",
+    # the right key and digest, a body of the wrong shape (a line number as text)
+    "wrong-types",
+    "not-json",
+    "not-an-object",
+])
+def test_a_planted_or_damaged_entry_is_not_trusted(
+        repo: GitRepo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        plant: str) -> None:
+    repo.stage({"pcs/compose.yaml": pcs_compose(8002)})
+    msg = message(repo)
+    assert portledger_cmd("prepare-commit-msg", [msg], capsys)[0] == 0
+    path = cache_file(repo)
+    entry = _entry(path)
+    body = json.loads(entry["body"])
+    if plant == "other-index":
+        key = json.loads(entry["key"])
+        key[-1] = _digest("another index")
+        entry = {"key": json.dumps(key, separators=(",", ":")), "body": NO_CHANGE,
+                 "digest": _digest(NO_CHANGE)}
+    elif plant == "damaged-body":
+        entry["body"] = NO_CHANGE
+    elif plant == "wrong-types":
+        body[0][0][4] = str(body[0][0][4])
+        entry["body"] = json.dumps(body)
+        entry["digest"] = _digest(entry["body"])
+    text = {"not-json": "{\"key\": ", "not-an-object": "[1, 2]"}.get(plant, json.dumps(entry))
+    path.write_text(text, encoding="utf-8")
+    computed = Computed(monkeypatch)
+    bare = message(repo, "Move PCS\n")
+    code, out, err = portledger_cmd("commit-msg", [bare], capsys)
+    assert computed.count == 1
+    assert (code, err) == (1, "")
+    assert out.startswith(REFUSED)
+    assert (code, out, err) == portledger_cmd("commit-msg", ["--no-cache", bare], capsys)
+    # ... and the entry computed again replaced it.
+    assert portledger_cmd("commit-msg", [bare], capsys)[0] == 1
+    assert computed.count == 2
+
+
+def test_a_ledger_outside_the_repository_is_part_of_the_key(
+        repo: GitRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    outside = tmp_path / "ledger.yml"
+    outside.write_text(ledger(8000), encoding="utf-8")
+    repo.stage({"pcs/compose.yaml": pcs_compose(8002)})
+    msg = message(repo)
+    assert portledger_cmd("prepare-commit-msg", ["--mapping", str(outside), msg], capsys)[0] == 0
+    assert Path(msg).read_text(encoding="utf-8") == f"Move PCS\n\n{TRAILER}\n"
+    computed = Computed(monkeypatch)
+    # The outside ledger now gives 8002 to someone else: the cached diff is not this one.
+    outside.write_text(ledger(8000).replace("digi-core-app]", "digi-core-app, pcs-api]"),
+                       encoding="utf-8")
+    code, out, err = portledger_cmd("commit-msg", ["--mapping", str(outside), msg], capsys)
+    assert computed.count == 1
+    assert (code, out, err) == portledger_cmd(
+        "commit-msg", ["--no-cache", "--mapping", str(outside), msg], capsys)
+
+
+def _install(r: GitRepo, stage: str, module: str) -> None:
+    hook = r.path / ".git" / "hooks" / stage
+    hook.write_text(f"#!/bin/sh\nexec {sys.executable} -m portledger.hooks.{module} \"$1\"\n",
+                    encoding="utf-8")
+    hook.chmod(hook.stat().st_mode | stat.S_IXUSR)
+
+
+def test_real_commits_with_the_message_hooks(repo: GitRepo) -> None:
+    env = {**repo.env, "PORTLEDGER_CACHE_DIR": os.environ["PORTLEDGER_CACHE_DIR"]}
+
+    def commit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "commit", *args], cwd=repo.path, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    _install(repo, "prepare-commit-msg", "prepare_commit_msg")
+    _install(repo, "commit-msg", "commit_msg")
+    repo.stage({"pcs/compose.yaml": pcs_compose(8002)})
+    base = repo.git("rev-parse", "HEAD").strip()
+    done = commit("-m", "Move PCS")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert repo.git("log", "-1", "--format=%B") == f"Move PCS\n\n{TRAILER}\n\n"
+    key = json.loads(_entry(cache_file(repo))["key"])
+    assert key[-2] == base  # left by prepare-commit-msg, for the commit on top of base
+
+    # Only the gate installed, and an entry planted for this base and another index,
+    # saying that nothing changed: the gate computes the diff and refuses the commit.
+    (repo.path / ".git" / "hooks" / "prepare-commit-msg").unlink()
+    repo.stage({"pcs/compose.yaml": pcs_compose(8004)})
+    key[-2] = repo.git("rev-parse", "HEAD").strip()
+    key[-1] = _digest("another index")
+    cache_file(repo).write_text(json.dumps(
+        {"key": json.dumps(key, separators=(",", ":")), "body": NO_CHANGE,
+         "digest": _digest(NO_CHANGE)}), encoding="utf-8")
+    refused = commit("-m", "Move PCS again")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        "pcs/compose.yaml:5:9: PL301 undocumented-port-change port change (moved) not in the "
+        "message: Port-Change: pcs-api http 8002 -> 8004 (tcp)\n"), refused.stderr
+    assert "Traceback" not in refused.stdout + refused.stderr
+    assert repo.git("log", "-1", "--format=%s") == "Move PCS\n"
