@@ -3,10 +3,11 @@ added, in any style the ledger is written in.
 
 The planner decides every change first (:class:`LedgerChanges`), then :func:`render`
 makes them on the ledger's text in two steps: values replaced and exceptions added on
-the text as read, then each addition on the text so far, read again (a block-style
-mapping gets lines after its last one; a flow-style or empty one, ``services: {}`` or
-``ports: {http: {port: 8000}}``, is rewritten in block style, each existing entry's text
-kept as written, comments included). The result is one :class:`Edit` of the lines that
+the text as read, then the additions (a block-style mapping gets lines after its last
+one, all of them at once on one reading of the text; a flow-style or empty one,
+``services: {}`` or ``ports: {http: {port: 8000}}``, is rewritten in block style, each
+existing entry's text kept as written, comments included, one addition at a time on the
+text so far, read again). The result is one :class:`Edit` of the lines that
 changed, made on the bytes the planner read, so that ``--diff`` and ``--fix`` are the
 same change and no two edits of one plan can overlap.
 """
@@ -147,11 +148,18 @@ def append(src: Source, path: tuple[Any, ...], lines: list[str]) -> str:
     rewritten in block style (its entries' text kept)."""
     doc = _load(src)
     key, node = _node(doc, path)
-    step = _step(doc)
-    if isinstance(node, yaml.MappingNode) and not node.flow_style and node.value:
+    if _block(node):
         indent = node.value[0][0].start_mark.column
         text, _ = apply_edits(src, [insert_after(src, last_line(node), indent, lines)])
         return text
+    start, end, replacement = _rewrite(src, path, key, node, _step(doc), lines)
+    return src.text[:start] + replacement + src.text[end:]
+
+
+def _rewrite(src: Source, path: tuple[Any, ...], key: Any, node: Any, step: int,
+             lines: list[str]) -> tuple[int, int, str]:
+    """A flow-style or empty mapping (``key: node``) rewritten in block style with
+    ``lines`` added: (start, end, text) of the replacement, as offsets in ``src``."""
     if key is None:
         raise Unwritable("the document itself is not a block mapping")
     empty = isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null", "Null",
@@ -181,7 +189,7 @@ def append(src: Source, path: tuple[Any, ...], lines: list[str]) -> str:
     comment = ""
     if rest.strip().startswith("#"):
         comment, end = rest, end + len(rest)
-    return src.text[:colon] + comment + block + src.text[end:]
+    return colon, end, comment + block
 
 
 def _port_lines(ports: list[NewPort]) -> list[str]:
@@ -229,6 +237,11 @@ def render(source: Source, ledger_doc: yamlio.Document, changes: LedgerChanges) 
     if skipped:
         raise Unwritable("two changes of one port")
     src = source.with_text(text)
+    # The ledger's own node graph when nothing changed its text yet (else read once).
+    same = text == source.text and ledger_doc.text == text
+    batched = _block_additions(src, ledger_doc if same else _load(src), changes)
+    if batched is not None:
+        return batched
     for service in sorted(changes.added):
         src = src.with_text(add_ports(src, service, changes.added[service]))
     if changes.new_services:
@@ -236,6 +249,67 @@ def render(source: Source, ledger_doc: yamlio.Document, changes: LedgerChanges) 
             (name, category, ports)
             for name, (category, ports) in sorted(changes.new_services.items())]))
     return src.text
+
+
+def _position(src: Source, offset: int) -> tuple[int, int]:
+    """The (line, column) of an offset of ``src.text``, 1-based."""
+    line = bisect.bisect_right(src.starts, offset)
+    return line, offset - src.starts[line - 1] + 1
+
+
+def _block(node: Any) -> bool:
+    return isinstance(node, yaml.MappingNode) and not node.flow_style and bool(node.value)
+
+
+def _block_additions(src: Source, doc: yamlio.Document, changes: LedgerChanges) -> str | None:
+    """Every addition of ``changes`` made at once on one reading of ``src`` (``doc``):
+    lines inserted after each block-style mapping's last line, a service's flow-style or
+    empty ``ports`` rewritten where it stands; the text :func:`render`'s one-by-one
+    additions would make (a service's new ports come before new services inserted after
+    the same line). None when ``services`` or a service itself is not a block mapping
+    (then they are rewritten one at a time, read again each time). Reading a
+    10,000-service ledger again for each service that gains a port was most of a check
+    with a few plans."""
+    found = doc._locator.locate(("services",))
+    if found is None or not _block(found[1]):
+        return None
+    services = found[1]
+    step = _step(doc)
+    inserts: dict[int, list[str]] = {}
+    rewrites: list[Edit] = []
+    for service in sorted(changes.added):
+        at = doc._locator.locate(("services", service))
+        if at is None or not _block(at[1]):
+            return None
+        ports = next((v for k, v in at[1].value if getattr(k, "value", None) == "ports"),
+                     None)
+        lines = _port_lines(changes.added[service])
+        if ports is None:
+            node, lines = at[1], ["ports:", *(" " * step + line for line in lines)]
+        elif _block(ports):
+            node = ports
+        elif src.newline == "\n":  # `ports: {}` or flow style: rewritten where it stands
+            key = next(k for k, v in at[1].value if v is ports)
+            start, end, text = _rewrite(src, ("services", service, "ports"), key, ports,
+                                        step, lines)
+            rewrites.append(Edit(src.path, *_position(src, start), *_position(src, end), text))
+            continue
+        else:
+            return None
+        indent = node.value[0][0].start_mark.column
+        inserts.setdefault(last_line(node), []).extend(" " * indent + t for t in lines)
+    if changes.new_services:
+        pad = " " * step
+        indent = " " * services.value[0][0].start_mark.column
+        lines = []
+        for name, (category, ports_) in sorted(changes.new_services.items()):
+            lines += [f"{yaml_scalar(name)}:", f"{pad}category: {yaml_scalar(category)}",
+                      f"{pad}ports:"]
+            lines += [f"{pad}{pad}{line}" for line in _port_lines(ports_)]
+        inserts.setdefault(last_line(services), []).extend(indent + t for t in lines)
+    text, skipped = apply_edits(src, rewrites + [insert_after(src, line, 0, body)
+                                                 for line, body in sorted(inserts.items())])
+    return None if skipped else text
 
 
 def _move_edit(src: Source, doc: yamlio.Document, service: str, name: str,
