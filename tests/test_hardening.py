@@ -251,31 +251,99 @@ def _git(repo: Path, *args: str) -> None:
                         "GIT_COMMITTER_EMAIL": "a@b"})
 
 
-def test_diff_and_check_commits_do_not_follow_a_committed_symlink(tmp_path: Path) -> None:
+def _linked_history(tmp_path: Path, first: str, second: str,
+                    outside: dict[str, str] | None = None) -> Path:
+    """A repository whose app/compose.yaml is a committed symbolic link, to ``first`` in
+    one commit and to ``second`` in the next; ``outside`` files are written beside it."""
     repo = tmp_path / "repo"
     (repo / "app").mkdir(parents=True)
     shutil.copy(CASE / "after" / "port-mapping.yml", repo / "port-mapping.yml")
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    for name, port in (("a.yaml", 8002), ("b.yaml", 8009)):
-        (outside / name).write_text(
-            f'services:\n  pcs-api:\n    image: x\n    ports: ["{port}:8000"]\n')
+    for name, text in (outside or {}).items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
     _git(repo, "init", "-q", "-b", "main")
-    (repo / "app" / "compose.yaml").symlink_to(outside / "a.yaml")
+    (repo / "app" / "compose.yaml").symlink_to(first)
     _git(repo, "add", ".")
     _git(repo, "commit", "-qm", "one")
     (repo / "app" / "compose.yaml").unlink()
-    (repo / "app" / "compose.yaml").symlink_to(outside / "b.yaml")
-    _git(repo, "commit", "-qam", "two")
-    note = (f"portledger: note: app/compose.yaml:1:1: a symbolic link in the commit (to "
-            f"'{outside / 'b.yaml'}'); not followed: diff and check-commits read only what "
-            "is committed (compose project app does not load at ")
-    for args in (["diff", "HEAD~1", "HEAD"], ["check-commits", "HEAD~1..HEAD"]):
+    (repo / "app" / "compose.yaml").symlink_to(second)
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "two")
+    return repo
+
+
+def _pcs(port: int) -> str:
+    return f'services:\n  pcs-api:\n    image: x\n    ports: ["{port}:8000"]\n'
+
+
+def test_diff_and_check_commits_report_a_committed_symlink_they_do_not_follow(
+        tmp_path: Path) -> None:
+    """A link to a file outside the commit is not followed (that would read the local
+    disk), and the project it stands for is an error, not a note: both commands exited 0
+    having read none of its ports."""
+    outside = tmp_path / "outside"
+    repo = _linked_history(tmp_path, str(outside / "a.yaml"), "../../outside/b.yaml",
+                           {"outside/a.yaml": _pcs(8002), "outside/b.yaml": _pcs(8009)})
+    head = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=repo, text=True,
+                          capture_output=True, check=True).stdout.strip()
+    finding = ("app/compose.yaml:1:1: PL101 yaml-syntax a symbolic link in the commit (to "
+               "'../../outside/b.yaml') that leads to no committed file; not followed: diff "
+               "and check-commits read only what is committed (compose project app at {}: "
+               "its port changes cannot be told)\n")
+    (repo / "msg").write_text("two\n")
+    for args, side in ((["diff", "HEAD~1", "HEAD"], "HEAD"),
+                       (["check-commits", "HEAD~1..HEAD"], head),
+                       (["check-commits", "HEAD~1..HEAD", "--squash", "--message-file",
+                         "msg"], head)):
         done = run(*args, cwd=repo)
         # Not read: no port change from the files outside, no temporary path named.
-        assert (done.returncode, done.stdout) == (0, b""), done.stdout
-        assert note.encode() in done.stderr
-        assert b"portledger-diff-" not in done.stderr
+        assert done.returncode == 1, done
+        assert done.stdout.decode().startswith(finding.format(side)), done.stdout
+        assert done.stderr == b""
+        assert b"8009" not in done.stdout and b"portledger-diff-" not in done.stdout
+    done = run("diff", "HEAD~1", "HEAD", "--format", "json", cwd=repo)
+    found = json.loads(done.stdout)["findings"]
+    assert (done.returncode, [(f["code"], f["file"], f["line"]) for f in found]) == (
+        1, [("PL101", "app/compose.yaml", 1)])
+
+
+def test_a_committed_symlink_to_a_committed_file_is_read_from_the_object_store(
+        tmp_path: Path) -> None:
+    """A link inside the commit is read as the commit has its target (not from the
+    disk), and a change of the target alone is a port change."""
+    repo = _linked_history(tmp_path, "../shared/pcs.yml", "../shared/pcs.yaml",
+                           {"repo/shared/pcs.yml": _pcs(8002), "repo/shared/pcs.yaml": _pcs(8002)})
+    (repo / "shared" / "pcs.yaml").write_text(_pcs(8009))
+    _git(repo, "commit", "-qam", "three")
+    (repo / "shared" / "pcs.yml").write_text(_pcs(8111))  # the disk: never read
+    done = run("diff", "HEAD~1", "HEAD", cwd=repo)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0, b"app/compose.yaml:4:13: moved pcs-api http 8002 -> 8009 (tcp)\n", b"")
+    done = run("check-commits", "HEAD~2..HEAD", cwd=repo)
+    assert done.returncode == 1
+    assert done.stdout.decode().startswith(
+        "app/compose.yaml:4:13: PL301 undocumented-port-change commit "), done.stdout
+
+
+def test_a_commit_that_includes_a_file_above_its_root_is_a_finding(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "app").mkdir(parents=True)
+    shutil.copy(CASE / "after" / "port-mapping.yml", repo / "port-mapping.yml")
+    (repo / "app" / "compose.yaml").write_text(_pcs(8002))
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "one")
+    secret = tmp_path / "secret.yaml"
+    secret.write_text(_pcs(8009))
+    (repo / "app" / "compose.yaml").write_text(f"include: [{secret}]\n")
+    _git(repo, "commit", "-qam", "two")
+    done = run("diff", "HEAD~1", "HEAD", cwd=repo)
+    assert done.returncode == 1
+    assert done.stdout.decode() == (
+        f"{secret}:1:1: PL101 yaml-syntax is outside the commit's root (the repository, or "
+        "the ledger's folder without one), or a symbolic link to there: portledger reads "
+        "only files under it, so it was not read (compose project app at HEAD: its port "
+        "changes cannot be told)\n"), done.stdout
 
 
 # --- the compose reader -----------------------------------------------------------------

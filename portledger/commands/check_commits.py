@@ -89,9 +89,10 @@ def _report(args: argparse.Namespace, out: TextIO, findings: list[Finding],
                      rules=rule_docs(args.format), quiet=args.quiet)
     if args.quiet:
         return
-    if findings and args.format == "text" and args.squash:
+    # (a finding without trailers to add: a project it could not read)
+    if by_commit and args.format == "text" and args.squash:
         out.write("\n" + gate.paste_block(by_commit[""][1], "the squashed commit's message"))
-    elif findings and args.format == "text":
+    elif by_commit and args.format == "text":
         out.write(f"\n{len(by_commit)} commit{'s' * (len(by_commit) != 1)} "
                   "change ports without saying so; the lines each message needs:\n")
         for sha, (_subject, values) in by_commit.items():

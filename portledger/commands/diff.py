@@ -44,4 +44,4 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render_markdown(diff))
     else:
         sys.stdout.write(render_text(diff))
-    return 0
+    return 1 if diff.findings else 0  # a project it could not read: not a clean diff

@@ -86,7 +86,9 @@ class _DotEnv:
         try:
             return interp.substitute(value)
         except TemplateError as e:
-            raise self.fail(e.message, line) from None
+            err = self.fail(e.message, line)
+            err.stricter = e.stricter
+            raise err from None
         finally:
             if self.inputs is not None:
                 self.inputs.looked_up(interp.read)

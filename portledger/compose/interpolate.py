@@ -37,10 +37,13 @@ class TemplateError(Exception):
     ``variable`` is set for a required variable (``${X:?msg}``) that is missing.
     """
 
-    def __init__(self, message: str, variable: str | None = None) -> None:
+    def __init__(self, message: str, variable: str | None = None,
+                 stricter: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.variable = variable
+        self.stricter = stricter
+        """The row of docs/compose-stricter.md when Compose accepts the string."""
 
 
 Lookup = Callable[[str], "str | None"]
@@ -90,7 +93,7 @@ class Interpolator:
             # Go's stack grows, Python's does not: hundreds of them are refused, located.
             raise TemplateError(
                 f"invalid interpolation format: {template.count('${')} substitutions in "
-                "one value, nested or repeated too deeply to read"
+                "one value, nested or repeated too deeply to read", stricter="S9"
             ) from None
 
     def _substitute(self, template: str) -> str:

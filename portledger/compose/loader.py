@@ -137,7 +137,7 @@ class Inputs:
                 path, 1, 1, f"is outside {READ_UNDER} (the repository, or the ledger's folder "
                 "without one), or a symbolic link to there: portledger reads only files under "
                 "it, so it was not read",
-                "PL101")
+                "PL101", stricter="S7")
         try:
             data = yamlio.read_bytes(path)
         except OSError:

@@ -30,9 +30,10 @@ def _interpolate(
             if e.variable is not None:
                 raise _error_at(doc, path, e.message, "PL206") from None
             where = ".".join(str(p) for p in path)
-            raise _error_at(
-                doc, path, f"{e.message} in {where} (write $$ for a literal $)", "PL101"
-            ) from None
+            err = _error_at(doc, path, f"{e.message} in {where} (write $$ for a literal $)",
+                            "PL101")
+            err.stricter = e.stricter
+            raise err from None
         finally:
             ctx.inputs.looked_up(interp.read)
         if interp.unset:

@@ -40,7 +40,12 @@ from is unchanged (compared by blob sha), so a history of a thousand commits loa
 project only as often as it changes.
 
 A project that does not load in one of the two states (a syntax error, say) is left out of
-that comparison on both sides, with a note: ``check`` reports the error itself.
+that comparison on both sides, with a note: ``check`` reports the error itself. One that
+does not load because portledger would not read a file of it (a committed symbolic link
+to no committed file, an ``include`` above the commit's root: ``S7``/``S8`` of
+docs/compose-stricter.md) is a finding instead (:attr:`Diff.findings`, PL101 at the
+file): ``check`` of a working tree cannot see what a commit links to, and a gate that
+passed a commit whose ports it could not read would have checked nothing.
 """
 
 from __future__ import annotations
@@ -51,7 +56,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portledger.errors import FatalError
-from portledger.git.reader import Port, PortReader
+from portledger.findings import Finding
+from portledger.git.reader import Port, PortReader, Unloaded
 from portledger.git.repo import Repository, Snapshot
 
 KINDS = ("added", "removed", "moved", "owner", "protocol", "host")
@@ -145,6 +151,9 @@ class Diff:
 
     changes: list[PortChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    """A project whose ports could not be read because portledger would not read one
+    of its files (see the module's docstring): an error, the command exits 1."""
 
     def trailers(self) -> list[str]:
         """Each change's trailer value once, in change order."""
@@ -250,6 +259,9 @@ def diff_states(reader: PortReader, old: Snapshot, new: Snapshot,
     for project in sorted(broken):
         why = after.broken.get(project) or before.broken[project]
         side = new_name if project in after.broken else old_name
+        if why.stricter in REFUSED:
+            result.findings.append(_unread(why, project, side))
+            continue
         result.notes.append(
             f"{why} (compose project {project} does not load at {side}; its ports are "
             "left out of this comparison)"
@@ -258,6 +270,20 @@ def diff_states(reader: PortReader, old: Snapshot, new: Snapshot,
     new_ports = [p for p in after.ports if p.project not in broken]
     result.changes = compare(old_ports, new_ports)
     return result
+
+
+REFUSED = ("S7", "S8")
+"""The rows of docs/compose-stricter.md of files portledger does not read on purpose."""
+
+
+def _unread(why: Unloaded, project: str, side: str) -> Finding:
+    from dataclasses import replace
+
+    from portledger.compose.rules import load_error
+
+    finding = load_error(why)
+    return replace(finding, message=f"{finding.message} (compose project {project} at "
+                   f"{side}: its port changes cannot be told)")
 
 
 # -- the command -----------------------------------------------------------------------------
@@ -301,8 +327,10 @@ def endpoints(repo: Repository, base: str | None, head: str | None) -> Endpoints
 
 
 def render_text(diff: Diff) -> str:
-    return "".join(f"{c.file}:{c.line}:{c.column}: {c.kind} {c.trailer}\n"
-                   for c in diff.changes)
+    return "".join([*(f"{c.file}:{c.line}:{c.column}: {c.kind} {c.trailer}\n"
+                      for c in diff.changes),
+                    *(f"{f.file}:{f.line}:{f.column}: {f.code} {f.rule} {f.message}\n"
+                      for f in diff.findings)])
 
 
 def render_json(diff: Diff, ends: Endpoints) -> str:
@@ -314,6 +342,7 @@ def render_json(diff: Diff, ends: Endpoints) -> str:
         "changes": [c.as_dict() for c in diff.changes],
         "trailers": [f"Port-Change: {t}" for t in diff.trailers()],
         "notes": diff.notes,
+        "findings": [f.as_dict() for f in diff.findings],
     }
     return json.dumps(doc, indent=2) + "\n"
 
@@ -323,6 +352,12 @@ def _cell(text: str) -> str:
 
 
 def render_markdown(diff: Diff) -> str:
+    unread = "".join(f"\n**{f.code} {f.rule}** `{_cell(f.file)}:{f.line}`: {_cell(f.message)}\n"
+                     for f in diff.findings)
+    return _changes_markdown(diff) + unread
+
+
+def _changes_markdown(diff: Diff) -> str:
     if not diff.changes:
         return "No port changes.\n"
     rows = ["| change | service | port | protocol | file |", "|---|---|---|---|---|"]

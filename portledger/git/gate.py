@@ -414,6 +414,7 @@ def check_range(repo: Repository, reader: PortReader, base: str, head: str,
         diff = portdiff.diff_states(reader, old, new,
                                     first[:7] if first else "the empty tree", commit.sha[:7])
         notes.extend(diff.notes)
+        findings.extend(diff.findings)  # a project it could not read (S7/S8)
         if not diff.changes:
             continue
         excused = merged_trailers(repo, reader, first, commit.parents[1:])
@@ -439,7 +440,7 @@ def check_squash(repo: Repository, reader: PortReader, base: str, head: str,
     have = documented(port_trailers(repo.trailers_of_file(message_file)))
     missing = undocumented(map(StagedChange.of, diff.changes), have,
                            adoption_excused(reader, old, new, diff.changes))
-    findings = sorted(undocumented_port_change(c) for c in missing)
+    findings = sorted([*(undocumented_port_change(c) for c in missing), *diff.findings])
     return findings, list(dict.fromkeys(c.trailer for c in missing)), diff.notes
 
 

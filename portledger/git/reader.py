@@ -49,8 +49,12 @@ class _Mirror:
         self._have: dict[str, tuple[str, str]] = {}
         self._state: int | None = None
         self.links: dict[str, str] = {}
-        """Committed symbolic links, by path: their targets, never created here (a link
-        would read the local disk, not the object store)."""
+        """Committed symbolic links that lead to no committed file, by path: their
+        targets, never created here (a link would read the local disk, not the object
+        store)."""
+        self.resolved: dict[str, str] = {}
+        """Committed symbolic links that lead to a committed file: that file's path (its
+        blob is written at the link's place)."""
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -68,11 +72,12 @@ class _Mirror:
             self._remove(p)
         for p, entry in wanted.items():
             if p not in self._have:
-                self._write(p, entry)
+                self._write(p, entry, snapshot)
         self._state = key
 
     def _remove(self, path: str) -> None:
         self.links.pop(path, None)
+        self.resolved.pop(path, None)
         target = self.root / path
         if target.is_symlink() or target.is_file():
             target.unlink()
@@ -80,7 +85,7 @@ class _Mirror:
             shutil.rmtree(target)
         del self._have[path]
 
-    def _write(self, path: str, entry: tuple[str, str]) -> None:
+    def _write(self, path: str, entry: tuple[str, str], snapshot: Snapshot) -> None:
         mode, sha = entry
         target = self.root / path
         # A folder in one state can be a file in the next, and the other way round.
@@ -95,16 +100,23 @@ class _Mirror:
                 del self._have[p]
         target.parent.mkdir(parents=True, exist_ok=True)
         data = self.repo.blob(sha)
-        if mode == SYMLINK:  # an empty file in its place: the load names it, reads nothing
-            self.links[path] = os.fsdecode(data)
-            target.write_bytes(b"")
+        if mode == SYMLINK:
+            leads_to = _committed_target(self.repo, path, snapshot)
+            if leads_to is None:  # an empty file in its place: the load names it
+                self.links[path] = os.fsdecode(data)
+                target.write_bytes(b"")
+            else:  # the committed file it leads to, from the object store
+                self.resolved[path] = leads_to
+                target.write_bytes(self.repo.blob(snapshot[leads_to][1]))
+                entry = (mode, f"{sha}:{snapshot[leads_to][1]}")  # rewritten if either moves
         else:
             target.write_bytes(data)
         self._have[path] = entry
 
-    def link_error(self, path: str) -> str:
-        return (f"{path}:1:1: a symbolic link in the commit (to {self.links[path]!r}); not "
-                "followed: diff and check-commits read only what is committed")
+    def link_error(self, path: str) -> Unloaded:
+        return Unloaded(path, 1, 1, f"a symbolic link in the commit (to {self.links[path]!r}) "
+                        "that leads to no committed file; not followed: diff and "
+                        "check-commits read only what is committed", stricter="S8")
 
     def relative(self, path: str) -> str:
         try:
@@ -113,17 +125,55 @@ class _Mirror:
             return path
 
 
+def _committed_target(repo: Repository, path: str, snapshot: Snapshot) -> str | None:
+    """The committed regular file the committed symbolic link ``path`` leads to (through
+    other committed links), or None: a target outside the commit (absolute, or above
+    its root), missing, a folder, a submodule, or a loop."""
+    seen: set[str] = set()
+    while True:
+        mode, sha = snapshot[path]
+        if mode != SYMLINK:
+            return None if mode == SUBMODULE else path
+        if path in seen:
+            return None
+        seen.add(path)
+        target = os.fsdecode(repo.blob(sha))
+        joined = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        if target.startswith("/") or joined == ".." or joined.startswith("../") \
+                or joined not in snapshot:
+            return None
+        path = joined
+
+
+@dataclass(frozen=True)
+class Unloaded:
+    """Why a project did not load at a state: where, and the code ``check`` gives it."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    code: str = "PL101"
+    stricter: str | None = None
+    """``S7``/``S8`` of docs/compose-stricter.md: a file portledger did not read on
+    purpose (outside the commit, a committed link to no committed file), which Compose
+    would have read: diff and check-commits report it, as they cannot tell its ports."""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
 @dataclass
 class _Loaded:
     ports: list[Port]
-    error: str | None
+    error: Unloaded | None
     folders: frozenset[str]
 
 
 @dataclass
 class _State:
     ports: list[Port]
-    broken: dict[str, str]
+    broken: dict[str, Unloaded]
     """project -> why it did not load"""
 
 
@@ -218,6 +268,8 @@ class PortReader:
         if any(_readable(p) or posixpath.basename(p) == LEDGER_NAME or p == self.mapping
                for p in changed):
             return True
+        if changed and any(e[0] == SYMLINK for s in (old, new) for e in s.values()):
+            return True  # a linked file's target may have changed: its name tells nothing
         for ledger in (self.ledger(old, f"at {old_name}"), self.ledger(new, f"at {new_name}")):
             base = "" if ledger is self._external else ledger.folder
             if any(self._is_compose(p, base, ledger.globs, ledger.exclude) for p in changed):
@@ -232,6 +284,9 @@ class PortReader:
             (p, e[1]) for p, e in snapshot.items()
             if _readable(p) or p in compose_files
         ))
+        targets = [_committed_target(self.repo, p, snapshot) for p, e in snapshot.items()
+                   if e[0] == SYMLINK and (_readable(p) or p in compose_files)]
+        relevant += tuple(sorted((t, snapshot[t][1]) for t in targets if t is not None))
         key = (("", ledger.path or ""), *relevant)
         found = self._states.get(key)
         if found is not None:
@@ -363,11 +418,17 @@ class PortReader:
         except compose.ComposeError as e:
             where = mirror.relative(e.file)
             # What a broken project would have read is unknown: any change may mend it.
+            # The mirror is a temporary folder: its name is the commit's root to people.
             why = (mirror.link_error(where) if where in mirror.links
-                   else f"{where}:{e.line}:{e.column}: {e.message}")
+                   else Unloaded(where, e.line, e.column,
+                                 e.message.replace(str(mirror.root), "the commit's root"),
+                                 e.code, e.stricter))
             return _Loaded([], why, frozenset({EVERY_FOLDER}))
         read = {mirror.relative(f) for f in project.files}
-        folders = frozenset({folder, *(posixpath.dirname(f) for f in read)})
+        # A link's file is read at the link's place: a change of either changes the project.
+        folders = frozenset({folder, *(posixpath.dirname(f) for f in read),
+                             *(posixpath.dirname(mirror.resolved[f]) for f in read
+                               if f in mirror.resolved)})
         linked = sorted(p for p in mirror.links if posixpath.dirname(p) in folders)
         if linked:  # e.g. a .env that is a link: absent here, so not read at all
             return _Loaded([], mirror.link_error(linked[0]), frozenset({EVERY_FOLDER}))

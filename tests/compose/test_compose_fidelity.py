@@ -301,6 +301,34 @@ def test_stricter_remote_include_is_tagged(tmp_path: Path) -> None:
     assert ours.error.startswith("compose.yaml:1:11: PL101 remote include")
 
 
+@pytest.mark.parametrize("value", ["${A:-" * 600 + "x" + "}" * 600, "${A:-}" * 700])
+def test_stricter_deep_interpolation(binary: Path, tmp_path: Path, value: str) -> None:
+    files = {"compose.yaml": BASE + f"    environment: {{X: '{value}'}}\n"}
+    ours, theirs = _both(binary, tmp_path, files)
+    assert theirs.ok, theirs.error
+    assert (ours.ok, ours.stricter) == (False, "S9"), ours.error
+
+
+@pytest.mark.parametrize("entry", ["include: [{outside}]",
+                                   "services:\n  web:\n    image: x\n"
+                                   "    extends: {{file: ../lib.yaml, service: lib}}"])
+def test_stricter_reads_nothing_outside_the_root(binary: Path, tmp_path: Path,
+                                                 entry: str) -> None:
+    from portledger.compose.loader import reading_under
+
+    (tmp_path / "lib.yaml").write_text("services:\n  lib: {image: y}\n")
+    case = Case(0, {"compose.yaml": entry.format(outside=tmp_path / "lib.yaml") + "\n"})
+    root = tmp_path / "p"
+    home = tmp_path / "home"
+    home.mkdir()
+    case.write(root)
+    theirs = run_theirs(binary, root, case, home)
+    with reading_under(str(root)):
+        ours = run_ours(root, case)
+    assert theirs.ok, theirs.error
+    assert (ours.ok, ours.stricter) == (False, "S7"), ours.error
+
+
 def test_a_long_entry_a_later_file_resets_is_not_checked(binary: Path, tmp_path: Path) -> None:
     # Compose decodes long syntax once the files are merged (short syntax file by file).
     files = {"compose.yaml": "services:\n  web:\n    image: x\n"
