@@ -450,7 +450,12 @@ def yaml_syntax(error: yamlio.YamlError) -> Finding:
     Besides syntax errors this covers what portledger refuses to read: invalid UTF-8
     (the byte offset is given), a file over 8 MiB, more than one document, tags other
     than YAML's standard ones (``!!python/object`` is never executed), and aliases that
-    would expand a small file into millions of nodes ("billion laughs").
+    would expand a small file into millions of nodes ("billion laughs"). For a compose
+    project it is also what stops it loading as Docker Compose would refuse it, and what
+    portledger does not read on purpose (docs/compose-stricter.md ``S7``-``S9``): a file
+    outside the repository's root, named but not read or quoted; in ``diff`` and
+    ``check-commits``, a committed symbolic link that leads to no committed file (there
+    a finding at the link, where a project that merely fails to load is a note).
 
     Failing:
 
