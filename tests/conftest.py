@@ -25,4 +25,6 @@ def private_cache(monkeypatch: pytest.MonkeyPatch,
     user's ~/.cache/portledger (subprocesses inherit the variable)."""
     folder = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("PORTLEDGER_CACHE_DIR", str(folder))
+    # The key that signs cache files: the test's own too (check.cache.secret).
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
     return folder

@@ -156,14 +156,15 @@ def test_a_damaged_cache_is_an_empty_one(repo: Path, monkeypatch: pytest.MonkeyP
                                          private_cache: Path) -> None:
     run(repo, monkeypatch)
     [path] = private_cache.glob("compose-*.jsonl")
-    lines = path.read_text().splitlines()
+    lines = body(path).splitlines()
     assert len(lines) == 3  # the key, then one line per project
-    # A line that is not JSON, one with a wrong shape: those projects are read again.
+    # Signed, yet a line that is not JSON, one with a wrong shape (as a bug could write
+    # them): those projects are read again.
     key0, _, _ = lines[1].partition("\t")
     key1, _, entry1 = lines[2].partition("\t")
     broken = json.loads(entry1)
     broken["bindings"] = [["too", "short"]]
-    path.write_text(f"{lines[0]}\n{key0}\t{{not json\n{key1}\t{json.dumps(broken)}\n")
+    resign(path, f"{lines[0]}\n{key0}\t{{not json\n{key1}\t{json.dumps(broken)}\n")
     assert run(repo, monkeypatch) == ([], ["api", "web"])
     assert run(repo, monkeypatch) == ([], [])  # and written back whole
     path.write_bytes(b"\xff\xfe\x00garbage")
@@ -226,7 +227,7 @@ def test_the_command_line_caches_unless_told_not_to(
     assert not (private_cache / "cli").exists()
     first = portledger("--format", "json")
     assert sorted(p.name.split("-")[0] for p in (private_cache / "cli").iterdir()) == [
-        "compose", "ledger"]
+        "compose", "ledger", "verdict"]
     second = portledger("--format", "json")
     assert (first.returncode, first.stdout, first.stderr) == (0, second.stdout, "")
     assert json.loads(second.stdout)["summary"]["files"] == 3
@@ -314,7 +315,7 @@ def test_a_hostile_cache_is_not_trusted(repo: Path, monkeypatch: pytest.MonkeyPa
     first = full(repo)
     assert len(first) == 2
     [compose_file] = private_cache.glob("compose-*.jsonl")
-    head, *lines = compose_file.read_text().splitlines()
+    head, *lines = body(compose_file).splitlines()
     forged = []
     for i, line in enumerate(lines):
         key, _, entry = line.partition("\t")
@@ -324,14 +325,87 @@ def test_a_hostile_cache_is_not_trusted(repo: Path, monkeypatch: pytest.MonkeyPa
         else:
             data["bindings"][0][6] = "5"
         forged.append(f"{key}\t{json.dumps(data)}")
-    compose_file.write_text("\n".join([head, *forged]) + "\n")
+    resign(compose_file, "\n".join([head, *forged]) + "\n")
     [ledger_file] = private_cache.glob("ledger-*")
-    key, digest, _ = ledger_file.read_text().split("\n", 2)
-    ledger_file.write_text(f'{key}\n{digest}\n{{"services": 7}}')
+    key, digest, _ = body(ledger_file).split("\n", 2)
+    resign(ledger_file, f'{key}\n{digest}\n{{"services": 7}}')
     reads = ledger_reads(monkeypatch)
     assert full(repo) == first and len(reads) == 1
     assert run(repo, monkeypatch)[1] == []  # and rewritten
     os.fstat(1)  # standard output still open
+
+
+def body(path: Path) -> str:
+    """A cache file's text without its signature line."""
+    found = cache.signed_body(path.read_text(), cache.secret())
+    assert found is not None, f"{path} is not signed with this user's key"
+    return found
+
+
+def resign(path: Path, text: str) -> None:
+    """Write ``text`` signed with this user's key (as portledger itself would)."""
+    key = cache.secret()
+    assert key is not None
+    path.write_text(cache.sign(text, key))
+
+
+PLANTED = 'services:\n  web:\n    image: x\n    ports:\n      - "2999:80"\n'
+
+
+def test_a_planted_entry_whose_digests_match_is_not_trusted(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, private_cache: Path,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Someone sharing the cache folder (or a CI cache restored from another branch's
+    run) writes entries whose digests match this checkout's files but whose bindings say
+    2000 where the file publishes 2999: signed with their key, or unsigned, the entries
+    are not used; the verdict is the one of reading the files."""
+    web = repo / "web" / "compose.yaml"
+    web.write_text(PLANTED)
+    truth = run(repo, monkeypatch, use_cache=False)[0]
+    assert truth == [("PL203", "web/compose.yaml", 5, 9)]
+    run(repo, monkeypatch)
+    [path] = private_cache.glob("compose-*.jsonl")
+    honest = body(path)
+    assert '"2999"' in honest
+    planted = honest.replace('"2999"', '"2000"')
+    other = bytes(range(32))  # another user's key
+    for forged in (cache.sign(planted, other), planted, "hmac-sha256 00\n" + planted):
+        path.write_text(forged)
+        assert run(repo, monkeypatch) == (truth, ["api", "web"])
+    # The same lie signed with this user's key would be believed: the key is what guards.
+    resign(path, planted)
+    assert run(repo, monkeypatch) == ([], [])
+
+
+def test_a_signing_key_others_can_read_means_no_cache(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    state = tmp_path_factory.mktemp("shared-state")
+    key = state / "portledger" / "cache-key"
+    key.parent.mkdir()
+    key.write_bytes(bytes(32))
+    key.chmod(0o644)
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    assert cache.secret() is None
+    assert run(repo, monkeypatch) == ([], ["api", "web"])
+    assert run(repo, monkeypatch) == ([], ["api", "web"])  # nothing cached, every time
+    key.chmod(0o600)
+    cache._secret_at.cache_clear()
+    run(repo, monkeypatch)
+    assert run(repo, monkeypatch) == ([], [])
+
+
+def test_the_signing_key_is_made_once_private(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    state = tmp_path_factory.mktemp("fresh-state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    run(repo, monkeypatch)
+    key = state / "portledger" / "cache-key"
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
+    made = key.read_bytes()
+    cache._secret_at.cache_clear()
+    assert run(repo, monkeypatch) == ([], []) and key.read_bytes() == made
 
 
 def test_files_no_check_wrote_for_a_month_are_removed(

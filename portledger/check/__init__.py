@@ -47,6 +47,7 @@ def run(
     baseline: Path | bool = True,
     use_settings: bool = True,
     fix_strategy: str = "record",
+    verdict: bool = False,
 ) -> Result:
     """Check the ledger at ``mapping`` (and compose projects); return sorted findings.
 
@@ -55,16 +56,43 @@ def run(
     Every profile of every project is checked unless ``profiles`` (``--profile``) narrow
     them. A PATH that selects no compose project raises FatalError (exit 2).
     ``select``/``ignore`` override the ledger's settings (unless ``use_settings`` is
-    off); ``baseline``: the settings' baseline (True), none (False), or this file."""
+    off); ``baseline``: the settings' baseline (True), none (False), or this file.
+    With ``cache`` and ``verdict`` (a check that only reports: its findings' edits and
+    context are not used again), a repository where nothing the check reads changed is
+    answered from the last verdict (:mod:`.verdict`): findings and counts only, no
+    ledger, projects or bindings in the result."""
     result = Result()
     loading = None
+    store = None
+    digest: str | None = None
+    peeked = None
     if compose and mapping.is_file():
         from portledger.check import loading as loading_mod
 
+        peeked = ledger_mod.peek_compose(mapping)
+        root = mapping.resolve().parent
+        selected = loading_mod.prepare(root, peeked, paths, profiles)
+        if cache and verdict:
+            import os
+
+            from portledger.check import verdict as verdict_mod
+
+            store = verdict_mod.Verdicts.open(mapping, [
+                list(paths), sorted(select) if select is not None else None, sorted(ignore),
+                list(profiles) if profiles is not None else None, str(baseline),
+                use_settings, fix_strategy])
+            digest = verdict_mod.ledger_digest(mapping)
+            hit = store.lookup(digest, selected, os.environ) if digest else None
+            if hit is not None:
+                loading_mod.finish()
+                found, counts = hit
+                return Result(found, counts["files"], suppressed=counts["suppressed"],
+                              baselined=counts["baselined"],
+                              settings=Settings(fail_level=counts["fail_level"]))
         # Compose files start loading (in workers, when many) while the ledger is read.
-        loading = loading_mod.start(mapping.resolve().parent,
-                                    ledger_mod.peek_compose(mapping), paths,
-                                    cache=cache, profiles=profiles)
+        loading = loading_mod.start(root, peeked, paths, cache=cache, profiles=profiles,
+                                    chosen=selected)
+    composed = None
     try:
         stored = None
         if cache:
@@ -106,7 +134,34 @@ def run(
 
         chosen = planner.attach(chosen, result.ledger, result.published, fix_strategy)
     result.findings = chosen
+    if (store is not None and composed is not None and result.ledger is not None
+            and result.ledger.compose == peeked and composed.selection is not None
+            and composed.lines and None not in composed.lines):
+        _remember(store, digest, mapping, composed, result, chosen_by, baseline)
     return result
+
+
+def _remember(store: Any, before: str | None, mapping: Path, composed: Any, result: Result,
+              chosen_by: Any, baseline: Path | bool) -> None:
+    """Record this check's verdict: every project's inputs were known (each loaded, and
+    the compose files were selected by the ledger's own globs as read ahead)."""
+    import json
+    import os
+
+    from portledger.check import verdict as verdict_mod
+
+    digest = verdict_mod.ledger_digest(mapping)
+    if digest is None or digest != before:
+        return  # the ledger changed while it was checked
+    projects = []
+    for line in composed.lines:
+        entry = json.loads(line)
+        projects.append((entry["inputs"], entry["variables"]))
+    path = (chosen_by.settings.baseline_path(chosen_by.root) if baseline is True
+            else (baseline or None))
+    store.store(digest, composed.selection, path, os.environ, projects, result.findings,
+                {"files": result.files, "suppressed": result.suppressed,
+                 "baselined": result.baselined, "fail_level": result.settings.fail_level})
 
 
 def _files_of(result: Result, mapping: Path) -> list[str]:

@@ -17,8 +17,14 @@ Only projects that loaded without error are kept.
 One file per ledger folder, ``compose-<hash>.jsonl`` in ``$PORTLEDGER_CACHE_DIR`` (or
 ``$XDG_CACHE_HOME/portledger``, ``~/.cache/portledger``): a first line with the key
 described above, then one line per project (its spec, a tab, a JSON entry). JSON, not
-pickle: a cache file someone else could write must not run code. A missing, unreadable,
-corrupt or stale file is an empty cache; a cache that cannot be written is no cache.
+pickle: a cache file someone else could write must not run code. Nor may it change a
+verdict: every file is signed (HMAC-SHA256, its first line) with a key only this user
+holds, ``$XDG_STATE_HOME/portledger/cache-key`` (``~/.local/state/portledger/cache-key``,
+32 random bytes, mode 0600, made on first use) and outside the cache folder, so an entry
+planted in a shared cache folder, or in a CI cache restored from another branch's run,
+is not trusted even when every digest in it matches: it is an empty cache. A missing,
+unreadable, corrupt, unsigned or stale file is an empty cache; a cache that cannot be
+written (or signed) is no cache.
 Files that no check has written for 30 days are removed when another is written.
 Nothing is printed about it either way: the cache changes how long a check takes, never
 what it says.
@@ -54,6 +60,76 @@ def directory(environ: Mapping[str, str]) -> Path:
     return Path(base) / "portledger"
 
 
+def _key_file(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                         "state")
+    return Path(base) / "portledger" / "cache-key"
+
+
+@functools.lru_cache(maxsize=4)
+def _secret_at(path: Path) -> bytes | None:
+    """This user's signing key at ``path``, made when there is none; None when it cannot
+    be read or made, or is not this user's alone (then nothing is cached)."""
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            except FileExistsError:
+                continue  # another check made it first: read theirs
+            except OSError:
+                return None
+            try:
+                secret = os.urandom(32)
+                os.write(fd, secret)
+                os.fsync(fd)
+            except OSError:
+                return None
+            finally:
+                os.close(fd)
+            return secret
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            secret = os.read(fd, 64)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+        if not mine or st.st_mode & 0o077 or len(secret) != 32:
+            return None
+        return secret
+    return None
+
+
+def secret(environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The key that signs this user's cache files (see the module's docstring)."""
+    return _secret_at(_key_file(os.environ if environ is None else environ))
+
+
+def sign(body: str, key: bytes) -> str:
+    """``body`` with its signature line in front."""
+    import hmac
+
+    mac = hmac.new(key, body.encode("utf-8", "surrogatepass"), "sha256").hexdigest()
+    return f"hmac-sha256 {mac}\n{body}"
+
+
+def signed_body(text: str, key: bytes | None) -> str | None:
+    """The body of a signed file's ``text``, when its signature is this user's."""
+    import hmac
+
+    head, newline, body = text.partition("\n")
+    if key is None or not newline or not head.startswith("hmac-sha256 "):
+        return None
+    mac = hmac.new(key, body.encode("utf-8", "surrogatepass"), "sha256").hexdigest()
+    return body if hmac.compare_digest(head[len("hmac-sha256 "):], mac) else None
+
+
 def _stamp(path: str) -> list[Any]:
     try:
         st = os.stat(path)
@@ -69,7 +145,7 @@ def _code_stamps() -> list[Any]:
     for folder, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         stamps += [_stamp(os.path.join(folder, f)) for f in sorted(files)
-                   if f.endswith((".py", ".json"))]
+                   if not f.endswith((".pyc", ".marshal"))]  # data/services too
     from portledger.compose import schema
     from portledger.ledger import model as ledger
 
@@ -143,7 +219,9 @@ def _pairs(value: Any) -> list[tuple[str, str | None]] | None:
     return out
 
 
-def _unchanged(inputs: Any, variables: Any, environ: Mapping[str, str]) -> bool:
+def unchanged(inputs: Any, variables: Any, environ: Mapping[str, str]) -> bool:
+    """Whether every path holds the bytes (or still no file) and every variable the
+    value (or is still unset) that a load recorded."""
     paths, names = _pairs(inputs), _pairs(variables)
     if paths is None or names is None:  # a damaged entry (an int is no path: it is a fd)
         return False
@@ -164,7 +242,7 @@ def _unchanged(inputs: Any, variables: Any, environ: Mapping[str, str]) -> bool:
     return True
 
 
-def _write(path: Path, text: str) -> bool:
+def write(path: Path, text: str) -> bool:
     """Replace ``path`` with ``text`` atomically; False when it cannot be written."""
     import tempfile  # only when something changed: random and its seeding, per run
 
@@ -200,7 +278,7 @@ def _prune(folder: Path) -> None:
         return
     for entry in entries:
         name = entry.name
-        if not (name.startswith(("compose-", "ledger-", ".portledger-"))
+        if not (name.startswith(("compose-", "ledger-", "verdict-", ".portledger-"))
                 and name.endswith((".jsonl", ".json", ".tmp"))):
             continue  # not ours: a shared folder may hold other files
         try:
@@ -225,7 +303,7 @@ def valid_entry(line: str, environ: Mapping[str, str]) -> dict[str, Any] | None:
         return None
     if not (isinstance(entry, dict) and _sound(entry)):
         return None
-    if not _unchanged(entry["inputs"], entry["variables"], environ):
+    if not unchanged(entry["inputs"], entry["variables"], environ):
         return None
     return entry
 
@@ -251,15 +329,19 @@ class ComposeCache:
         self.key = key
         self.lines: dict[str, str] = {}
         self._read_text = ""
+        self.secret: bytes | None = None
 
     @classmethod
     def open(cls, root: Path, environ: Mapping[str, str] | None = None) -> ComposeCache:
         name = hashlib.sha256(str(root).encode()).hexdigest()[:24]
         folder = directory(os.environ if environ is None else environ)
         cache = cls(folder / f"compose-{name}.jsonl", cache_key(os.getcwd()))
+        cache.secret = secret(environ)
         try:
-            text = cache.path.read_text(encoding="utf-8")
+            text = signed_body(cache.path.read_text(encoding="utf-8"), cache.secret)
         except (OSError, UnicodeDecodeError):
+            return cache
+        if text is None:
             return cache
         head, _, body = text.partition("\n")
         if head != cache.key:
@@ -277,9 +359,9 @@ class ComposeCache:
         merged = {**self.lines, **lines} if keep_others else dict(lines)
         text = "".join(
             [self.key, "\n", *(f"{k}\t{v}\n" for k, v in sorted(merged.items()))])
-        if text == self._read_text:
+        if text == self._read_text or self.secret is None:
             return
-        if _write(self.path, text):
+        if write(self.path, sign(text, self.secret)):
             self._read_text = text
 
 
@@ -292,32 +374,38 @@ class LedgerCache:
     a finding needs one (:func:`portledger.yamlio.known`).
     """
 
-    def __init__(self, path: Path, key: str) -> None:
+    def __init__(self, path: Path, key: str, secret_: bytes | None = None) -> None:
         self.path = path
         self.key = key
+        self.secret = secret_
 
     @classmethod
     def open(cls, ledger: Path, environ: Mapping[str, str] | None = None) -> LedgerCache:
         name = hashlib.sha256(str(ledger.resolve()).encode()).hexdigest()[:24]
         folder = directory(os.environ if environ is None else environ)
-        return cls(folder / f"ledger-{name}.json", cache_key(os.getcwd()))
+        return cls(folder / f"ledger-{name}.json", cache_key(os.getcwd()), secret(environ))
 
     def get(self, digest: str) -> Any:
         """The values stored for a ledger with these bytes (None: none stored)."""
         try:
             with open(self.path, encoding="utf-8") as f:
-                if f.readline().rstrip("\n") != self.key:
-                    return None
-                if f.readline().rstrip("\n") != digest:
-                    return None
-                return json.loads(f.read())
+                text = signed_body(f.read(), self.secret)
+            if text is None:
+                return None
+            key, _, rest = text.partition("\n")
+            stored, _, values = rest.partition("\n")
+            if key != self.key or stored != digest:
+                return None
+            return json.loads(values)
         except (OSError, ValueError):
             return None
 
     def put(self, digest: str, values: Any) -> None:
         """Store ``values`` for the ledger with these bytes (quietly not, when it cannot)."""
+        if self.secret is None:
+            return
         try:
             text = json.dumps(values, separators=(",", ":"))
         except (TypeError, ValueError):
             return
-        _write(self.path, f"{self.key}\n{digest}\n{text}")
+        write(self.path, sign(f"{self.key}\n{digest}\n{text}", self.secret))

@@ -209,9 +209,7 @@ class Loading:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
-        from portledger.compose import loader
-
-        loader.READ_UNDER = None
+        finish()
 
 
 def _lines_of(specs: list[ProjectSpec],
@@ -241,17 +239,33 @@ def selection(root: Path, config: ComposeConfig, paths: Sequence[str] = (),
     return chosen
 
 
-def start(root: Path, config: ComposeConfig, paths: Sequence[str] = (),
-          cache: bool = False, profiles: Sequence[str] | None = None) -> Loading:
-    """Begin loading the projects :func:`selection` finds (in the background when
-    many); with ``cache``, unchanged projects come from the cache of ``root``."""
+def prepare(root: Path, config: ComposeConfig, paths: Sequence[str] = (),
+            profiles: Sequence[str] | None = None) -> Selection:
+    """The projects :func:`selection` finds, with reading bounded to the repository
+    (nothing outside it is read, forked workers included, until :func:`finish`)."""
     from portledger.compose import loader
     from portledger.paths import boundary
 
-    key = (str(root), config, tuple(paths), cache, tuple(profiles or ()))
-    # Nothing outside the repository is read (forked workers inherit it); until close().
     loader.READ_UNDER = boundary(root)
-    chosen = selection(root, config, paths, profiles)
+    return selection(root, config, paths, profiles)
+
+
+def finish() -> None:
+    """Lift :func:`prepare`'s bound."""
+    from portledger.compose import loader
+
+    loader.READ_UNDER = None
+
+
+def start(root: Path, config: ComposeConfig, paths: Sequence[str] = (),
+          cache: bool = False, profiles: Sequence[str] | None = None,
+          chosen: Selection | None = None) -> Loading:
+    """Begin loading the projects :func:`selection` finds (``chosen``, when
+    :func:`prepare` found them already), in the background when many; with ``cache``,
+    unchanged projects come from the cache of ``root``."""
+    key = (str(root), config, tuple(paths), cache, tuple(profiles or ()))
+    if chosen is None:
+        chosen = prepare(root, config, paths, profiles)
     store = None
     if cache:
         from portledger.check.cache import ComposeCache
@@ -267,6 +281,10 @@ class ComposeResult:
     published: list[Published]
     specs: list[ProjectSpec] = field(default_factory=list)
     """The projects checked."""
+    lines: list[str | None] = field(default_factory=list)
+    """Each project's cache entry (None: it has none), in ``specs`` order."""
+    selection: Selection | None = None
+    """What was selected (``specs`` among it)."""
 
 
 def _ledger_variables(spec: ProjectSpec, loaded: _Loaded, ledger: Ledger,
@@ -360,7 +378,9 @@ def run(ledger: Ledger, paths: Sequence[str] = (),
     if loading.cache is not None:
         # A check of some paths (or profiles) leaves the other entries as they were.
         loading.cache.save(cache_lines, keep_others=bool(paths) or bool(profiles))
-    return ComposeResult(findings, len(files_read), published, loading.specs)
+    lines = [cache_lines.get(loading.keys[s]) for s in loading.specs] if loading.keys else []
+    return ComposeResult(findings, len(files_read), published, loading.specs, lines,
+                         loading.selection)
 
 
 def _cache_key(spec: ProjectSpec) -> str:

@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         return check.run(mapping, args.paths, select=select, ignore=ignore,
                          compose=not args.no_compose, cache=not args.no_cache,
                          profiles=args.profile or None, baseline=baseline,
-                         fix_strategy=args.fix_strategy)
+                         fix_strategy=args.fix_strategy,
+                         verdict=not (args.fix or args.diff))
 
     if args.fix:
         # One writer per ledger at a time, from the first read to the last rename.

@@ -1,0 +1,165 @@
+"""The verdict cache: a check of a repository where nothing it reads changed answers
+from its last verdict instead of checking again.
+
+``check`` (and the compose hook, on every commit) reads the ledger, every compose
+project's files and the variables they use, the baseline and the well-known ports list;
+the compose and ledger caches (:mod:`.cache`) spare reading YAML again, but a warm check
+of a large repository still rebuilt the ledger, compared every project with it, and
+planned every conflict again. A verdict records everything its findings depend on:
+
+* the code (:func:`portledger.check.cache.cache_key`: portledger's files, its readers,
+  Python, the current folder) and the run's options;
+* the SHA-256 of the ledger's bytes (its settings, hosts and globs are in them), of the
+  baseline file the settings name, of ``$PORTLEDGER_SERVICES_FILE`` and /etc/services;
+* the projects the ledger's globs select now (discovery runs again: a new compose file
+  is a new project), and what the selection could not select;
+* for each project, every path its load looked at with the SHA-256 of what it read there
+  (or "no file") and every variable it read with its value (the compose cache's inputs).
+
+Only when all of those are as recorded are the stored findings used; anything else, or a
+project whose inputs are not all known (one that did not load), is a miss and the check
+runs as usual, then records its verdict. Like every cache file, a verdict is signed with
+this user's key (:func:`portledger.check.cache.sign`), so a planted one is never used.
+A verdict never differs from ``--no-cache``: tests/test_verdict.py changes each input in
+turn and compares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import astuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from portledger.check import cache as cache_mod
+from portledger.findings import Edit, Finding, Severity
+
+if TYPE_CHECKING:
+    from portledger.compose.discovery import Selection
+
+FORMAT = 1
+
+COUNTS = ("files", "suppressed", "baselined", "fail_level")
+"""What a verdict keeps besides its findings (``check.Result``'s fields of those names;
+``fail_level`` is the settings')."""
+
+SYSTEM_SERVICES = "/etc/services"
+
+
+def _digest_of(path: str | Path | None) -> list[Any]:
+    """[path, SHA-256 of its bytes or None when there is no such file]."""
+    if path is None:
+        return [None, None]
+    try:
+        with open(path, "rb") as f:
+            return [str(path), hashlib.sha256(f.read()).hexdigest()]
+    except OSError:
+        return [str(path), None]
+
+
+def selection_digest(chosen: Selection) -> str:
+    """What discovery selected and could not select, as one digest."""
+    text = repr((chosen.specs, chosen.unmatched, chosen.missing, chosen.orphans))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def side_inputs(baseline: Path | None, environ: Mapping[str, str]) -> list[Any]:
+    """The files besides the ledger and compose projects that findings depend on."""
+    services = environ.get("PORTLEDGER_SERVICES_FILE")
+    return [_digest_of(baseline), services or "", _digest_of(services or None),
+            _digest_of(SYSTEM_SERVICES)]
+
+
+def _rows(findings: Sequence[Finding]) -> tuple[list[list[Any]], list[list[Any]]]:
+    """(finding rows, edit rows): each edit once (every finding of one plan carries the
+    same ledger edit, which may span most of a large ledger), referred to by index."""
+    edits: dict[Edit, int] = {}
+    rows = []
+    for f in findings:
+        refs = [edits.setdefault(e, len(edits)) for e in f.edits]
+        rows.append([f.file, f.line, f.column, f.code, f.rule, f.severity.value, f.message,
+                     f.end_line, f.end_column, f.service, f.port, f.protocol, f.fix, refs,
+                     [list(d) for d in f.details], f.identity])
+    return rows, [list(astuple(e)) for e in edits]
+
+
+def _findings(rows: list[list[Any]], edit_rows: list[list[Any]]) -> list[Finding]:
+    edits = [Edit(*e) for e in edit_rows]
+    out = []
+    for (file, line, column, code, rule, severity, message, end_line, end_column, service,
+         port, protocol, fix, refs, details, identity) in rows:
+        out.append(Finding(file, line, column, code, rule, Severity(severity), message,
+                           end_line, end_column, service, port, protocol, fix,
+                           tuple(edits[i] for i in refs), (),
+                           tuple((k, v) for k, v in details), identity))
+    return out
+
+
+class Verdicts:
+    """The stored verdict of one ledger checked with one set of options."""
+
+    def __init__(self, path: Path, key: str, secret: bytes | None) -> None:
+        self.path = path
+        self.key = key
+        self.secret = secret
+
+    @classmethod
+    def open(cls, mapping: Path, options: Sequence[Any],
+             environ: Mapping[str, str] | None = None) -> Verdicts:
+        env = os.environ if environ is None else environ
+        key = json.dumps([FORMAT, cache_mod.cache_key(os.getcwd()), str(mapping.resolve()),
+                          list(options)], separators=(",", ":"), default=str)
+        name = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+        return cls(cache_mod.directory(env) / f"verdict-{name}.json", key,
+                   cache_mod.secret(env))
+
+    def lookup(self, ledger_digest: str, chosen: Selection,
+               environ: Mapping[str, str]) -> tuple[list[Finding], dict[str, Any]] | None:
+        """The stored findings and counts, when everything they depend on is as it was."""
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                body = cache_mod.signed_body(f.read(), self.secret)
+            if body is None:
+                return None
+            key, _, rest = body.partition("\n")
+            if key != self.key:
+                return None
+            stored = json.loads(rest)
+            if (stored["ledger"] != ledger_digest
+                    or stored["selection"] != selection_digest(chosen)):
+                return None
+            baseline = stored["side"][0][0]
+            if stored["side"] != side_inputs(Path(baseline) if baseline else None, environ):
+                return None
+            for inputs, variables in stored["projects"]:
+                if not cache_mod.unchanged(inputs, variables, environ):
+                    return None
+            findings = _findings(stored["findings"], stored["edits"])
+            counts = {k: stored[k] for k in COUNTS}
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
+        return findings, counts
+
+    def store(self, ledger_digest: str, chosen: Selection, baseline: Path | None,
+              environ: Mapping[str, str], projects: list[tuple[Any, Any]],
+              findings: Sequence[Finding], counts: Mapping[str, Any]) -> None:
+        """Record a verdict (quietly nothing when it cannot be written or signed)."""
+        if self.secret is None:
+            return
+        rows, edits = _rows(findings)
+        stored = {"ledger": ledger_digest, "selection": selection_digest(chosen),
+                  "side": side_inputs(baseline, environ), "projects": projects,
+                  "findings": rows, "edits": edits, **counts}
+        try:
+            text = json.dumps(stored, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return
+        cache_mod.write(self.path, cache_mod.sign(f"{self.key}\n{text}", self.secret))
+
+
+def ledger_digest(mapping: Path) -> str | None:
+    """The SHA-256 of the ledger's bytes (None when it cannot be read)."""
+    return _digest_of(mapping)[1]

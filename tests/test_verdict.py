@@ -1,0 +1,217 @@
+"""The verdict cache (``portledger.check.verdict``): a check of a repository where nothing
+it reads changed answers from the last verdict, and every input it depends on makes it
+check again. Real files and real loads throughout; the only stand-ins are counters
+wrapped round the compose loader and the ledger reader to see what was read."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portledger import check, compose
+from portledger.check import cache
+from portledger.ledger import model as ledger_mod
+
+LEDGER = """\
+version: 1
+settings:
+  fail_level: warning
+ranges:
+  application: {start: 2000, end: 2999}
+services:
+  web:                # the front end
+    category: application
+    compose: [web]
+    ports:
+      http: {port: 2000, target: 80}
+  api:
+    category: application
+    compose: [api]
+    ports:
+      http: {port: 2100, target: 80}
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "port-mapping.yml").write_text(LEDGER)
+    for name in ("web", "api"):  # api takes web's port: findings
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "compose.yaml").write_text(
+            f'services:\n  {name}:\n    image: x\n    ports:\n      - "2000:80"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WEB_PORT", raising=False)
+    monkeypatch.delenv("PORTLEDGER_SERVICES_FILE", raising=False)
+    return tmp_path
+
+
+Shown = list[tuple[Any, ...]]
+
+
+def shown(result: check.Result) -> Shown:
+    """Everything a reporter shows of the findings, and their edits."""
+    return [(*f.as_dict().values(), f.edits) for f in result.findings]
+
+
+def run(repo: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> tuple[Shown, int]:
+    """(the findings, how many things were read: compose projects and ledgers)."""
+    reads: list[str] = []
+    real_project, real_ledger = compose.load_project, ledger_mod.load
+
+    def project(*args: Any, **kwargs: Any) -> compose.Project:
+        reads.append("project")
+        return real_project(*args, **kwargs)
+
+    def ledger(*args: Any, **kwargs: Any) -> Any:
+        reads.append("ledger")
+        return real_ledger(*args, **kwargs)
+
+    monkeypatch.setattr(compose, "load_project", project)
+    monkeypatch.setattr(ledger_mod, "load", ledger)
+    try:
+        result = check.run(repo / "port-mapping.yml", cache=True, verdict=True, **options)
+    finally:
+        monkeypatch.setattr(compose, "load_project", real_project)
+        monkeypatch.setattr(ledger_mod, "load", real_ledger)
+    return shown(result), len(reads)
+
+
+def fresh(repo: Path, **options: Any) -> Shown:
+    return shown(check.run(repo / "port-mapping.yml", cache=False, **options))
+
+
+def test_an_unchanged_repository_is_answered_from_its_verdict(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, private_cache: Path) -> None:
+    first, reads = run(repo, monkeypatch)
+    codes = sorted({row[0] for row in first})
+    assert codes == ["PL202", "PL204"] and reads == 3  # the ledger and two projects
+    assert any(row[-1] for row in first)  # plans with edits: kept too
+    assert run(repo, monkeypatch) == (first, 0)  # nothing read again
+    assert fresh(repo) == first
+    assert len(list(private_cache.glob("verdict-*.json"))) == 1
+
+
+CHANGES = {
+    "a compose file's bytes": lambda r: (r / "api" / "compose.yaml").write_text(
+        'services:\n  api:\n    image: x\n    ports:\n      - "2100:80"\n'),
+    "a comment only": lambda r: (r / "web" / "compose.yaml").open("a").write("# note\n"),
+    "a new project": lambda r: ((r / "db").mkdir(), (r / "db" / "compose.yaml").write_text(
+        'services:\n  db:\n    image: x\n    ports:\n      - "2999:80"\n')),
+    "a project removed": lambda r: (r / "api" / "compose.yaml").unlink(),
+    "a new override file": lambda r: (r / "web" / "compose.override.yaml").write_text(
+        'services:\n  web:\n    ports: !override\n      - "2002:80"\n'),
+    "the ledger": lambda r: (r / "port-mapping.yml").write_text(
+        LEDGER.replace("port: 2100", "port: 2001")),
+    "a suppression": lambda r: (r / "api" / "compose.yaml").write_text(
+        'services:\n  api:\n    image: x\n    ports:\n'
+        '      - "2000:80"  # portledger: ignore[PL202,PL204]\n'),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_any_change_checks_again_and_says_what_no_cache_says(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    first, _ = run(repo, monkeypatch)
+    CHANGES[change](repo)
+    again, reads = run(repo, monkeypatch)
+    assert reads > 0
+    assert again == fresh(repo)
+    assert run(repo, monkeypatch) == (again, 0)  # and the new verdict is kept
+
+
+def test_variables_env_files_and_the_well_known_list(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    (repo / "web" / "compose.yaml").write_text(
+        'services:\n  web:\n    image: x\n    ports:\n      - "${WEB_PORT:-2000}:80"\n')
+    first, _ = run(repo, monkeypatch)
+    assert run(repo, monkeypatch)[1] == 0
+    (repo / "web" / ".env").write_text("WEB_PORT=2003\n")  # a file looked for, now there
+    second, reads = run(repo, monkeypatch)
+    assert reads and second == fresh(repo) != first
+    monkeypatch.setenv("WEB_PORT", "2004")  # a variable the project reads
+    third, reads = run(repo, monkeypatch)
+    assert reads and third == fresh(repo) != second
+    monkeypatch.setenv("SOMETHING_ELSE", "1")  # one no project reads: still the verdict
+    assert run(repo, monkeypatch) == (third, 0)
+    # The well-known list a ledger rule and the plans use.
+    services = tmp_path_factory.mktemp("services") / "services"
+    services.write_text("")
+    monkeypatch.setenv("PORTLEDGER_SERVICES_FILE", str(services))
+    fourth, reads = run(repo, monkeypatch)
+    assert reads and fourth == fresh(repo)
+    services.write_text("web-admin 2000/tcp\n")
+    fifth, reads = run(repo, monkeypatch)
+    assert reads and fifth == fresh(repo)
+
+
+def test_the_baseline_and_the_options_are_part_of_the_verdict(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, _ = run(repo, monkeypatch)
+    narrowed, reads = run(repo, monkeypatch, select={"PL204"})
+    assert reads and narrowed == fresh(repo, select={"PL204"}) != first
+    assert run(repo, monkeypatch) == (first, 0)  # each set of options its own verdict
+    assert run(repo, monkeypatch, select={"PL204"}) == (narrowed, 0)
+    # A baseline named on the command line, then the one the ledger's settings name.
+    outside = repo / "kept.json"
+    subprocess.run([sys.executable, "-m", "portledger", "baseline", "-o", str(outside)],
+                   cwd=repo, check=True, capture_output=True)
+    with_file, reads = run(repo, monkeypatch, baseline=outside)
+    assert reads and with_file == fresh(repo, baseline=outside) == []
+    outside.write_text(outside.read_text().replace("PL204", "PL299"))
+    edited, reads = run(repo, monkeypatch, baseline=outside)
+    assert reads and edited == fresh(repo, baseline=outside) != []
+    subprocess.run([sys.executable, "-m", "portledger", "baseline"], cwd=repo, check=True,
+                   capture_output=True)
+    named = repo / ".portledger-baseline.json"
+    assert run(repo, monkeypatch)[0] == fresh(repo) == []
+    assert run(repo, monkeypatch) == ([], 0)
+    named.write_text(named.read_text().replace("PL202", "PL299"))
+    edited, reads = run(repo, monkeypatch)
+    assert reads and edited == fresh(repo) != []
+
+
+def test_a_planted_verdict_is_not_used(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                       private_cache: Path) -> None:
+    """A verdict saying "clean" for this very repository, in a shared cache folder:
+    signed with another key or not at all, it is not believed."""
+    first, _ = run(repo, monkeypatch)
+    [path] = private_cache.glob("verdict-*.json")
+    body = cache.signed_body(path.read_text(), cache.secret())
+    assert body is not None
+    key, _, rest = body.partition("\n")
+    import json
+
+    stored = json.loads(rest)
+    stored["findings"] = []
+    lie = f"{key}\n{json.dumps(stored)}"
+    for forged in (cache.sign(lie, bytes(32)), lie):
+        path.write_text(forged)
+        again, reads = run(repo, monkeypatch)
+        assert reads and again == first
+
+
+def test_the_command_line_says_the_same_from_a_verdict(repo: Path) -> None:
+    """The real command, twice: the same output and exit code; --fix never answers from a
+    verdict (it needs the plans' edits and writes)."""
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"}
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        done = subprocess.run([sys.executable, "-m", "portledger", "check", *args],
+                              cwd=repo, env=env, capture_output=True, text=True)
+        return done.returncode, done.stdout, done.stderr
+
+    for fmt in ("text", "json", "sarif"):
+        first = cli("--format", fmt)
+        assert first[0] == 1 and first[1]
+        assert cli("--format", fmt) == first
+        assert cli("--format", fmt, "--no-cache") == first
+    diff = cli("--diff")
+    assert diff[0] == 1 and diff[1].startswith("--- a/")
+    assert cli("--fix")[0] in (0, 1)
+    assert cli("--format", "json") == cli("--format", "json", "--no-cache")
