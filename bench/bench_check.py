@@ -12,6 +12,9 @@ next commit), which must say exactly the same.
     python bench/bench_check.py --files 1000 --services-per-file 10 --conflicts 20
     python bench/bench_check.py --files 1000 --services-per-file 10 --conflicts 20 --hosts 10
 
+The converted ledger is block-style YAML, as people write one (``--ledger-style json``
+writes it as JSON text instead, which YAML reads too).
+
 With ``--hosts N`` the ledger gains a ``hosts`` section of N hosts, one for each of the
 first N domain folders (``services/DOMAIN/**``); the ledger's services are named by none,
 so they hold on every host, and the injected conflicts stay what they are: the run
@@ -48,8 +51,9 @@ sys.path.insert(0, str(ROOT))
 from portledger import yamlio  # noqa: E402
 
 
-def convert(generated: Path) -> None:
-    """Rewrite the generator's ledger (ports as a list) in portledger's format (by name)."""
+def convert(generated: Path, style: str = "yaml") -> None:
+    """Rewrite the generator's ledger (ports as a list) in portledger's format (by name),
+    as block-style YAML (as people write ledgers) or as JSON text (``style="json"``)."""
     doc = yamlio.load(generated).data
     services = {}
     for name, s in doc["services"].items():
@@ -63,17 +67,27 @@ def convert(generated: Path) -> None:
         "ranges": doc["ranges"],
         "services": services,
     }
-    # JSON is YAML: the converted ledger is written as JSON text.
-    generated.write_text(json.dumps(ledger, indent=1) + "\n", encoding="utf-8")
+    if style == "json":  # JSON is YAML
+        generated.write_text(json.dumps(ledger, indent=1) + "\n", encoding="utf-8")
+        return
+    import yaml
+
+    generated.write_text(yaml.safe_dump(ledger, sort_keys=False, default_flow_style=False,
+                                        width=1000), encoding="utf-8")
 
 
 def add_hosts(repo: Path, count: int) -> int:
     """Give the ledger ``count`` hosts, one per domain folder; the number made."""
     domains = sorted(p.name for p in (repo / "services").iterdir() if p.is_dir())[:count]
     path = repo / "port-mapping.yml"
-    ledger = json.loads(path.read_text(encoding="utf-8"))
-    ledger["hosts"] = {d: {"projects": [f"services/{d}/**"]} for d in domains}
-    path.write_text(json.dumps(ledger, indent=1) + "\n", encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
+    if text.startswith("{"):
+        ledger = json.loads(text)
+        ledger["hosts"] = {d: {"projects": [f"services/{d}/**"]} for d in domains}
+        path.write_text(json.dumps(ledger, indent=1) + "\n", encoding="utf-8")
+    else:
+        path.write_text(text + "hosts:\n" + "".join(
+            f"  {d}:\n    projects: ['services/{d}/**']\n" for d in domains), encoding="utf-8")
     return len(domains)
 
 
@@ -194,6 +208,9 @@ def main() -> int:
     parser.add_argument("--services-per-file", type=int, default=10)
     parser.add_argument("--conflicts", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--ledger-style", choices=("yaml", "json"), default="yaml",
+                        help="write the converted ledger as block-style YAML (the default) "
+                        "or as JSON text")
     parser.add_argument("--hosts", type=int, default=0,
                         help="give the ledger this many hosts (one per domain folder)")
     args = parser.parse_args()
@@ -207,12 +224,13 @@ def main() -> int:
              "--conflicts", str(args.conflicts), "-q", str(repo)],
             check=True,
         )
-        convert(repo / "port-mapping.yml")
+        convert(repo / "port-mapping.yml", args.ledger_style)
         hosts = add_hosts(repo, args.hosts) if args.hosts else 0
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "portledger")],
                        check=True, stdout=subprocess.DEVNULL)
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed (codecache.py)
         cache_dir = Path(tmp) / "cache"
+        os.environ["XDG_STATE_HOME"] = str(Path(tmp) / "state")  # the cache's signing key
         cold: list[float] = []
         warm: list[float] = []
         changed: list[float] = []

@@ -129,7 +129,32 @@ def _load_chunk(specs: list[ProjectSpec],
     # One copy of the environment for all the projects (os.environ decodes every
     # variable each time it is copied).
     environ = dict(os.environ)
-    return [_load_one(s, environ, cache_lines=cache_lines) for s in specs]
+    loaded = [_load_one(s, environ, cache_lines=cache_lines) for s in specs]
+    if _IN_WORKER:
+        # The cyclic collector is off during a run (cli.main); a worker loading hundreds
+        # of projects would keep every load's cyclic garbage (its PSS grew to 118 MiB
+        # over 500 projects, 41 MiB with this). Only what this worker made is scanned.
+        import gc
+
+        gc.collect()
+    return loaded
+
+
+_IN_WORKER = False
+"""True in a worker process (:func:`_worker_start`)."""
+
+
+def _worker_start() -> None:
+    """Each worker, as it starts: what it inherited is frozen (never scanned by the
+    collector again), and the compose-spec validator is compiled."""
+    import gc
+
+    from portledger.compose import schema
+
+    global _IN_WORKER
+    _IN_WORKER = True
+    gc.freeze()
+    schema.prepare()
 
 
 def _from_cache(spec: ProjectSpec, line: str, entry: dict[str, Any]) -> _Loaded | None:
@@ -173,13 +198,11 @@ class Loading:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            from portledger.compose import schema
-
             # Each worker imports and compiles the compose-spec validator as it starts,
             # while this process goes on (here it would hold up every worker).
             self._executor = ProcessPoolExecutor(
                 max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                initializer=schema.prepare,
+                initializer=_worker_start,
             )
             size = max(1, len(specs) // (workers * 4))
             chunks = [specs[i:i + size] for i in range(0, len(specs), size)]
