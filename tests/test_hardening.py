@@ -558,3 +558,19 @@ def test_a_file_that_is_not_a_ledger_is_not_quoted(
     assert "hunter2" not in out
     assert "shadow:1:1: PL100 schema top level: unknown key (not quoted) (allowed: version, " \
         "settings, ranges, services, compose, hosts)\n" in out, out
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ('["lib.yaml"]', "an include entry must be a path or a mapping"),
+    ("5", "an include entry must be a path or a mapping"),
+    ("{path: [1]}", "include path must be a path or a list of paths"),
+    ("{path: {a: 1}}", "include path must be a path or a list of paths"),
+])
+def test_an_include_entry_of_the_wrong_shape_is_a_located_error(
+        repo: Path, capsys: pytest.CaptureFixture[str], entry: str, message: str) -> None:
+    """Found by fuzzing: includes are read before the schema is checked, and a list
+    for an entry was an AttributeError (Compose refuses each: "decoding failed")."""
+    (repo / "compose.yaml").write_text(
+        f"include:\n  - {entry}\nservices:\n  pcs-api: {{image: x}}\n")
+    assert cli.main(["check"]) == 1
+    assert capsys.readouterr().out.startswith(f"compose.yaml:2:5: PL101 yaml-syntax {message}\n")

@@ -389,8 +389,14 @@ def _include(file: _File, working_dir: str, ctx: _Context, environ: Mapping[str,
         here = ("include", i)
         if isinstance(entry, str):
             entry = {"path": entry}
+        if not isinstance(entry, dict):  # before the schema, which runs after includes
+            raise _error_at(doc, here, "an include entry must be a path or a mapping",
+                            "PL101")
         paths = entry.get("path")
-        paths = [paths] if isinstance(paths, str) else list(paths or [])
+        paths = [paths] if isinstance(paths, str) else paths or []
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise _error_at(doc, here, "include path must be a path or a list of paths",
+                            "PL101")
         if not paths:
             raise _error_at(doc, here, "include entry has no path", "PL101")
         files = []
