@@ -150,6 +150,30 @@ def test_variables_env_files_and_the_well_known_list(
     assert reads and fifth == fresh(repo)
 
 
+def test_a_repository_root_that_moves_checks_again(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What compose loading may read ends at the repository's root: when the `.git`
+    above the ledger goes, a file it read outside the ledger's folder is refused, and
+    the verdict made before does not stand."""
+    outer = repo / "outer"
+    app = outer / "app"
+    (app / "web").mkdir(parents=True)
+    (app / "port-mapping.yml").write_text(LEDGER)
+    (app / "web" / "compose.yaml").write_text(
+        'include:\n  - ../../shared/compose.yaml\nservices:\n  web:\n    image: x\n')
+    (outer / "shared").mkdir()
+    (outer / "shared" / "compose.yaml").write_text(
+        'services:\n  db:\n    image: x\n    ports:\n      - "2500:80"\n')
+    subprocess.run(["git", "init", "-q", str(outer)], check=True)
+    monkeypatch.chdir(app)
+    first, _ = run(app, monkeypatch)
+    assert first == fresh(app) and "PL101" not in {row[0] for row in first}
+    assert run(app, monkeypatch) == (first, 0)
+    subprocess.run(["rm", "-rf", str(outer / ".git")], check=True)
+    again, reads = run(app, monkeypatch)
+    assert reads and again == fresh(app) and "PL101" in {row[0] for row in again}
+
+
 def test_the_baseline_and_the_options_are_part_of_the_verdict(
         repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first, _ = run(repo, monkeypatch)

@@ -76,11 +76,12 @@ def run(
             import os
 
             from portledger.check import verdict as verdict_mod
+            from portledger.compose import loader
 
             store = verdict_mod.Verdicts.open(mapping, [
                 list(paths), sorted(select) if select is not None else None, sorted(ignore),
                 list(profiles) if profiles is not None else None, str(baseline),
-                use_settings, fix_strategy])
+                use_settings, fix_strategy, loader.READ_UNDER])  # and what may be read
             digest = verdict_mod.ledger_digest(mapping)
             hit = store.lookup(digest, selected, os.environ) if digest else None
             if hit is not None:

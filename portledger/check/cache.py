@@ -332,10 +332,17 @@ class ComposeCache:
         self.secret: bytes | None = None
 
     @classmethod
-    def open(cls, root: Path, environ: Mapping[str, str] | None = None) -> ComposeCache:
+    def open(cls, root: Path, environ: Mapping[str, str] | None = None,
+             bound: str | None = None) -> ComposeCache:
+        """The cache of the ledger folder ``root``, for loads that may read under
+        ``bound`` only (another bound is another cache: a file read outside the new
+        one must be refused, not remembered)."""
         name = hashlib.sha256(str(root).encode()).hexdigest()[:24]
         folder = directory(os.environ if environ is None else environ)
-        cache = cls(folder / f"compose-{name}.jsonl", cache_key(os.getcwd()))
+        key = cache_key(os.getcwd())
+        if bound is not None:
+            key = json.dumps([key, bound], separators=(",", ":"))
+        cache = cls(folder / f"compose-{name}.jsonl", key)
         cache.secret = secret(environ)
         try:
             text = signed_body(cache.path.read_text(encoding="utf-8"), cache.secret)

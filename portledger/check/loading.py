@@ -292,8 +292,9 @@ def start(root: Path, config: ComposeConfig, paths: Sequence[str] = (),
     store = None
     if cache:
         from portledger.check.cache import ComposeCache
+        from portledger.compose import loader
 
-        store = ComposeCache.open(root)
+        store = ComposeCache.open(root, bound=loader.READ_UNDER)
     return Loading(chosen.specs, key, store, chosen)
 
 
