@@ -7,15 +7,21 @@ times `git commit` of a one-line change to a compose file, --repeat times each, 
 * **git**: no hook at all;
 * **floor**: pre-commit installed with one no-op hook (`entry: true`): what pre-commit
   itself costs on every commit;
+* **floor3**: pre-commit with a no-op hook at each of the three stages portledger's hooks
+  use (pre-commit, prepare-commit-msg, commit-msg), installed for the three: what
+  pre-commit itself costs before any portledger code runs (portledger minus floor3 is
+  what portledger's own processes cost);
 * **portledger**: the four portledger hooks (mapping, compose, commit-msg,
-  prepare-commit-msg), installed for their three stages as the README says.
+  prepare-commit-msg), installed for their three stages as the README says;
+* **no-cache**: the same, the two message hooks run with `--no-cache` (each computes the
+  staged port diff; without it, commit-msg reads the one prepare-commit-msg left).
 
 The hooks are `repo: local` hooks running this checkout's console scripts (the same entry
 points `.pre-commit-hooks.yaml` names), so no hook environment is built during the
 timing. Prints best and median wall time of each and the ratios to the floor; the goal
 (issue 22) is portledger at most 1.5x the floor.
 
-    python bench/bench_commit.py --repeat 7
+    python bench/bench_commit.py --repeat 9
 """
 
 from __future__ import annotations
@@ -38,19 +44,28 @@ def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
 
+STAGES = ("pre-commit", "commit-msg", "prepare-commit-msg")
+KINDS = ("git", "floor", "floor3", "portledger", "no-cache")
+
+
 def config(kind: str) -> str:
     if kind == "floor":
         return ("repos:\n  - repo: local\n    hooks:\n      - id: noop\n        name: noop\n"
                 "        entry: 'true'\n        language: system\n")
-    hooks = [
-        ("portledger-mapping", f"{BIN}/portledger-mapping-hook", "pre-commit",
-         r"(^|/)port-mapping\.ya?ml$", True),
-        ("portledger-compose", f"{BIN}/portledger-compose-hook", "pre-commit", None, False),
-        ("portledger-commit-msg", f"{BIN}/python -m portledger.hooks.commit_msg",
-         "commit-msg", None, True),
-        ("portledger-prepare-commit-msg", f"{BIN}/python -m portledger.hooks.prepare_commit_msg",
-         "prepare-commit-msg", None, True),
-    ]
+    if kind == "floor3":
+        hooks = [(f"noop-{stage}", "'true'", stage, None, True) for stage in STAGES]
+    else:
+        flag = " --no-cache" if kind == "no-cache" else ""
+        hooks = [
+            ("portledger-mapping", f"{BIN}/portledger-mapping-hook", "pre-commit",
+             r"(^|/)port-mapping\.ya?ml$", True),
+            ("portledger-compose", f"{BIN}/portledger-compose-hook", "pre-commit", None, False),
+            ("portledger-commit-msg", f"{BIN}/python -m portledger.hooks.commit_msg{flag}",
+             "commit-msg", None, True),
+            ("portledger-prepare-commit-msg",
+             f"{BIN}/python -m portledger.hooks.prepare_commit_msg{flag}",
+             "prepare-commit-msg", None, True),
+        ]
     lines = ["default_install_hook_types: [pre-commit, commit-msg, prepare-commit-msg]",
              "repos:", "  - repo: local", "    hooks:"]
     for hook_id, entry, stage, files, pass_names in hooks:
@@ -75,8 +90,8 @@ def make_repo(base: Path, kind: str) -> Path:
     git(repo, "config", "commit.gpgsign", "false")
     if kind != "git":
         (repo / ".pre-commit-config.yaml").write_text(config(kind), encoding="utf-8")
-        types = (["--hook-type", "pre-commit", "--hook-type", "commit-msg",
-                  "--hook-type", "prepare-commit-msg"] if kind == "portledger" else [])
+        types = ([a for stage in STAGES for a in ("--hook-type", stage)]
+                 if kind != "floor" else [])
         subprocess.run([str(BIN / "pre-commit"), "install", *types], cwd=repo, check=True,
                        capture_output=True)
     git(repo, "add", "-A")
@@ -117,7 +132,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-commit-") as tmp:
         base = Path(tmp)
         results = {}
-        repos = {kind: make_repo(base, kind) for kind in ("git", "floor", "portledger")}
+        repos = {kind: make_repo(base, kind) for kind in KINDS}
         # Interleaved rounds, so that the VM's drift touches every kind alike.
         samples: dict[str, list[float]] = {kind: [] for kind in repos}
         for _ in range(args.repeat):
@@ -131,6 +146,10 @@ def main() -> int:
     for kind, (best, median) in results.items():
         print(f"{kind:<11} best {best * 1000:6.0f} ms  median {median * 1000:6.0f} ms  "
               f"{median / floor:4.2f}x the floor (medians)")
+    three = results["floor3"][1]
+    print(f"pre-commit's three starts (floor3) {three * 1000:.0f} ms; portledger's own "
+          f"processes (portledger - floor3) {(results['portledger'][1] - three) * 1000:.0f} ms; "
+          f"with --no-cache {(results['no-cache'][1] - three) * 1000:.0f} ms (medians)")
     return 0
 
 

@@ -333,16 +333,18 @@ class StagedDiffs:
             self._listing = self.repo.index_listing()
         listing = self._listing
         if not self.cache:
-            return staged_diff(self.reader(), snapshot(self.repo, base),
-                               self.repo.index_snapshot(listing), base)
+            return self._compute(base, listing)
         wanted = staged_cache.key(self.repo, base, listing, self.mapping)
         path = staged_cache.cache_file(self.repo)
         found = staged_cache.load(path, wanted)
         if found is None:
-            found = staged_diff(self.reader(), snapshot(self.repo, base),
-                                self.repo.index_snapshot(listing), base)
+            found = self._compute(base, listing)
             staged_cache.save(path, wanted, found)
         return found
+
+    def _compute(self, base: str | None, listing: str) -> Staged:
+        return staged_diff(self.reader(), snapshot(self.repo, base),
+                           self.repo.index_snapshot(listing), base)
 
 
 def check_message(repo: Repository, diffs: StagedDiffs, message_file: str,

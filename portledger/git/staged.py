@@ -16,11 +16,12 @@ digest of its bytes), the folder the hook runs in (the nearest ledger is looked 
 from there), and the code that computes the diff (Python, portledger's version and the
 size and modification time of each of its files, PyYAML, python-dotenv and the schema
 validators). An entry is used only when its key equals the key computed now and its body
-is well-formed (each field of the expected type, the body's own digest right); anything
-else, a missing, unreadable, damaged, stale or planted file, is no entry, and the diff
-is computed again and written back. JSON, never pickle: a file someone else could write
-must not run code. Like the check's cache it changes how long a hook takes, never what
-it says, and nothing is printed about it.
+is signed by this user (:mod:`portledger.cachekey`: HMAC-SHA256 with a key only this
+user holds, the key the check's caches are signed with) and well-formed (each field of
+the expected type); anything else, a missing, unreadable, damaged, stale, unsigned or
+planted file, is no entry, and the diff is computed again and written back. JSON, never
+pickle: a file someone else could write must not run code. Like the check's cache it
+changes how long a hook takes, never what it says, and nothing is printed about it.
 
 One file a repository (``staged-<hash of the git folder>.json``, so each worktree has
 its own) in ``$PORTLEDGER_CACHE_DIR`` or ``$XDG_CACHE_HOME/portledger`` or
@@ -160,45 +161,62 @@ def cache_file(repo: Repository, environ: Mapping[str, str] | None = None) -> Pa
     return where / f"staged-{_digest(os.fsencode(repo.git_dir))[:16]}.json"
 
 
-def _body(staged: Staged) -> str:
-    return json.dumps([[list(c) for c in staged.changes], list(staged.notes),
-                       sorted(staged.excused)], separators=(",", ":"))
+def _body(wanted: str, staged: Staged) -> str:
+    return json.dumps({"key": wanted, "changes": [list(c) for c in staged.changes],
+                       "notes": list(staged.notes), "excused": sorted(staged.excused)},
+                      separators=(",", ":"))
 
 
-def load(path: Path, wanted: str) -> Staged | None:
-    """The entry in ``path`` when its key is ``wanted`` and it is whole; else None."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if not (isinstance(doc, dict) and doc.get("key") == wanted
-            and isinstance(doc.get("body"), str) and doc.get("digest") == _digest(
-                doc["body"].encode("utf-8", "surrogateescape"))):
-        return None
-    try:
-        changes, notes, excused = json.loads(doc["body"])
-    except (ValueError, TypeError):
-        return None
-    if not (isinstance(changes, list) and isinstance(notes, list)
+def _sound(doc: Any) -> bool:
+    """Whether a decoded entry has the expected shape (each field of its type)."""
+    if not isinstance(doc, dict):
+        return False
+    changes, notes, excused = doc.get("changes"), doc.get("notes"), doc.get("excused")
+    return (isinstance(changes, list) and isinstance(notes, list)
             and isinstance(excused, list)
             and all(isinstance(n, str) for n in [*notes, *excused])
             and all(isinstance(c, list) and len(c) == len(_TYPES)
                     and all(type(v) is t for v, t in zip(c, _TYPES, strict=True))
-                    for c in changes)):
+                    for c in changes))
+
+
+def load(path: Path, wanted: str, environ: Mapping[str, str] | None = None) -> Staged | None:
+    """The entry in ``path`` when this user signed it, its key is ``wanted`` and it is
+    whole; else None."""
+    from portledger import cachekey
+
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except OSError:
         return None
-    return Staged(tuple(StagedChange(*c) for c in changes), tuple(notes), frozenset(excused))
+    body = cachekey.signed_body(text, cachekey.secret(environ))
+    if body is None:
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if not _sound(doc) or doc.get("key") != wanted:
+        return None
+    return Staged(tuple(StagedChange(*c) for c in doc["changes"]), tuple(doc["notes"]),
+                  frozenset(doc["excused"]))
 
 
-def save(path: Path, wanted: str, staged: Staged) -> None:
-    """Write the entry (atomically; a cache that cannot be written is no cache)."""
-    body = _body(staged)
-    text = json.dumps({"key": wanted, "digest": _digest(body.encode("utf-8", "surrogateescape")),
-                       "body": body})
+def save(path: Path, wanted: str, staged: Staged,
+         environ: Mapping[str, str] | None = None) -> None:
+    """Write the entry, signed (atomically; a cache that cannot be written or signed is
+    no cache)."""
+    from portledger import cachekey
+
+    secret = cachekey.secret(environ)
+    if secret is None:
+        return
+    text = cachekey.sign(_body(wanted, staged), secret)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "w", encoding="utf-8") as f:
+        with open(temporary, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(text)
         os.replace(temporary, path)
     except OSError:

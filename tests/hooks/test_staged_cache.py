@@ -13,10 +13,12 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_portdiff import GitRepo, ledger, make_repo, pcs_compose, portledger_cmd
 
+from portledger import cachekey
 from portledger.git import gate, staged
 from portledger.git.repo import Repository
 
@@ -67,8 +69,8 @@ def test_commit_msg_reads_what_prepare_commit_msg_left(
     assert portledger_cmd("prepare-commit-msg", [msg], capsys) == (0, "", "")
     assert Path(msg).read_text(encoding="utf-8") == f"Move PCS\n\n{TRAILER}\n"
     assert computed.count == 1
-    entry = json.loads(cache_file(repo).read_text(encoding="utf-8"))
-    assert sorted(entry) == ["body", "digest", "key"]
+    assert cache_file(repo).read_text(encoding="utf-8").startswith("hmac-sha256 ")
+    assert sorted(_entry(cache_file(repo))) == ["changes", "excused", "key", "notes"]
     # The hit: the same base and index, no diff computed, and the same verdicts.
     assert portledger_cmd("commit-msg", [msg], capsys) == (0, "", "")
     bare = message(repo, "Move PCS\n")
@@ -125,8 +127,10 @@ def test_a_changed_index_or_base_is_computed_again(
         assert computed.count == 4
 
 
-def _entry(path: Path) -> dict[str, str]:
-    doc: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+def _entry(path: Path) -> dict[str, Any]:
+    body = cachekey.signed_body(path.read_text(encoding="utf-8"), cachekey.secret())
+    assert body is not None
+    doc: dict[str, Any] = json.loads(body)
     return doc
 
 
@@ -136,18 +140,25 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-NO_CHANGE = json.dumps([[], [], []], separators=(",", ":"))
+def _plant(path: Path, doc: dict[str, Any], key: bytes | None = None) -> None:
+    """Write ``doc`` as an entry, signed with ``key`` (default: this user's)."""
+    secret = cachekey.secret() if key is None else key
+    assert secret is not None
+    path.write_text(cachekey.sign(json.dumps(doc), secret), encoding="utf-8")
 
 
 @pytest.mark.parametrize("plant", [
-    # an entry of another index (as if copied from another commit), saying nothing changed
+    # this user's entry of another index (as if left by another commit): nothing changed
     "other-index",
-    # this entry's key, its body replaced by "nothing changed" and the digest left alone
-    "damaged-body",
-    # the right key and digest, a body of the wrong shape (a line number as text)
+    # this entry's key, saying nothing changed, signed with another key (someone else's
+    # file in a shared cache folder) or not signed at all
+    "other-signer",
+    "unsigned",
+    # this entry, one byte of its body changed after it was signed
+    "damaged",
+    # this user's signature and the right key, a body of the wrong shape
     "wrong-types",
     "not-json",
-    "not-an-object",
 ])
 def test_a_planted_or_damaged_entry_is_not_trusted(
         repo: GitRepo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -156,21 +167,26 @@ def test_a_planted_or_damaged_entry_is_not_trusted(
     msg = message(repo)
     assert portledger_cmd("prepare-commit-msg", [msg], capsys)[0] == 0
     path = cache_file(repo)
-    entry = _entry(path)
-    body = json.loads(entry["body"])
+    doc = _entry(path)
+    nothing = {**doc, "changes": [], "notes": [], "excused": []}
     if plant == "other-index":
-        key = json.loads(entry["key"])
+        key = json.loads(doc["key"])
         key[-1] = _digest("another index")
-        entry = {"key": json.dumps(key, separators=(",", ":")), "body": NO_CHANGE,
-                 "digest": _digest(NO_CHANGE)}
-    elif plant == "damaged-body":
-        entry["body"] = NO_CHANGE
+        _plant(path, {**nothing, "key": json.dumps(key, separators=(",", ":"))})
+    elif plant == "other-signer":
+        _plant(path, nothing, key=b"k" * 32)
+    elif plant == "unsigned":
+        path.write_text(json.dumps(nothing), encoding="utf-8")
+    elif plant == "damaged":
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace('"8002"', '"8003"'), encoding="utf-8")
     elif plant == "wrong-types":
-        body[0][0][4] = str(body[0][0][4])
-        entry["body"] = json.dumps(body)
-        entry["digest"] = _digest(entry["body"])
-    text = {"not-json": "{\"key\": ", "not-an-object": "[1, 2]"}.get(plant, json.dumps(entry))
-    path.write_text(text, encoding="utf-8")
+        doc["changes"][0][4] = str(doc["changes"][0][4])
+        _plant(path, doc)
+    else:
+        secret = cachekey.secret()
+        assert secret is not None
+        path.write_text(cachekey.sign('{"key": ', secret), encoding="utf-8")
     computed = Computed(monkeypatch)
     bare = message(repo, "Move PCS\n")
     code, out, err = portledger_cmd("commit-msg", [bare], capsys)
@@ -180,6 +196,24 @@ def test_a_planted_or_damaged_entry_is_not_trusted(
     assert (code, out, err) == portledger_cmd("commit-msg", ["--no-cache", bare], capsys)
     # ... and the entry computed again replaced it.
     assert portledger_cmd("commit-msg", [bare], capsys)[0] == 1
+    assert computed.count == 2
+
+
+def test_no_signing_key_no_cache(repo: GitRepo, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "shared-state"
+    (state / "portledger").mkdir(parents=True)
+    (state / "portledger" / "cache-key").write_bytes(b"k" * 32)
+    (state / "portledger" / "cache-key").chmod(0o644)  # readable by others: not a secret
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    repo.stage({"pcs/compose.yaml": pcs_compose(8002)})
+    msg = message(repo)
+    computed = Computed(monkeypatch)
+    assert portledger_cmd("prepare-commit-msg", [msg], capsys) == (0, "", "")
+    assert Path(msg).read_text(encoding="utf-8") == f"Move PCS\n\n{TRAILER}\n"
+    assert not cache_file(repo).exists()
+    assert portledger_cmd("commit-msg", [msg], capsys) == (0, "", "")
     assert computed.count == 2
 
 
@@ -223,7 +257,8 @@ def test_real_commits_with_the_message_hooks(repo: GitRepo) -> None:
     done = commit("-m", "Move PCS")
     assert done.returncode == 0, done.stdout + done.stderr
     assert repo.git("log", "-1", "--format=%B") == f"Move PCS\n\n{TRAILER}\n\n"
-    key = json.loads(_entry(cache_file(repo))["key"])
+    doc = _entry(cache_file(repo))
+    key = json.loads(doc["key"])
     assert key[-2] == base  # left by prepare-commit-msg, for the commit on top of base
 
     # Only the gate installed, and an entry planted for this base and another index,
@@ -232,9 +267,8 @@ def test_real_commits_with_the_message_hooks(repo: GitRepo) -> None:
     repo.stage({"pcs/compose.yaml": pcs_compose(8004)})
     key[-2] = repo.git("rev-parse", "HEAD").strip()
     key[-1] = _digest("another index")
-    cache_file(repo).write_text(json.dumps(
-        {"key": json.dumps(key, separators=(",", ":")), "body": NO_CHANGE,
-         "digest": _digest(NO_CHANGE)}), encoding="utf-8")
+    _plant(cache_file(repo), {"key": json.dumps(key, separators=(",", ":")), "changes": [],
+                              "notes": [], "excused": []})
     refused = commit("-m", "Move PCS again")
     assert refused.returncode == 1
     assert refused.stderr.startswith(
