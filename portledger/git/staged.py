@@ -31,6 +31,7 @@ its own) in ``$PORTLEDGER_CACHE_DIR`` or ``$XDG_CACHE_HOME/portledger`` or
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -42,10 +43,6 @@ if TYPE_CHECKING:
     from portledger.git.diff import PortChange
     from portledger.git.repo import Repository
 
-try:  # the hash alone, without hashlib's OpenSSL start (a sixth of a cache hit's imports)
-    from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - Python 3.12 renamed it; hashlib has it everywhere
-    from hashlib import sha256
 
 FORMAT = 1
 """Bumped whenever an entry's layout changes."""
@@ -90,7 +87,7 @@ class Staged(NamedTuple):
 
 
 def _digest(data: bytes) -> str:
-    return sha256(data).hexdigest()
+    return hashlib.sha256(data).hexdigest()
 
 
 def _stamps(folder: str, suffixes: tuple[str, ...]) -> Iterable[Any]:
