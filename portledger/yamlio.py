@@ -99,11 +99,31 @@ class _Locator:
     are followed as the builder follows them: explicit keys win, then earlier sources.
     """
 
-    def __init__(self, root: yaml.Node | None, text: str | None = None) -> None:
+    def __init__(self, root: yaml.Node | None, text: str | None = None,
+                 outline: Outline | None = None) -> None:
         self._root = root
         self._text = text
         self._maps: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = {}
         self._memo: dict[KeyPath, tuple[yaml.Node | None, yaml.Node] | None] = {}
+        self.outline = outline if text is not None else None
+        """Where each entry of one block mapping lies in the text (:func:`outline`), so
+        that a path below one of them is found by reading that entry's lines alone."""
+        self._whole = text
+
+    def _entry(self, name: str) -> tuple[yaml.Node | None, yaml.Node] | None:
+        """(key node, value node) of the outlined entry ``name``, from its lines alone
+        (preceded by as many empty lines, so that every mark is the whole text's)."""
+        assert self.outline is not None and self._whole is not None
+        line, start, end = self.outline.entries[name]
+        composer = _Composer("\n" * (line - 1) + self._whole[start:end])
+        try:
+            root = composer.get_single_node()
+        finally:
+            composer.dispose()
+        for key, value in root.value:
+            if key.value == name:
+                return key, value
+        return None  # pragma: no cover - the outline was made from these lines
 
     @property
     def root(self) -> yaml.Node | None:
@@ -154,13 +174,21 @@ class _Locator:
         if path in self._memo:
             return self._memo[path]
         found: tuple[yaml.Node | None, yaml.Node] | None
-        if not path:
+        outline = self.outline
+        if (outline is not None and self._text is not None and len(path) >= 2
+                and path[0] == outline.section and path[1] in outline.entries):
+            found = (self._entry(path[1]) if len(path) == 2 else
+                     self._descend(self.locate(path[:-1]), path[-1]))
+        elif not path:
             found = None if self.root is None else (None, self.root)
         else:
-            parent = self.locate(path[:-1])
-            found = None if parent is None else self._step(parent[1], path[-1])
+            found = self._descend(self.locate(path[:-1]), path[-1])
         self._memo[path] = found
         return found
+
+    def _descend(self, parent: tuple[yaml.Node | None, yaml.Node] | None,
+                 step: Any) -> tuple[yaml.Node | None, yaml.Node] | None:
+        return None if parent is None else self._step(parent[1], step)
 
     def _step(self, node: yaml.Node, step: Any) -> tuple[yaml.Node | None, yaml.Node] | None:
         if isinstance(node, yaml.MappingNode):
@@ -189,6 +217,96 @@ class _Locator:
             elif isinstance(node, yaml.SequenceNode):
                 for i in range(len(node.value) - 1, -1, -1):
                     stack.append((path + (i,), None, node.value[i]))
+
+
+@dataclass(frozen=True)
+class Outline:
+    """Where the entries of one top-level block mapping (a ledger's ``services``) lie in
+    a document's text: ``entries[name]`` is (the line of its key, the offset where that
+    line starts, the offset where the next entry's key starts or the mapping ends).
+    ``indent`` is the column of its keys (0-based), ``step`` the document's indentation
+    step, ``last`` the name of its last entry: what an edit adding entries needs to know
+    of the mapping itself."""
+
+    section: str
+    entries: dict[str, tuple[int, int, int]]
+    indent: int
+    step: int
+    last: str
+
+
+def outline(doc: Document, section: str) -> Outline | None:
+    """The :class:`Outline` of ``doc``'s top-level ``section`` (from its node graph, as
+    loaded), or None when an entry's lines could not be read alone exactly as they read
+    in the whole text: anchors (an alias elsewhere), directives, line breaks other than
+    "\n", a section that is not a non-empty block mapping of string keys."""
+    text = doc.text
+    if ("&" in text or text.startswith("%") or "\n%" in text
+            or any(b in text for b in ("\r", "\x85", "\u2028", "\u2029"))):
+        return None
+    root = doc._locator.root
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    node = next((v for k, v in root.value if k.__class__ is _SCALAR and k.value == section),
+                None)
+    if not (isinstance(node, yaml.MappingNode) and not node.flow_style and node.value):
+        return None
+    starts = [0]
+    at = text.find("\n")
+    while at != -1:
+        starts.append(at + 1)
+        at = text.find("\n", at + 1)
+
+    def offset(mark: Any) -> int:
+        return int(starts[mark.line] + mark.column)
+
+    entries: dict[str, tuple[int, int, int]] = {}
+    pairs = node.value
+    indent = pairs[0][0].start_mark.column
+    for i, (key, _) in enumerate(pairs):
+        if (key.__class__ is not _SCALAR or key.tag != STR
+                or key.value in entries or key.start_mark.column != indent):
+            return None
+        end = offset(pairs[i + 1][0].start_mark) if i + 1 < len(pairs) else offset(
+            node.end_mark)
+        entries[key.value] = (key.start_mark.line + 1, starts[key.start_mark.line], end)
+    return Outline(section, entries, indent, indentation_step(doc), pairs[-1][0].value)
+
+
+def outline_row(found: Outline | None) -> list[Any] | None:
+    """An outline as JSON values (for a cache)."""
+    if found is None:
+        return None
+    return [found.section, [[k, *v] for k, v in found.entries.items()], found.indent,
+            found.step, found.last]
+
+
+def outline_of_row(row: Any) -> Outline | None:
+    """The outline :func:`outline_row` made (None for anything else)."""
+    try:
+        section, entries, indent, step, last = row
+        table = {str(k): (int(a), int(b), int(c)) for k, a, b, c in entries}
+        if last not in table or not all(isinstance(v, int) for v in (indent, step)):
+            return None
+        return Outline(str(section), table, indent, step, str(last))
+    except (TypeError, ValueError):
+        return None
+
+
+def indentation_step(doc: Document) -> int:
+    """The document's indentation step: how far its first block mapping's entries are
+    indented under their key (2 when it shows none)."""
+    locator = doc._locator
+    if locator.outline is not None and locator._text is not None:
+        return locator.outline.step  # as measured when the outline was made
+    root = locator.root
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if isinstance(value, yaml.MappingNode) and not value.flow_style and value.value:
+                step = value.value[0][0].start_mark.column - key.start_mark.column
+                if step > 0:
+                    return int(step)
+    return 2
 
 
 class _View(Mapping[KeyPath, Any]):
@@ -239,7 +357,7 @@ class Document:
     """
 
     def __init__(self, path: str, data: Any, root: yaml.Node | None = None,
-                 text: str | None = None) -> None:
+                 text: str | None = None, outline: Outline | None = None) -> None:
         self.path = path
         self.data = data
         self.tags: dict[KeyPath, str] = {}
@@ -251,7 +369,7 @@ class Document:
         """Whether a float was read: JSON Schema validators count 2000.0 as an integer,
         so a schema whose numbers are integers must not trust their verdict then."""
         self.text = text or ""
-        self._locator = _Locator(root, text)
+        self._locator = _Locator(root, text, outline)
         self.spans: Mapping[KeyPath, Span] = _View(self._locator, "span")
         self.key_spans: Mapping[KeyPath, Span] = _View(self._locator, "key")
         self.plain: Mapping[KeyPath, str] = _View(self._locator, "plain")
@@ -682,11 +800,13 @@ class _Builder:
         return result
 
 
-def known(path: str, data: Any, text: str) -> Document:
+def known(path: str, data: Any, text: str, outline: Outline | None = None) -> Document:
     """The document of ``text`` (read before by :func:`load` without duplicates, tags or
     ``$``) when its values ``data`` are already known, as from a cache: positions are
-    looked up by composing ``text`` when one is first asked for, not before."""
-    return Document(path, data, text=text)
+    looked up by composing ``text`` when one is first asked for, not before; with the
+    ``outline`` made when it was loaded, a position below one of its entries by composing
+    that entry's lines alone."""
+    return Document(path, data, text=text, outline=outline)
 
 
 def load(

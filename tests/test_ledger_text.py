@@ -79,6 +79,25 @@ def test_additions_at_once_equal_one_at_a_time(tmp_path: Path, case: str,
     yamlio.load(path, data=at_once.encode())  # still YAML
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_additions_on_an_outlined_ledger_equal_those_on_the_whole(tmp_path: Path,
+                                                                  case: str) -> None:
+    """A ledger from the cache (its values known, its text outlined) gets the same text
+    as one read whole, without its whole text being read again."""
+    path = tmp_path / "port-mapping.yml"
+    path.write_text(LEDGER, encoding="utf-8")
+    src = Source.read(str(path))
+    whole = yamlio.load(path)
+    outline = yamlio.outline(whole, "services")
+    assert outline is not None
+    cached = yamlio.known(str(path), whole.data, whole.text, outline)
+    changes = LedgerChanges(added=CASES[case], new_services={
+        "zeta": ("web", [NewPort("http", 8500)])})
+    assert ledger_text.render(src, cached, changes) == ledger_text.render(
+        src, yamlio.load(path), changes)
+    assert cached._locator._text is not None
+
+
 def test_block_additions_read_the_ledger_once(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A plan adding ports to many services of a block-style ledger reads no text again

@@ -384,3 +384,110 @@ def test_known_values_find_positions_in_the_text_when_asked(tmp_path: Path) -> N
         assert known.span(p) == loaded.span(p)
         assert known.key_span(p) == loaded.key_span(p)
         assert known.scalar_facts(p) == loaded.scalar_facts(p)
+
+
+# -- outlines: one entry's lines read alone ----------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _ledgers() -> list[Path]:
+    """The repository's ledgers that are YAML (the invalid fixtures' syntax errors aside)."""
+    found = []
+    for path in sorted([ROOT / "port-mapping.yml", *(ROOT / "tests" / "ledger").rglob("*.yml"),
+                        *(ROOT / "examples").rglob("port-mapping.yml")]):
+        try:
+            yamlio.load(path)
+        except YamlError:
+            continue
+        found.append(path)
+    return found
+
+
+OUTLINED = """\
+version: 1   # a comment
+ranges:
+  web: {start: 8000, end: 8999}
+services:
+  # before the first
+  alpha:
+    category: web
+    ports:
+      http:
+        port: 8000   # trailing
+        target: 80
+  "beta":
+    category: web
+    ports: {http: {port: 8001}}
+
+  gamma:
+    category: web
+    description: >
+      folded text
+      over lines
+    ports:
+      - not: a mapping
+  # between
+  delta: {category: web, ports: {}}
+  omega:
+    category: web
+hosts:
+  box: {projects: ["a/**"]}
+"""
+
+
+def _facts(doc: yamlio.Document, path: tuple[Any, ...]) -> Any:
+    found = doc._locator.locate(path)
+    if found is None:
+        return None
+    key, node = found
+    return (yamlio._mark(node), yamlio._mark(key) if key is not None else None,
+            node.__class__, node.tag, node.style if hasattr(node, "style") else None,
+            getattr(node, "flow_style", None))
+
+
+@pytest.mark.parametrize("text", ["outlined", *map(str, _ledgers())])
+def test_an_entry_read_alone_has_every_place_the_whole_text_gives(
+        text: str, tmp_path: Path) -> None:
+    """Every node below each ``services`` entry, found from that entry's lines alone (an
+    outline), has the span, key span, tag and style the whole document gives it; and the
+    whole text is never composed for them."""
+    if text == "outlined":
+        path = tmp_path / "port-mapping.yml"
+        path.write_text(OUTLINED, encoding="utf-8")
+    else:
+        path = Path(text)
+    whole = yamlio.load(path)
+    found = yamlio.outline(whole, "services")
+    if text == "outlined":
+        assert found is not None and sorted(found.entries) == [
+            "alpha", "beta", "delta", "gamma", "omega"] and found.last == "omega"
+    if found is None:
+        return
+    parts = yamlio.known(str(path), whole.data, whole.text, found)
+    paths = [p for p, _, _ in whole._locator.walk() if len(p) >= 2 and p[0] == "services"]
+    assert paths
+    for p in paths:
+        assert _facts(parts, p) == _facts(whole, p), p
+    assert parts._locator._text is not None  # never read whole
+    row = yamlio.outline_row(found)
+    assert yamlio.outline_of_row(row) == found
+
+
+@pytest.mark.parametrize("change", [
+    ("  alpha:\n", "  alpha: &a\n"),          # an anchor: an alias elsewhere needs it
+    ("\n", "\r\n"),                             # other line breaks
+    ("version: 1", "%YAML 1.2\n---\nversion: 1"),   # a directive
+])
+def test_no_outline_where_an_entry_cannot_be_read_alone(
+        change: tuple[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "port-mapping.yml"
+    path.write_bytes(OUTLINED.replace(*change).encode())
+    assert yamlio.outline(yamlio.load(path), "services") is None
+
+
+def test_no_outline_of_a_flow_style_or_missing_section(tmp_path: Path) -> None:
+    path = tmp_path / "port-mapping.yml"
+    path.write_text("version: 1\nservices: {a: {category: web}}\n")
+    assert yamlio.outline(yamlio.load(path), "services") is None
+    assert yamlio.outline(yamlio.load(path), "hosts") is None

@@ -48,7 +48,7 @@ from portledger import yamlio
 if TYPE_CHECKING:
     from portledger.compose import PortBinding, Project
 
-FORMAT = 1
+FORMAT = 2
 """Bumped whenever an entry's layout changes."""
 
 

@@ -132,14 +132,7 @@ def _one_value(src: Source, node: Any, indent: int) -> str:
 
 def _step(doc: yamlio.Document) -> int:
     """The ledger's indentation step (2 when it shows none)."""
-    root = doc._locator.root
-    if isinstance(root, yaml.MappingNode):
-        for key, value in root.value:
-            if isinstance(value, yaml.MappingNode) and not value.flow_style and value.value:
-                step = value.value[0][0].start_mark.column - key.start_mark.column
-                if step > 0:
-                    return int(step)
-    return 2
+    return yamlio.indentation_step(doc)
 
 
 def append(src: Source, path: tuple[Any, ...], lines: list[str]) -> str:
@@ -270,10 +263,17 @@ def _block_additions(src: Source, doc: yamlio.Document, changes: LedgerChanges) 
     (then they are rewritten one at a time, read again each time). Reading a
     10,000-service ledger again for each service that gains a port was most of a check
     with a few plans."""
-    found = doc._locator.locate(("services",))
-    if found is None or not _block(found[1]):
-        return None
-    services = found[1]
+    outline = doc._locator.outline
+    if outline is not None and outline.section == "services" and doc._locator._text is not None:
+        # Not read yet: what the additions need of `services` is in its outline (made
+        # when the ledger was read whole), each service's nodes from its lines alone.
+        indent, services = outline.indent, None
+    else:
+        found = doc._locator.locate(("services",))
+        if found is None or not _block(found[1]):
+            return None
+        services = found[1]
+        indent = services.value[0][0].start_mark.column
     step = _step(doc)
     inserts: dict[int, list[str]] = {}
     rewrites: list[Edit] = []
@@ -296,17 +296,24 @@ def _block_additions(src: Source, doc: yamlio.Document, changes: LedgerChanges) 
             continue
         else:
             return None
-        indent = node.value[0][0].start_mark.column
-        inserts.setdefault(last_line(node), []).extend(" " * indent + t for t in lines)
+        at_column = node.value[0][0].start_mark.column  # not `indent`: services' own
+        inserts.setdefault(last_line(node), []).extend(" " * at_column + t for t in lines)
     if changes.new_services:
         pad = " " * step
-        indent = " " * services.value[0][0].start_mark.column
         lines = []
         for name, (category, ports_) in sorted(changes.new_services.items()):
             lines += [f"{yaml_scalar(name)}:", f"{pad}category: {yaml_scalar(category)}",
                       f"{pad}ports:"]
             lines += [f"{pad}{pad}{line}" for line in _port_lines(ports_)]
-        inserts.setdefault(last_line(services), []).extend(indent + t for t in lines)
+        if services is None:  # the last service's last line is the mapping's
+            assert outline is not None
+            last = doc._locator.locate(("services", outline.last))
+            if last is None:
+                return None
+            end = last_line(last[1])
+        else:
+            end = last_line(services)
+        inserts.setdefault(end, []).extend(" " * indent + t for t in lines)
     text, skipped = apply_edits(src, rewrites + [insert_after(src, line, 0, body)
                                                  for line, body in sorted(inserts.items())])
     return None if skipped else text

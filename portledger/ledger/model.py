@@ -554,7 +554,8 @@ def load(path: str | Path,
     ledger, more = build(doc)
     findings.extend(more)
     if cached is not None and digest and not findings and not doc.tags:
-        cached.put(digest, doc.data)
+        cached.put(digest, {"values": doc.data,
+                            "outline": yamlio.outline_row(yamlio.outline(doc, "services"))})
     return ledger, findings
 
 
@@ -562,7 +563,9 @@ def _from_values(name: str, values: Any, path: Path, data: bytes) -> Ledger | No
     """The ledger built from values a cache kept for these bytes; None when they do not
     build without a finding (a damaged cache: the ledger is then read as usual)."""
     try:
-        ledger, findings = build(yamlio.known(name, values, yamlio.read_text(path, data)))
+        doc = yamlio.known(name, values["values"], yamlio.read_text(path, data),
+                           yamlio.outline_of_row(values["outline"]))
+        ledger, findings = build(doc)
     except (KeyError, TypeError, ValueError, AttributeError, yamlio.YamlError):
         return None
     return None if findings else ledger
