@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from portledger import check, compose
+from portledger import cachekey, check, compose
 from portledger.check import cache
 
 LEDGER = """version: 1
@@ -390,7 +390,7 @@ def test_a_signing_key_others_can_read_means_no_cache(
     assert run(repo, monkeypatch) == ([], ["api", "web"])
     assert run(repo, monkeypatch) == ([], ["api", "web"])  # nothing cached, every time
     key.chmod(0o600)
-    cache._secret_at.cache_clear()
+    cachekey._secret_at.cache_clear()
     run(repo, monkeypatch)
     assert run(repo, monkeypatch) == ([], [])
 
@@ -404,7 +404,7 @@ def test_the_signing_key_is_made_once_private(
     key = state / "portledger" / "cache-key"
     assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
     made = key.read_bytes()
-    cache._secret_at.cache_clear()
+    cachekey._secret_at.cache_clear()
     assert run(repo, monkeypatch) == ([], []) and key.read_bytes() == made
 
 

@@ -18,9 +18,8 @@ One file per ledger folder, ``compose-<hash>.jsonl`` in ``$PORTLEDGER_CACHE_DIR`
 ``$XDG_CACHE_HOME/portledger``, ``~/.cache/portledger``): a first line with the key
 described above, then one line per project (its spec, a tab, a JSON entry). JSON, not
 pickle: a cache file someone else could write must not run code. Nor may it change a
-verdict: every file is signed (HMAC-SHA256, its first line) with a key only this user
-holds, ``$XDG_STATE_HOME/portledger/cache-key`` (``~/.local/state/portledger/cache-key``,
-32 random bytes, mode 0600, made on first use) and outside the cache folder, so an entry
+verdict: every file is signed (:mod:`portledger.cachekey`: HMAC-SHA256, its first line)
+with a key only this user holds, outside the cache folder, so an entry
 planted in a shared cache folder, or in a CI cache restored from another branch's run,
 is not trusted even when every digest in it matches: it is an empty cache. A missing,
 unreadable, corrupt, unsigned or stale file is an empty cache; a cache that cannot be
@@ -44,6 +43,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portledger import yamlio
+from portledger.cachekey import secret, sign, signed_body
+
+__all__ = ["secret", "sign", "signed_body"]  # the signing, as portledger.cachekey does it
 
 if TYPE_CHECKING:
     from portledger.compose import PortBinding, Project
@@ -58,76 +60,6 @@ def directory(environ: Mapping[str, str]) -> Path:
         return Path(explicit)
     base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "portledger"
-
-
-def _key_file(environ: Mapping[str, str]) -> Path:
-    base = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
-                                                         "state")
-    return Path(base) / "portledger" / "cache-key"
-
-
-@functools.lru_cache(maxsize=4)
-def _secret_at(path: Path) -> bytes | None:
-    """This user's signing key at ``path``, made when there is none; None when it cannot
-    be read or made, or is not this user's alone (then nothing is cached)."""
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
-        except FileNotFoundError:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            except FileExistsError:
-                continue  # another check made it first: read theirs
-            except OSError:
-                return None
-            try:
-                secret = os.urandom(32)
-                os.write(fd, secret)
-                os.fsync(fd)
-            except OSError:
-                return None
-            finally:
-                os.close(fd)
-            return secret
-        except OSError:
-            return None
-        try:
-            st = os.fstat(fd)
-            secret = os.read(fd, 64)
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
-        mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
-        if not mine or st.st_mode & 0o077 or len(secret) != 32:
-            return None
-        return secret
-    return None
-
-
-def secret(environ: Mapping[str, str] | None = None) -> bytes | None:
-    """The key that signs this user's cache files (see the module's docstring)."""
-    return _secret_at(_key_file(os.environ if environ is None else environ))
-
-
-def sign(body: str, key: bytes) -> str:
-    """``body`` with its signature line in front."""
-    import hmac
-
-    mac = hmac.new(key, body.encode("utf-8", "surrogatepass"), "sha256").hexdigest()
-    return f"hmac-sha256 {mac}\n{body}"
-
-
-def signed_body(text: str, key: bytes | None) -> str | None:
-    """The body of a signed file's ``text``, when its signature is this user's."""
-    import hmac
-
-    head, newline, body = text.partition("\n")
-    if key is None or not newline or not head.startswith("hmac-sha256 "):
-        return None
-    mac = hmac.new(key, body.encode("utf-8", "surrogatepass"), "sha256").hexdigest()
-    return body if hmac.compare_digest(head[len("hmac-sha256 "):], mac) else None
 
 
 def _stamp(path: str) -> list[Any]:
