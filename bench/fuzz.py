@@ -11,7 +11,10 @@ product's promises:
 - exit codes 0, 1 or 2 only;
 - every error located: a reader's error carries a file, a line and a column of at least 1;
   every finding line of the text output is ``file:line:col: PLnnn ...``; every line on
-  stderr starts with ``portledger``.
+  stderr starts with ``portledger``;
+- no value a variable gave quoted: the compose target's ``.env`` sets ``SECRET_TOKEN``
+  (which its mutations read, ``${SECRET_TOKEN}``), whose value appears in no output of
+  any format.
 
 With ``--engine atheris`` (where atheris is installed) each target runs coverage-guided
 under libFuzzer instead, seeded with the same fixture files, in a process of its own.
@@ -99,6 +102,21 @@ services:
         published: "${API_PORT}"
 """
 
+SECRET_FIELDS = [
+    'pull_policy: "${SECRET_TOKEN}"', "restart: ${SECRET_TOKEN}", "cpus: ${SECRET_TOKEN}",
+    'network_mode: "service:${SECRET_TOKEN}"', 'container_name: "${SECRET_TOKEN}"',
+    'cpus: {a: "${SECRET_TOKEN}"}', 'extends: {file: "${SECRET_TOKEN}", service: web}',
+    "extends: ${SECRET_TOKEN}", 'ports: [{target: "${SECRET_TOKEN}"}]',
+    'ports: [{target: 80, published: "${SECRET_TOKEN}"}]',
+    'ports: [{target: 80, host_ip: "${SECRET_TOKEN}"}]', 'ports: ["${SECRET_TOKEN}:80"]',
+    'depends_on: ["${SECRET_TOKEN}"]', 'volumes: ["${SECRET_TOKEN}:/x"]',
+    'networks: ["${SECRET_TOKEN}"]', 'healthcheck: {interval: "${SECRET_TOKEN}"}',
+]
+COMPOSE_SECRETS = [f"services:\n  web:\n    image: nginx\n    {f}\n" for f in SECRET_FIELDS]
+COMPOSE_SECRETS.append('include: ["${SECRET_TOKEN}"]\nservices:\n  web: {image: x}\n')
+"""Seeds whose one value reads SECRET_TOKEN where a reader checks it (see SECRET); each
+is also run as it is, mutations breaking most of them."""
+
 TOKENS = [
     b"${", b"}", b"$$", b"${A:-", b"${A:?", b"${A+", b":-", b":?", b":", b"-", b"/", b"[",
     b"]", b"{", b"}", b",", b'"', b"'", b"\\", b"\n", b"\r\n", b"\r", b"\t", b" ", b"#",
@@ -110,7 +128,11 @@ TOKENS = [
     b"file: ../../etc/passwd", b"file: /etc/passwd", b"published:", b"target:",
     b"host_ip:", b"protocol:", b"port:", b"end:", b"start:", b"health: ", b"profiles:",
     b"export ", b"A=", b"=", b"\\n", b"::", b"Port-Change: ", b"web.http 8000 -> 8001",
+    b"${SECRET_TOKEN}", b"x-${SECRET_TOKEN}",
 ]
+SECRET = "fuzz-secret-0451-do-not-print"
+"""The value of SECRET_TOKEN in the compose target's .env: never in any output."""
+ENV = f"API_PORT=2000\nSECRET_TOKEN={SECRET}\n"
 
 
 # --- inputs ---------------------------------------------------------------------------
@@ -162,7 +184,8 @@ def strategies() -> dict[str, Any]:
     ledger = st.one_of(mutated([LEDGER.encode()] + [c for c in corpus if b"ranges:" in c]),
                        yaml_text)
     compose = st.one_of(mutated([COMPOSE.encode()] + [c for c in corpus if b"services" in c]),
-                        yaml_text)
+                        yaml_text, mutated([c.encode() for c in COMPOSE_SECRETS]),
+                        st.sampled_from([c.encode() for c in COMPOSE_SECRETS]))
     dotenv = st.one_of(
         mutated([b"API_PORT=2000\nWEB_PORT=8001\n", b"export A='x'\nB=\"${A}\\n\"\n"]
                 + [c for c in corpus if b"=" in c and b":" not in c[:20]]),
@@ -219,7 +242,7 @@ def _check_json() -> dict[str, Any]:
 
 
 class Broken(Exception):
-    """A promise the input broke: ``kind`` is internal, hang, exit or unlocated."""
+    """A promise the input broke: ``kind`` is internal, hang, exit, unlocated or leak."""
 
     def __init__(self, kind: str, detail: str) -> None:
         super().__init__(f"{kind}: {detail}")
@@ -272,6 +295,12 @@ def _held_to_promises(code: int, out: str, err: str, *, text_findings: bool) -> 
                 raise Broken("unlocated", f"finding line {line!r}")
 
 
+def _no_secret(output: str) -> None:
+    if SECRET in output:
+        raise Broken("leak", "the value of SECRET_TOKEN in the output: "
+                     + output[max(0, output.index(SECRET) - 150):][:300])
+
+
 def _located(e: Any, what: str) -> None:
     if not (isinstance(e.line, int) and e.line >= 1 and isinstance(e.column, int)
             and e.column >= 1):
@@ -290,7 +319,7 @@ class Workspace:
         self.project.mkdir()
         (self.project / "port-mapping.yml").write_text(LEDGER)
         (self.project / "compose.yaml").write_text(COMPOSE)
-        (self.project / ".env").write_text("API_PORT=2000\n")
+        (self.project / ".env").write_text(ENV)
         self.git = base / "git"
         self._git_repo()
 
@@ -352,6 +381,7 @@ def target_function(name: str, ws: Workspace) -> Callable[[Any], None]:
         if calls["check"] % CLI_EVERY == 0:
             code, out, err = _cli(argv)
             _held_to_promises(code, out, err, text_findings=True)
+            _no_secret(out + err)
             return
         try:
             result = check.run(Path("port-mapping.yml"), [], compose=compose, cache=False)
@@ -363,7 +393,9 @@ def target_function(name: str, ws: Workspace) -> Callable[[Any], None]:
             if not (f.file and f.line >= 1 and f.column >= 1):
                 raise Broken("unlocated", f"finding {f.code} at {f.file!r}:{f.line}:{f.column}")
         for fmt in ("text", "json", "github", "sarif", "markdown"):
-            reporters.report(fmt, result.findings, result.files, io.StringIO())
+            shown = io.StringIO()
+            reporters.report(fmt, result.findings, result.files, shown)
+            _no_secret(shown.getvalue())
 
     def ledger_target(data: bytes) -> None:
         (ws.project / "port-mapping.yml").write_bytes(data)
@@ -372,6 +404,7 @@ def target_function(name: str, ws: Workspace) -> Callable[[Any], None]:
 
     def compose_target(data: bytes) -> None:
         (ws.project / "port-mapping.yml").write_text(LEDGER)
+        (ws.project / ".env").write_text(ENV)  # the dotenv target writes its own
         (ws.project / "compose.yaml").write_bytes(data)
         with ws.inside(ws.project):
             checked(["check", "--no-cache"], compose=True)
