@@ -369,9 +369,7 @@ def _complete_in_place(target: Path, tmp: Path, old: str, new: str) -> list[str]
     the new ones, or a write of the new ones stopped midway (a change by someone else)."""
     backup = _backup_name(tmp)
     try:
-        data = tmp.read_bytes()
-        before = backup.read_bytes()
-        current = target.read_bytes()
+        data, before, current = tmp.read_bytes(), backup.read_bytes(), target.read_bytes()
     except OSError:
         return []
     if _digest(data) != new or _digest(before) != old or current == data:
@@ -388,10 +386,7 @@ def _torn(current: bytes, new: bytes, old: bytes) -> bool:
     """Whether ``current`` is what writing ``new`` over ``old`` in place leaves when it
     stops midway: the new bytes up to some offset, the old ones after it (the write
     goes from offset 0 and truncates last), or either whole."""
-    same = 0
-    limit = min(len(current), len(new))
-    while same < limit and current[same] == new[same]:
-        same += 1
+    same = len(os.path.commonprefix([current, new]))
     return current[same:] == old[same:] or current == new
 
 
