@@ -12,12 +12,14 @@ one and returns what went wrong, in words.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,15 +170,49 @@ def repositories(draw: Any) -> Repo:
 # -- running portledger in this process -------------------------------------------------
 
 
+def scratch(fallback: Path) -> Path:
+    """A folder for the examples' work: on /dev/shm (a memory file system, where the
+    writer's fsyncs cost nothing) when there is one, else ``fallback``. The caller
+    removes it."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return Path(tempfile.mkdtemp(prefix="fix-properties-", dir=shm))
+    return fallback
+
+
+@contextlib.contextmanager
+def _one_parser_per_command() -> Any:
+    """``cli.build_parser`` made once per command while the examples run: building
+    argparse's tree (every command listed, gettext asked for each word) was half of an
+    in-process call here. The parser is the same one each time, and argparse copies the
+    defaults it appends to, so reusing it changes nothing but the time."""
+    from portledger import cli
+
+    build = cli.build_parser
+    cli.build_parser = _parsers(build)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        cli.build_parser = build  # type: ignore[assignment]
+
+
+@functools.cache
+def _parsers(build: Any) -> Any:
+    """``build``, remembering the parser of each command (one cache for every run)."""
+    return functools.cache(build)
+
+
 def run(root: Path, *args: str) -> tuple[int, str]:
-    """``portledger ARGS`` in ``root``: (exit code, stdout)."""
+    """``portledger ARGS`` in ``root``, in this process (``cli.main``): (exit code,
+    stdout)."""
     from portledger import cli
 
     out = io.StringIO()
     here = os.getcwd()
     os.chdir(root)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()), \
+                _one_parser_per_command():
             code = cli.main(list(args))
     finally:
         os.chdir(here)
@@ -204,22 +240,49 @@ def published(root: Path, repo: Repo) -> dict[str, Counter[tuple[Any, ...]]]:
     return out
 
 
-def _own_ports(root: Path, ports: dict[str, Counter[tuple[Any, ...]]]) -> set[tuple[Any, ...]]:
-    """(project, service, host port) of each port a compose service publishes that its
-    ledger service alone holds (no other ledger service's entry on it)."""
+@dataclass
+class Holdings:
+    """What each service holds as its own before a fix, to find again after it."""
+
+    ledger: set[tuple[str, str, int]] = field(default_factory=set)
+    """(ledger service, protocol, port) of each ledger port held by that service alone."""
+    compose: set[tuple[str, str, str, int]] = field(default_factory=set)
+    """(project, compose service, protocol, host port) of each port a compose service
+    publishes that is its own: the ledger gives it to its ledger service alone, or no
+    ledger service has the port and no other compose service publishes it (the fix
+    records it where it is)."""
+
+
+def holdings(root: Path, ports: dict[str, Counter[tuple[Any, ...]]]) -> Holdings:
+    """Every service's own ports, of every service in the repository."""
     from portledger.ledger import model
 
     ledger = model.load_valid(root / "port-mapping.yml")
-    own = set()
+    held = Holdings()
+    for service in sorted(ledger.services.values(), key=lambda s: s.name):
+        for a in service.ports:
+            if a.start == a.end and {h.service for h in ledger.holders(
+                    a.protocol, a.start)} == {service.name}:
+                held.ledger.add((service.name, a.protocol, a.start))
+    owners: dict[tuple[str, int], set[str]] = {}
+    for bindings in ports.values():
+        for name, _ip, port, _target, protocol in bindings:
+            if port is not None and "-" not in str(port):
+                s = ledger.service_for_compose_name(name)
+                owners.setdefault((protocol, int(port)), set()).add(s.name if s else name)
     for folder, bindings in ports.items():
-        for service, _ip, port, _target, protocol in bindings:
-            s = ledger.service_for_compose_name(service)
-            if s is None or port is None or "-" in str(port):
+        for name, _ip, port, _target, protocol in bindings:
+            if port is None or "-" in str(port):
                 continue
-            holders = {a.service for a in ledger.holders(protocol, int(port))}
-            if holders == {s.name}:
-                own.add((folder, service, port))
-    return own
+            s = ledger.service_for_compose_name(name)
+            if s is not None:
+                mine = (s.name, protocol, int(port)) in held.ledger
+            else:
+                mine = not ledger.holders(protocol, int(port)) \
+                    and owners[(protocol, int(port))] == {name}
+            if mine:
+                held.compose.add((folder, name, protocol, int(port)))
+    return held
 
 
 def violations(repo: Repo, work: Path) -> list[str]:
@@ -229,7 +292,7 @@ def violations(repo: Repo, work: Path) -> list[str]:
     shutil.copytree(shown, fixed)
     wrong: list[str] = []
     before = published(fixed, repo)
-    own = _own_ports(fixed, before)
+    held = holdings(fixed, before)
     _, diff = run(shown, "check", "--diff", "--no-cache")
     _, out = run(fixed, "check", "--fix", "--no-cache")
     if diff:
@@ -237,19 +300,17 @@ def violations(repo: Repo, work: Path) -> list[str]:
                                  capture_output=True)
         if applied.returncode != 0:
             wrong.append(f"git apply refused the diff: {applied.stderr}")
-    if files_of(shown) != files_of(fixed):
+    once = files_of(fixed)
+    if files_of(shown) != once:
         wrong.append("--diff is not what --fix wrote")
-    from portledger import check
-
-    # A second --fix makes the edits of the findings that have some: none, when this
-    # holds (tests/test_fixes.py runs a second --fix on every fixture).
-
-    result = check.run(fixed / "port-mapping.yml", cache=False)
-    automatic = [f for f in result.findings if f.edits]
+    # A second --fix, run for real: it must change nothing, and find nothing with an
+    # automatic plan (the findings it hands to fixes.apply are those with edits).
+    automatic, second = _second_fix(fixed)
     if automatic:
-        wrong.append("after --fix (a second --fix would change files), findings with an "
-                     "automatic plan: " + "; ".join(
+        wrong.append("after --fix, findings with an automatic plan: " + "; ".join(
             f"{f.file}:{f.line} {f.code} {f.fix}" for f in automatic))
+    if second or files_of(fixed) != once:
+        wrong.append(f"a second --fix changed files:\n{second}")
     after = published(fixed, repo)
     for folder in before:
         lost = _without_host_port(before[folder]) - _without_host_port(after[folder])
@@ -260,9 +321,48 @@ def violations(repo: Repo, work: Path) -> list[str]:
             now = len({b[2] for b in after[folder] if b[0] == service})
             if now < count:
                 wrong.append(f"{folder}: {service} published {count} host ports, now {now}")
-    for folder, service, port in sorted(own):
-        if not any(b[0] == service and b[2] == port for b in after[folder]):
-            wrong.append(f"{folder}: {service} no longer publishes its own ledger port {port}")
+    wrong += _lost_holdings(fixed, held, after)
+    return wrong
+
+
+def _second_fix(root: Path) -> tuple[list[Any], str]:
+    """``check --fix`` again: the findings it found with an automatic plan, and the
+    diff it printed (what it changed)."""
+    from portledger import fixes
+
+    seen: list[Any] = []
+    apply = fixes.apply
+
+    def spy(findings: Any, **kwargs: Any) -> Any:
+        seen.extend(findings)
+        return apply(findings, **kwargs)
+
+    fixes.apply = spy  # type: ignore[assignment]
+    try:
+        _, out = run(root, "check", "--fix", "--no-cache")
+    finally:
+        fixes.apply = apply  # type: ignore[assignment]
+    return seen, out if "--- a/" in out else ""
+
+
+def _lost_holdings(root: Path, held: Holdings,
+                   after: dict[str, Counter[tuple[Any, ...]]]) -> list[str]:
+    """Every service's own ports that the fix took from it."""
+    from portledger.ledger import model
+
+    ledger = model.load_valid(root / "port-mapping.yml")
+    wrong = []
+    for service, protocol, port in sorted(held.ledger):
+        s = ledger.services.get(service)
+        if s is None or not any(a.protocol == protocol and a.start == port == a.end
+                                for a in s.ports):
+            wrong.append(f"the ledger no longer gives {service} its own port "
+                         f"{port}/{protocol}")
+    for folder, name, protocol, port in sorted(held.compose):
+        if not any(b[0] == name and str(b[2]) == str(port) and b[4] == protocol
+                   for b in after[folder]):
+            wrong.append(f"{folder}: {name} no longer publishes its own port "
+                         f"{port}/{protocol}")
     return wrong
 
 

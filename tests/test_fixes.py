@@ -18,7 +18,14 @@ a variable no longer claims its service's only ledger port ahead of an entry tha
 edited onto it; it is recorded), ``variable-ports-recorded-together`` (two variable ports
 of a service with one untargeted ledger port: recording one makes the other unmapped, so
 both are recorded in the same run), ``move-onto-moved-ledger-port`` (a compose entry
-moving onto its service's ledger port follows that port when a ledger conflict moves it).
+moving onto its service's ledger port follows that port when a ledger conflict moves it),
+``variable-port-keeps-by-rank`` (a port given through a variable is not sent to its
+service's ledger port, which another entry of the service takes in the same run: it
+competes for its port by priority, and the other service moves),
+``new-service-after-a-grown-last-service`` (a new service and a new port of the last
+service inserted after the same line, each at its own indentation),
+``variable-port-contested-and-grown`` (a variable port of a service that grows, on a
+port another service keeps: recording it stays manual, and planning ends; it looped).
 """
 
 from __future__ import annotations
@@ -79,14 +86,22 @@ def test_fix_gives_the_expected_files(name: str, tmp_path: Path,
         assert out.count("    fix: manual: ") == 2
         assert "--- a/" not in out
         return
-    assert code == 0, out
+    manual = MANUAL_LEFT.get(name, 0)
+    assert code == (1 if manual else 0), out
     assert out.startswith("--- a/")
-    assert cli.main(["check", "--fail-level", "warning"]) == 0 or name in WARNED
+    assert out.count("    fix: manual: ") == manual
+    assert cli.main(["check", "--fail-level", "warning"]) == (1 if manual else 0) \
+        or name in WARNED
     capsys.readouterr()
     # One run converged: a second --fix changes nothing.
-    assert cli.main(["check", "--fix", *case_args(name)]) == 0
+    assert cli.main(["check", "--fix", *case_args(name)]) == (1 if manual else 0)
     assert "--- a/" not in capsys.readouterr().out
     assert files_of(work) == files_of(HERE / name / "after")
+
+
+MANUAL_LEFT = {"variable-port-contested-and-grown": 3}
+"""Cases whose fix leaves findings with a manual plan (how many): the files are fixed
+as far as they can be, and a second --fix still changes nothing."""
 
 
 WARNED = {"override-extra-port"}

@@ -69,10 +69,15 @@ class _Contests(_PlannerBase):
 
         def elsewhere(owner: str) -> bool:
             """An owner with a ledger port of its own for these entries publishes that
-            one (the ledger places it): it does not keep this port, it moves there."""
+            one (the ledger places it): it does not keep this port, it moves there. Not
+            an entry that cannot be edited (a variable): it stays, and competes for the
+            port by rank (were it left to move by hand, another entry of its service
+            could take its ledger port in this run, and the next run would rank it)."""
             service = self._service(owner)
             return not owners[owner]["ledger"] and service is not None and any(
-                self._own_port(p, service) is not None for p in owners[owner]["compose"])
+                self._own_port(p, service) is not None
+                and self.compose_edit(p, p.start) is not None
+                for p in owners[owner]["compose"])
 
         def order(owner: str) -> tuple[Any, ...]:
             return (not owners[owner]["ledger"], self._rank(owner), owner)

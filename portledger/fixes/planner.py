@@ -252,12 +252,15 @@ class Planner(_Contests):
         service's only ledger port, which has no container port (``target``), is
         another port of the service once the run adds a port to it, unless one of its
         ports then has the entry's container port. Recording may grow a service again,
-        so until nothing changes."""
+        so until nothing changes (each entry re-planned once: its record may be manual
+        too)."""
+        tried: set[int] = set()
         while True:
             grown = []
             for i, f in enumerate(findings):
                 plan = plans[i]
-                if f.code != "PL203" or not f.context or plan is None or not plan.manual:
+                if f.code != "PL203" or not f.context or plan is None or not plan.manual \
+                        or i in tried:
                     continue
                 p, mine = f.context[0], f.context[1]
                 service = self.ledger.services.get(mine.service)
@@ -270,6 +273,7 @@ class Planner(_Contests):
             if not grown:
                 return
             for i in grown:
+                tried.add(i)
                 p, mine = findings[i].context[0], findings[i].context[1]
                 plan = self._safe(lambda p=p, mine=mine: self._record(
                     [p], grown_from=mine)[_entry_key(p)])
