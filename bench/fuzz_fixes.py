@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The properties of ``check --fix`` (issue 17) over more generated repositories than the
-suite runs (tests/test_fix_properties.py runs 100): deterministic under several
+suite runs (tests/test_fix_properties.py runs 300): deterministic under several
 ``PYTHONHASHSEED`` values, ``--diff`` is ``--fix`` (through ``git apply``), one run
 converges, no published port lost, merged or widened, a service alone holding its ledger
 port keeps it. The generator is tests/fix_repos.py. Prints each failing repository (its
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fix_repos import Repo, diffs_under_seeds, repositories, violations  # noqa: E402
+from fix_repos import Repo, diffs_under_seeds, repositories, scratch, violations  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 
@@ -54,7 +54,7 @@ def main() -> int:
     def one(repo: Repo) -> None:
         nonlocal count
         count += 1
-        work = Path(tempfile.mkdtemp(dir=tmp))
+        work = Path(tempfile.mkdtemp(dir=work_root))
         problems = violations(repo, work)
         shutil.rmtree(work, ignore_errors=True)
         if problems:
@@ -64,7 +64,12 @@ def main() -> int:
             repo.write(folder)
             kept.append(folder)
 
-    one()
+    work_root = scratch(tmp)
+    try:
+        one()
+    finally:
+        if work_root != tmp:
+            shutil.rmtree(work_root, ignore_errors=True)
     for n, (problems, repo) in enumerate(failed):
         print("=" * 72)
         if args.keep is not None:
@@ -79,6 +84,13 @@ def main() -> int:
     if differ:
         print(f"the diffs of {len(kept)} repositories differ between PYTHONHASHSEED "
               f"values {', '.join(seeds)}")
+        parts = {seed: out.split("== ")[1:] for seed, out in outputs.items()}
+        for i, folder in enumerate(kept):
+            if len({p[i] if i < len(p) else "" for p in parts.values()}) > 1:
+                print(f"  differ: {folder.name}")
+                if args.keep is not None:
+                    shutil.copytree(folder, args.keep / f"seeds-{folder.name}")
+                    print(f"  written to {args.keep / f'seeds-{folder.name}'}")
     print(f"{count} examples, {len(failed)} failed; {len(kept)} compared under "
           f"PYTHONHASHSEED {', '.join(seeds)}: {'different' if differ else 'identical'}; "
           f"{time.monotonic() - started:.0f} s")

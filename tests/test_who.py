@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SERVICES_FILE
 from ledger_fixtures import INVALID, ROOT, SHIPPED_LEDGER, VALID
 
 from portledger import cli
@@ -109,7 +110,8 @@ def test_reserved_system_ephemeral_and_registered(
         "80/tcp: free in PL100-schema.yml\n"
         "  range: none\n"
         "  system port (below 1024)\n"
-        "  registered to http (/etc/services)\n"
+        # conftest's services file (PORTLEDGER_SERVICES_FILE), named as the source
+        f"  registered to http ({SERVICES_FILE})\n"
         "  allocate would not give it: no range holds it\n"
     )
     # This ledger sets its ephemeral range to 49152-65535.
@@ -137,6 +139,7 @@ def test_json(capsys: pytest.CaptureFixture[str], in_valid: None) -> None:
         "system": False,
         "ephemeral": False,
         "well_known": None,
+        "well_known_source": None,
         "published": [],
         "allocatable": False,
         "why_not": "allocated",

@@ -272,10 +272,11 @@ def _pretty(name: str) -> str:
 
 
 def exception_for(entry: Entry, names: list[str], category: RangeSpec,
-                  ranges: Sequence[RangeSpec]) -> str | None:
+                  ranges: Sequence[RangeSpec], well_known: str = "bundled") -> str | None:
     """The reason a port may stand where it is (as PL105, PL106, PL107 and PL109 ask),
     or None when it needs none: a registered port is its "standard PostgreSQL port"
-    (the well-known name), another says where it lies."""
+    (the well-known name), another says where it lies. ``well_known`` is the ledger's
+    ``settings.well_known`` (a new ledger has the default)."""
     lo, hi = entry.start, entry.end
     reasons = []
     reserved = next((r for r in ranges if r.reserved and overlap.ranges_overlap(
@@ -292,14 +293,15 @@ def exception_for(entry: Entry, names: list[str], category: RangeSpec,
     standard = None
     if hi - lo <= 1000:
         for port in range(lo, hi + 1):
-            registered = wellknown.owner(port, entry.protocol)
+            registered = wellknown.owner(port, entry.protocol, well_known)
             if registered is None:
                 continue
             # The port's registered name, whoever uses it: PL109 asks for a reason
             # when the service's own names are not that name.
             standard = standard or registered[0]
             if not wellknown.belongs_to(registered, names):
-                reasons.append(f"registered to {registered[0]} (/etc/services)")
+                reasons.append(f"registered to {registered[0]} "
+                               f"({wellknown.source_name(well_known)})")
             break
     if not reasons:
         return None
@@ -311,6 +313,7 @@ def exception_for(entry: Entry, names: list[str], category: RangeSpec,
 def _name_and_place(result: Plan, ranges: Sequence[RangeSpec],
                     existing: Ledger | None) -> None:
     by_name = {r.name: r for r in ranges}
+    well_known = existing.well_known if existing is not None else "bundled"
     for owner, entries in result.services.items():
         old = existing.services.get(owner) if existing is not None else None
         if old is not None:
@@ -323,7 +326,7 @@ def _name_and_place(result: Plan, ranges: Sequence[RangeSpec],
             names = [owner, *sorted(result.aliases.get(owner, ()))]
         result.categories[owner] = category
         for e in entries:
-            registered = wellknown.owner(e.target, e.protocol)
+            registered = wellknown.owner(e.target, e.protocol, well_known)
             base = (_NOT_NAME.sub("-", registered[0].lower()).strip("-._")
                     if registered else "") or f"{e.protocol}-{e.target}"
             name = base if base not in used else f"{base}-{e.start}"
@@ -333,7 +336,7 @@ def _name_and_place(result: Plan, ranges: Sequence[RangeSpec],
             e.name = name
             r = by_name.get(category)
             if r is not None:
-                e.exception = exception_for(e, names, r, ranges)
+                e.exception = exception_for(e, names, r, ranges, well_known)
 
 
 # --- the text ---------------------------------------------------------------------------

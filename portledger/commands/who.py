@@ -55,7 +55,7 @@ def describe(ledger: ledger_mod.Ledger, port: int, protocol: str,
     ]
     publishers = taken.publishers(port, protocol, host) if taken is not None else []
     r = ledger.range_of(port)
-    registered = wellknown.owner(port, protocol)
+    registered = wellknown.owner(port, protocol, ledger.well_known)
     lo, hi = ledger.ephemeral
     return {
         "port": port,
@@ -69,6 +69,7 @@ def describe(ledger: ledger_mod.Ledger, port: int, protocol: str,
         "system": port < 1024,
         "ephemeral": lo <= port <= hi,
         "well_known": registered[0] if registered else None,
+        "well_known_source": wellknown.source_name(ledger.well_known) if registered else None,
         "published": [p.as_dict() for p in publishers],
         **_allocatable(ledger, port, protocol, r.name if r else None, bool(owners),
                        taken.ports(host) if taken is not None else frozenset(), host),
@@ -146,7 +147,7 @@ def main(mapping: Path, port_text: str, fmt: str, out: TextIO, live: bool = Fals
         if info["ephemeral"]:
             out.write(f"  in the ephemeral range {ledger.ephemeral[0]}-{ledger.ephemeral[1]}\n")
         if info["well_known"]:
-            out.write(f"  registered to {info['well_known']} (/etc/services)\n")
+            out.write(f"  registered to {info['well_known']} ({info['well_known_source']})\n")
         for p in info["published"]:
             if p["recorded"]:
                 on = f", on {', '.join(p['hosts'])}" if p.get("hosts") else ""
