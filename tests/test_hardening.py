@@ -305,6 +305,11 @@ def test_diff_and_check_commits_report_a_committed_symlink_they_do_not_follow(
     found = json.loads(done.stdout)["findings"]
     assert (done.returncode, [(f["code"], f["file"], f["line"]) for f in found]) == (
         1, [("PL101", "app/compose.yaml", 1)])
+    done = run("diff", "HEAD~1", "HEAD", "--format", "markdown", cwd=repo)
+    assert (done.returncode, done.stdout.decode().splitlines()[:3]) == (1, [
+        "No port changes in the projects that could be read.", "",
+        "**PL101 yaml-syntax** `app/compose.yaml:1`: " + finding.format("HEAD").split(
+            " yaml-syntax ", 1)[1].rstrip("\n")])
 
 
 def test_a_committed_symlink_to_a_committed_file_is_read_from_the_object_store(

@@ -354,6 +354,8 @@ def _cell(text: str) -> str:
 def render_markdown(diff: Diff) -> str:
     unread = "".join(f"\n**{f.code} {f.rule}** `{_cell(f.file)}:{f.line}`: {_cell(f.message)}\n"
                      for f in diff.findings)
+    if unread and not diff.changes:
+        return "No port changes in the projects that could be read.\n" + unread
     return _changes_markdown(diff) + unread
 
 
