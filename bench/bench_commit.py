@@ -21,7 +21,11 @@ points `.pre-commit-hooks.yaml` names), so no hook environment is built during t
 timing. Prints best and median wall time of each and the ratios to the floor; the goal
 (issue 22) is portledger at most 1.5x the floor.
 
-    python bench/bench_commit.py --repeat 9
+    python bench/bench_commit.py --repeat 9 [--instructions]
+
+``--instructions`` also counts, with valgrind's callgrind, the instructions of one more
+commit of each kind and of every process it starts (pre-commit, portledger's hooks, git),
+by part: a figure that the machine's load does not move (a few minutes).
 """
 
 from __future__ import annotations
@@ -117,9 +121,50 @@ def time_commits(repo: Path, repeat: int) -> list[float]:
     return times
 
 
+def _process(command: str) -> str:
+    """Which part of a commit a traced process is, from callgrind's ``cmd:`` line (the
+    repositories' folders are named after their kind, so the names looked for are the
+    programs'). git commands that pre-commit or a hook runs count as git."""
+    if "-mpre_commit" in command or "/pre-commit " in command:
+        return "pre-commit"
+    if "portledger.hooks." in command or "-hook" in command:
+        return "portledger"
+    return "git and the rest"
+
+
+def count_commit(repo: Path, out: Path) -> dict[str, int]:
+    """Instructions of one ``git commit`` and every process it starts (callgrind,
+    ``--trace-children``), by part: pre-commit, portledger's hooks, git and the rest."""
+    target = next((repo / "examples" / "digi").rglob("compose*.y*ml"))
+    with target.open("a", encoding="utf-8") as fh:
+        fh.write("# counted\n")
+    git(repo, "add", str(target))
+    out.mkdir()
+    result = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--trace-children=yes",
+         f"--callgrind-out-file={out}/cg.%p", "git", "commit", "-q", "-m", "counted"],
+        cwd=repo, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    if result.returncode != 0:
+        raise SystemExit(f"counted commit failed in {repo.name}:\n{result.stderr[-2000:]}")
+    parts: dict[str, int] = {}
+    for f in out.iterdir():
+        command, total = "", 0
+        for line in f.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("cmd:"):
+                command = line
+            elif line.startswith(("summary:", "totals:")):
+                total = int(line.split()[1])
+        part = _process(command)
+        parts[part] = parts.get(part, 0) + total
+    return parts
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count the instructions of one commit of each kind, every "
+                        "process it starts included (valgrind's callgrind; slow)")
     args = parser.parse_args()
     # As an installed package runs: its bytecode (and the table of compiled dataclass
     # methods, portledger/codecache.py) written, not compiled again on every run.
@@ -140,6 +185,8 @@ def main() -> int:
                 samples[kind] += time_commits(repo, 1)
         for kind, times in samples.items():
             results[kind] = (min(times), statistics.median(times))
+        counts = {kind: count_commit(repo, base / f"cg-{kind}")
+                  for kind, repo in repos.items() if kind != "git"} if args.instructions else {}
     shutil.rmtree(env_cache, ignore_errors=True)
     floor = results["floor"][1]
     print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -150,6 +197,13 @@ def main() -> int:
     print(f"pre-commit's three starts (floor3) {three * 1000:.0f} ms; portledger's own "
           f"processes (portledger - floor3) {(results['portledger'][1] - three) * 1000:.0f} ms; "
           f"with --no-cache {(results['no-cache'][1] - three) * 1000:.0f} ms (medians)")
+    if counts:
+        floor_count = sum(counts["floor"].values())
+        for kind, parts in counts.items():
+            total = sum(parts.values())
+            shares = ", ".join(f"{part} {n / 1e6:.0f} M" for part, n in sorted(parts.items()))
+            print(f"{kind:<11} {total / 1e6:6.0f} M instructions  "
+                  f"{total / floor_count:4.2f}x the floor  ({shares})")
     return 0
 
 

@@ -89,6 +89,25 @@ def test_commit_msg_reads_what_prepare_commit_msg_left(
     assert computed.count == 2
 
 
+def test_a_hit_reads_neither_yaml_nor_compose_files(
+        repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
+    repo.stage({"pcs/compose.yaml": pcs_compose(8002)})
+    msg = message(repo)
+    assert portledger_cmd("prepare-commit-msg", [msg], capsys)[0] == 0
+    heavy = ("yaml", "jsonschema_rs", "portledger.compose", "portledger.ledger",
+             "portledger.git.reader")
+    code = ("import sys; from portledger.hooks import commit_msg; "
+            "status = commit_msg.main(sys.argv[1:]); "
+            f"print(status, [m for m in {heavy!r} if m in sys.modules])")
+
+    def hook(*args: str) -> str:
+        return subprocess.run([sys.executable, "-c", code, *args], cwd=repo.path,
+                              capture_output=True, text=True, check=True, timeout=120).stdout
+
+    assert hook(msg) == "0 []\n"
+    assert hook("--no-cache", msg) == f"0 {list(heavy)}\n"
+
+
 def test_a_changed_index_or_base_is_computed_again(
         repo: GitRepo, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
