@@ -55,6 +55,13 @@ def surely_valid(path: Path, data: Any, *, formats: bool = False) -> bool:
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
+def shown_value(value: object) -> str | None:
+    """A scalar as a schema message may quote it: short and on one line (a file's own
+    text, but not a page of it), else None."""
+    text = repr(value)
+    return text if len(text) <= 80 and text.isprintable() else None
+
+
 def shown_key(key: object) -> str:
     """How a schema message names a key that is not allowed: quoted when it is a name
     as a schema's own keys are, else "(not quoted)". A file that is not what it

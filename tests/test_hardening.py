@@ -579,3 +579,32 @@ def test_an_include_entry_of_the_wrong_shape_is_a_located_error(
         f"include:\n  - {entry}\nservices:\n  pcs-api: {{image: x}}\n")
     assert cli.main(["check"]) == 1
     assert capsys.readouterr().out.startswith(f"compose.yaml:2:5: PL101 yaml-syntax {message}\n")
+
+
+LONG = "hunter2" * 20
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('services:\n  "root:$6$hunter2:19700:0:::": {category: user-facing, ports: {http: '
+     '{port: 8001}}}\n',
+     "port-mapping.yml:4:3: PL100 schema services: name (not quoted) must be lower-case "
+     "letters, digits, '-', '_' or '.', starting with a letter or digit"),
+    ("services:\n  a: {category: user-facing, ports: {http: {port: 8001, health: "
+     f'"/{LONG}\\r\\nx"}}}}}}\n',
+     "port-mapping.yml:4:65: PL100 schema services.a.ports.http.health: the value is not "
+     "valid; expected the HTTP path of the service's health endpoint on this port, e.g. "
+     "/health: printable ASCII as sent in the request line (no spaces or control "
+     "characters; percent-encode the rest)"),
+    (f"services:\n  a: {{category: user-facing, ports: {{http: {{port: 8001, protocol: "
+     f"{LONG}}}}}}}\n",
+     "port-mapping.yml:4:67: PL100 schema services.a.ports.http.protocol: the value is not "
+     "one of: tcp, udp, sctp"),
+])
+def test_a_ledger_schema_message_quotes_no_long_value_nor_odd_name(
+        repo: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str) -> None:
+    """The ledger's own text, but not a page of it, nor a line of /etc/shadow."""
+    (repo / "port-mapping.yml").write_text(
+        "version: 1\nranges: {user-facing: {start: 8000, end: 8999}}\n" + text)
+    out = _every_format(capsys, "--no-compose")
+    assert "hunter2" not in out
+    assert out.startswith(expected + "\n"), out

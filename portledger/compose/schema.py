@@ -243,7 +243,9 @@ def as_written(text: str | None) -> str:
     variables gave: that may be a secret, and goes to logs, annotations and SARIF."""
     if text is None:
         return "the value"
-    shown = repr(text) if len(text) <= 80 and text.isprintable() else None
+    from portledger.schemacheck import shown_value
+
+    shown = shown_value(text)
     names = _variables(text) if "$" in text else []
     if names:
         return f"{shown or 'the value'}: with the value of {', '.join(names)} it"

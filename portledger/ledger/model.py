@@ -259,7 +259,12 @@ def _type_name(value: Any) -> str:
 
 
 def _schema_message(error: Any) -> tuple[tuple[Any, ...], bool, str]:
-    """A readable message for one jsonschema error: (path, point at key?, message)."""
+    """A readable message for one jsonschema error: (path, point at key?, message).
+
+    A value is quoted only when short and on one line, a key only when it is a name: the
+    file may not be a ledger at all (a line of /etc/shadow would be a key)."""
+    from portledger.schemacheck import shown_key, shown_value
+
     path = tuple(error.absolute_path)
     where = _dotted(path)
     kind = error.validator
@@ -271,8 +276,6 @@ def _schema_message(error: Any) -> tuple[tuple[Any, ...], bool, str]:
 
         hint = difflib.get_close_matches(str(key), allowed, n=1)
         did = f"; did you mean {hint[0]!r}?" if hint else f" (allowed: {', '.join(allowed)})"
-        from portledger.schemacheck import shown_key  # a line of /etc/shadow is not quoted
-
         return path + (key,), True, f"{where}: unknown key {shown_key(key)}{did}"
     if kind == "required":
         return path, True, f"{where}: {error.message.replace(' property', ' key')}"
@@ -282,14 +285,19 @@ def _schema_message(error: Any) -> tuple[tuple[Any, ...], bool, str]:
             expected = " or ".join(expected)
         expected = {"object": "mapping", "array": "list"}.get(str(expected), expected)
         got = _type_name(error.instance)
-        shown = f" {error.instance!r}" if not isinstance(error.instance, (dict, list)) else ""
+        value = None if isinstance(error.instance, (dict, list)) else shown_value(error.instance)
+        shown = f" {value}" if value else ""
         return path, False, f"{where}: expected {expected}, got {got}{shown}"
     if kind == "propertyNames":
         return path, True, f"{where}: {error.message}"
     if kind == "enum":
         options = ", ".join(str(v) for v in error.validator_value)
-        return path, False, f"{where}: {error.instance!r} is not one of: {options}"
-    return path, False, f"{where}: {error.message}"
+        value = shown_value(error.instance) or "the value"
+        return path, False, f"{where}: {value} is not one of: {options}"
+    message = error.message  # jsonschema's quotes the value: a long one, or a mapping, not
+    if isinstance(error.instance, (dict, list)) or shown_value(error.instance) is None:
+        message = message.replace(repr(error.instance), "the value")
+    return path, False, f"{where}: {message}"
 
 
 @rule("PL100", "schema", "error", "ledger does not match the JSON Schema (located by line)")
@@ -325,6 +333,8 @@ def validate(doc: yamlio.Document) -> list[Finding]:
     # jsonschema (a tenth of a second to import) only for a ledger it must explain.
     from jsonschema.exceptions import best_match
 
+    from portledger.schemacheck import shown_key, shown_value
+
     findings: list[Finding] = []
     seen: set[tuple[Any, ...]] = set()
     for error in _validator().iter_errors(doc.data):
@@ -335,15 +345,16 @@ def validate(doc: yamlio.Document) -> list[Finding]:
             key = best.instance
             path = tuple(best.absolute_path) + (key,)
             message = (
-                f"{_dotted(tuple(best.absolute_path))}: name {key!r} must be lower-case "
-                "letters, digits, '-', '_' or '.', starting with a letter or digit"
+                f"{_dotted(tuple(best.absolute_path))}: name {shown_key(key)} must be "
+                "lower-case letters, digits, '-', '_' or '.', starting with a letter or digit"
             )
             at_key = True
         elif best.validator in ("pattern", "anyOf", "oneOf", "format"):
             description = error.schema.get("description") if isinstance(error.schema, dict) else ""
             if description:
                 description = description[0].lower() + description[1:].rstrip(".")
-                message = f"{_dotted(path)}: {best.instance!r} is not valid; expected {description}"
+                value = shown_value(best.instance) or "the value"
+                message = f"{_dotted(path)}: {value} is not valid; expected {description}"
         if (path, message) in seen:
             continue
         seen.add((path, message))
