@@ -76,8 +76,29 @@ def test_bundled_list_parses_completely() -> None:
 
     text = (files("portledger") / "data" / "services").read_text(encoding="utf-8")
     entries = [line for line in text.splitlines() if line and not line.startswith("#")]
-    registry = wellknown._load("bundled")
-    assert len(registry) == len(entries)
+    # Every line is [*]PORT[/PROTO] NAMES..., in port order; PORT alone is tcp and udp;
+    # first the common ports (marked *), then every registration.
+    def keys(lines: list[str]) -> list[tuple[int, str]]:
+        return [(int(head.partition("/")[0]), proto)
+                for head, *_ in (line.split() for line in lines)
+                for proto in ((head.partition("/")[2],) if "/" in head else ("tcp", "udp"))]
+
+    marked = [line[1:] for line in entries if line.startswith("*")]
+    assert entries[:len(marked)] == ["*" + line for line in marked]
+    for block, view in ((marked, "bundled"), (entries[len(marked):], "bundled-every")):
+        listed = keys(block)
+        assert listed == sorted(listed) and len(set(listed)) == len(listed)
+        assert sorted(wellknown._load(view)) == listed
+    every = wellknown._load("bundled-every")
+    assert len(every) > 11000  # IANA's registry, 1-49151
+    assert {k: every[k] for k in [(8000, "tcp"), (3000, "udp"), (49151, "udp")]
+            if k in every} == {(8000, "tcp"): ("irdmi",), (3000, "udp"): ("hbci", "remoteware-cl")}
+    # Rules go by the common ports alone.
+    common = wellknown._load("bundled")
+    assert len(common) == 37 and (8000, "tcp") not in common
+    assert common[(8080, "tcp")] == every[(8080, "tcp")] == ("http-alt",)
+    assert "# 2026-02-25 (its latest registration" in text
+    assert "# This copy: github.com/farheinheigt/mesports," in text
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,7 @@ def describe(ledger: ledger_mod.Ledger, port: int, protocol: str,
     ]
     publishers = taken.publishers(port, protocol, host) if taken is not None else []
     r = ledger.range_of(port)
-    registered = wellknown.owner(port, protocol, ledger.well_known)
+    registered = wellknown.registration(port, protocol, ledger.well_known)
     lo, hi = ledger.ephemeral
     return {
         "port": port,

@@ -291,9 +291,11 @@ def ephemeral_port(ledger: Ledger) -> Iterator[Finding]:
 def well_known_port(ledger: Ledger) -> Iterator[Finding]:
     """A port is registered to another well-known service.
 
-    Registrations come from a list of IANA's bundled with portledger, the same on every
+    Registrations come from IANA's registry, bundled with portledger, the same on every
     machine (``settings.well_known: system`` reads the machine's ``/etc/services``
-    instead). A service on, say, MySQL's 3306 that is not MySQL confuses every client
+    instead); of it, the 37 ports compose services commonly collide with (80, 443,
+    3306, 5432, 6379, 8080, 27017, ...), not every registration (8000 is irdmi's). A
+    service on, say, MySQL's 3306 that is not MySQL confuses every client
     and tool that assumes the registration. A service matching the registered name or
     an alias (``postgresql`` on 5432) is fine, as is one with an ``exception``.
 
