@@ -120,7 +120,8 @@ def test_compose_hook_sees_each_change_through_its_cache(
     repo = make_repo(tmp_path / "cached", files)
     pcs = "examples/digi/pcs/compose.yaml"
     assert try_repo(repo, "portledger-compose", pre_commit_home).returncode == 0
-    assert sorted(p.name.split("-")[0] for p in private_cache.iterdir()) == ["compose", "ledger"]
+    assert sorted(p.name.split("-")[0] for p in private_cache.iterdir()) == [
+        "compose", "ledger", "verdict"]
     (repo / pcs).write_text(files[pcs].replace('"8002:8000"', '"8000:8000"'))
     git(repo, "add", "-A")
     failed = try_repo(repo, "portledger-compose", pre_commit_home)
