@@ -89,6 +89,23 @@ def test_a_path_longer_than_the_name_limit_is_one_line(
         f"portledger: {'a' * 60}...{'a' * 40} (300 characters): File name too long\n")
 
 
+def test_a_compose_file_named_with_a_nul_byte_in_env_is_a_located_finding(
+        repo: Path) -> None:
+    """Found by the long fuzz run (bench/fuzz.py, the dotenv target): ``COMPOSE_FILE`` in
+    ``.env`` naming a file with a NUL byte made the inline-suppression scan of the
+    finding's file raise ValueError (an internal error); it is PL101, no such file."""
+    (repo / ".env").write_bytes(b"COMPOSE_FILE=one.yaml\x00two.yaml:three.yaml\n")
+    done = run("check", "--no-cache", "--format", "json", cwd=repo)
+    assert done.returncode == 1, done.stderr
+    assert b"internal error" not in done.stderr and done.stderr == b""
+    import json
+
+    [finding] = [f for f in json.loads(done.stdout)["findings"] if f["code"] == "PL101"]
+    assert (finding["line"], finding["column"]) == (1, 1)
+    assert finding["file"].startswith("one.yaml") and "no such compose file" in (
+        finding["message"])
+
+
 # --- output hygiene -------------------------------------------------------------------
 
 

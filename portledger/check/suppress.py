@@ -55,7 +55,7 @@ def scan(path: str) -> list[Suppression]:
     """The suppression comments of one file (none when it cannot be read)."""
     try:
         data = yamlio.read_bytes(path)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a name holding NUL (COMPOSE_FILE in .env)
         return []
     if _MARK not in data:
         return []
