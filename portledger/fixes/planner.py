@@ -24,7 +24,11 @@ The order of decisions (the README's "Resolution plans and --fix"):
    holding most of its ports), with an ``exception`` naming why when it lies outside
    its category's range, in a reserved range, below 1024 or on a port registered to
    another service. ``--fix-strategy move`` moves them into the range instead.
-5. **YAML 1.1 ports** (PL207) are quoted (a moved entry is quoted by its move).
+5. **Binds wider than the ledger allows** (PL210): the compose entry is bound to the
+   ledger's address (the short syntax's address written, the long syntax's ``host_ip``
+   set), never wider; manual when the ledger allows several addresses, or the service
+   publishes the port there already (two entries would become one).
+6. **YAML 1.1 ports** (PL207) are quoted (a moved or bound entry is quoted by its edit).
 
 "Free" is the one view of what is taken: the ledger's allocations, every port any
 compose project publishes in any profile, and every port a plan of this run takes.
@@ -63,7 +67,8 @@ from portledger.fixes.planning import (
 from portledger.ledger import overlap, wellknown
 from portledger.ledger.model import Allocation, Ledger
 
-FIXABLE = ("PL104", "PL105", "PL106", "PL107", "PL201", "PL202", "PL203", "PL204", "PL207")
+FIXABLE = ("PL104", "PL105", "PL106", "PL107", "PL201", "PL202", "PL203", "PL204", "PL207",
+           "PL210")
 STRATEGIES = ("record", "move")
 """``--fix-strategy``: record an unmapped port where it is (the default), or move it
 into its category's range."""
@@ -279,6 +284,35 @@ class Planner(_Contests):
                     [p], grown_from=mine)[_entry_key(p)])
                 plans[i] = self.by_entry[_entry_key(p)] = plan
 
+    # -- 4b. a bind wider than the ledger allows ------------------------------------------
+    def _narrow(self, p: Any, mine: Allocation) -> Plan:
+        """Bind compose entry ``p`` to its ledger port's address alone: never wider, and
+        never onto a binding its service already publishes there (two entries would be
+        one)."""
+        key = _entry_key(p)
+        if key in self.by_entry:
+            return Plan(f"manual: bind {p.file}:{p.line} to {mine.host_ip} once the plan "
+                        "that edits it is made")
+        ips = sorted({str(a.host_ip) for port in range(p.start, p.end + 1)
+                      for a in self.ledger.holders(p.protocol, port)
+                      if a.service == mine.service and a.host_ip is not None})
+        why = f"the ledger allows {mine.service}.{mine.name} only on {' and '.join(ips)}"
+        if len(ips) != 1:
+            return Plan(f"manual: {why}: publish one entry per address in {p.file}:{p.line}")
+        ip = ips[0]
+        twin = next((q for q in self.entries_of(self.owner(p)) if q is not p
+                     and q.project == p.project and q.protocol == p.protocol
+                     and q.host_ip == ip and q.start <= p.end and p.start <= q.end), None)
+        if twin is not None:
+            return Plan(f"manual: {why}; {twin.file}:{twin.line} publishes it there already: "
+                        f"remove {p.file}:{p.line}, or bind it by hand")
+        edit = self.bind_edit(p, ip)
+        if edit is None:
+            return Plan(f"manual: {why}: bind {p.file}:{p.line} to {ip} ({_why_manual(p)})")
+        plan = Plan(f"{why}: bind {p.file}:{p.line} to it", (edit,))
+        self.by_entry[key] = plan
+        return plan
+
     # -- 5. quoting -----------------------------------------------------------------------
     def _quote(self, f: Finding, raw: str) -> Plan:
         src = self.source(f.file)
@@ -354,6 +388,11 @@ class Planner(_Contests):
                 plans[i] = self.by_entry[place] = (
                     recorded[place] if isinstance(recorded, dict) else recorded)
         self._regrown(findings, plans)
+        # 4b. Binds wider than the ledger allows (PL210), in file order.
+        for i in sorted((i for i in todo if findings[i].code == "PL210"),
+                        key=lambda i: (_entry_key(findings[i].context[0]), i)):
+            p, mine = findings[i].context[0], findings[i].context[1]
+            plans[i] = self._safe(lambda p=p, mine=mine: self._narrow(p, mine))
         for i in later:  # PL204 between compose services that become one ledger service
             if findings[i].code == "PL104":
                 continue  # a ledger conflict no decision settled (a range): manual

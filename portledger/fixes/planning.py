@@ -48,6 +48,23 @@ def _record_hosts(ledger: Ledger, group: Sequence[Any], owner: str) -> tuple[str
     return tuple(sorted(placed))
 
 
+def short_with_ip(raw: str, ip: str) -> str | None:
+    """A short-syntax port bound to ``ip`` alone (``"8090:80"`` -> ``"127.0.0.1:8090:80"``,
+    ``"[::]:8090:80"`` -> ``"[::1]:8090:80"``), or None when that is unsafe (a variable,
+    no host port)."""
+    if "$" in raw:
+        return None
+    body, slash, proto = raw.partition("/")
+    left, colon, container = body.rpartition(":")
+    if not colon:
+        return None
+    _, _, host = left.rpartition(":") if not left.endswith("]") else ("", "", "")
+    if not host or not host.replace("-", "").isdigit():
+        return None
+    address = f"[{ip}]" if ":" in ip else ip
+    return f"{address}:{host}:{container}{slash}{proto}"
+
+
 def _entry_key(p: Any) -> tuple[str, int, int]:
     return (p.file, p.line, p.column)
 
@@ -180,7 +197,10 @@ class _PlannerBase:
                         _requote(original, new))
         return self._long_published_edit(p, src, new_port)
 
-    def _long_published_edit(self, p: Any, src: Source, new_port: int) -> Edit | None:
+    def _long_entry(self, p: Any, src: Source) -> tuple[yamlio.Document, tuple[Any, ...],
+                                                        dict[str, Any]] | None:
+        """The long-syntax entry ``p`` was read from: (its document, its path, its
+        mapping), or None."""
         try:
             doc = yamlio.load(p.file, data=src.data, compat="goyaml",
                               local_tags=frozenset({"!reset", "!override"}))
@@ -196,18 +216,60 @@ class _PlannerBase:
                 continue
             for i, entry in enumerate(ports):
                 span = doc.spans.get(("services", name, "ports", i))
-                if span is None or (span.line, span.column) != (p.line, p.column):
-                    continue
-                if not isinstance(entry, dict) or "published" not in entry:
-                    return None
-                vs = doc.spans[("services", name, "ports", i, "published")]
-                old = src.slice(vs.line, vs.column, vs.end_line, vs.end_column)
-                inner = old[1:-1] if old[:1] in ("'", '"') else old
-                if not inner.strip().isdigit():
-                    return None
-                new = f"{old[0]}{new_port}{old[0]}" if old[:1] in ("'", '"') else str(new_port)
-                return Edit(p.file, vs.line, vs.column, vs.end_line, vs.end_column, new)
+                if span is not None and (span.line, span.column) == (p.line, p.column):
+                    return (doc, ("services", name, "ports", i), entry) \
+                        if isinstance(entry, dict) else None
         return None
+
+    def bind_edit(self, p: Any, ip: str) -> Edit | None:
+        """The edit that binds compose entry ``p`` to the address ``ip`` alone (PL210):
+        the short syntax's address written or replaced, the long syntax's ``host_ip``
+        replaced or added after ``published``; None when that is unsafe (a variable,
+        a flow-style entry, a ``network_mode: host`` service)."""
+        if getattr(p, "host_network", False):
+            return None
+        try:
+            src = self.source(p.file)
+        except (OSError, yamlio.YamlError):
+            return None
+        original = src.slice(p.line, p.column, p.end_line, p.end_column)
+        if p.raw is not None:
+            inner = original[1:-1] if original[:1] in ("'", '"') else original
+            new = short_with_ip(p.raw, ip) if inner == p.raw else None
+            return None if new is None else Edit(
+                p.file, p.line, p.column, p.end_line, p.end_column, _requote(original, new))
+        found = self._long_entry(p, src)
+        if found is None:
+            return None
+        doc, path, entry = found
+        value = f'"{ip}"' if ":" in ip else ip
+        if "host_ip" in entry:
+            vs = doc.spans[path + ("host_ip",)]
+            old = src.slice(vs.line, vs.column, vs.end_line, vs.end_column)
+            if "$" in old or "\n" in old:
+                return None
+            return Edit(p.file, vs.line, vs.column, vs.end_line, vs.end_column, value)
+        key = doc.key_spans.get(path + ("published",))
+        value_span = doc.spans.get(path + ("published",))
+        if key is None or value_span is None or value_span.end_line != key.line \
+                or src.slice(p.line, p.column, p.line, p.column + 1) == "{":
+            return None
+        return ledger_text.insert_after(src, key.line, key.column - 1, [f"host_ip: {value}"])
+
+    def _long_published_edit(self, p: Any, src: Source, new_port: int) -> Edit | None:
+        found = self._long_entry(p, src)
+        if found is None:
+            return None
+        doc, path, entry = found
+        if "published" not in entry:
+            return None
+        vs = doc.spans[path + ("published",)]
+        old = src.slice(vs.line, vs.column, vs.end_line, vs.end_column)
+        inner = old[1:-1] if old[:1] in ("'", '"') else old
+        if not inner.strip().isdigit():
+            return None
+        new = f"{old[0]}{new_port}{old[0]}" if old[:1] in ("'", '"') else str(new_port)
+        return Edit(p.file, vs.line, vs.column, vs.end_line, vs.end_column, new)
 
     # -- the ledger's text (also used by ``allocate --write`` and ``init``) ----------------
     def _last_line(self, path: tuple[Any, ...]) -> int | None:
