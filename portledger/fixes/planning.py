@@ -177,24 +177,33 @@ class _PlannerBase:
         return block[0] if block else None
 
     # -- compose edits --------------------------------------------------------------------
-    def compose_edit(self, p: Any, new_port: int) -> Edit | None:
-        """The edit that makes compose entry ``p`` publish ``new_port``."""
-        if p.start != p.end or getattr(p, "host_network", False):
-            return None
+    def _short_edit(self, p: Any, rewrite: Any) -> tuple[Source | None, Edit | None]:
+        """(the file of compose entry ``p``, the edit replacing its short-syntax scalar
+        by ``rewrite(raw)``, quoted as it was); the source alone for a long-syntax entry;
+        (None, None) when the file cannot be read or ``rewrite`` declines (None)."""
+        if getattr(p, "host_network", False):
+            return None, None
         try:
             src = self.source(p.file)
         except (OSError, yamlio.YamlError):
-            return None
+            return None, None
+        if p.raw is None:
+            return src, None
         original = src.slice(p.line, p.column, p.end_line, p.end_column)
-        if p.raw is not None:  # short syntax: the scalar, quotes included
-            inner = original[1:-1] if original[:1] in ("'", '"') else original
-            if inner != p.raw:
-                return None
-            new = short_with_host(p.raw, str(new_port))
-            if new is None:
-                return None
-            return Edit(p.file, p.line, p.column, p.end_line, p.end_column,
-                        _requote(original, new))
+        inner = original[1:-1] if original[:1] in ("'", '"') else original  # quotes kept
+        new = rewrite(p.raw) if inner == p.raw else None
+        if new is None:
+            return None, None
+        return src, Edit(p.file, p.line, p.column, p.end_line, p.end_column,
+                         _requote(original, new))
+
+    def compose_edit(self, p: Any, new_port: int) -> Edit | None:
+        """The edit that makes compose entry ``p`` publish ``new_port``."""
+        if p.start != p.end:
+            return None
+        src, edit = self._short_edit(p, lambda raw: short_with_host(raw, str(new_port)))
+        if src is None or edit is not None:
+            return edit
         return self._long_published_edit(p, src, new_port)
 
     def _long_entry(self, p: Any, src: Source) -> tuple[yamlio.Document, tuple[Any, ...],
@@ -226,18 +235,9 @@ class _PlannerBase:
         the short syntax's address written or replaced, the long syntax's ``host_ip``
         replaced or added after ``published``; None when that is unsafe (a variable,
         a flow-style entry, a ``network_mode: host`` service)."""
-        if getattr(p, "host_network", False):
-            return None
-        try:
-            src = self.source(p.file)
-        except (OSError, yamlio.YamlError):
-            return None
-        original = src.slice(p.line, p.column, p.end_line, p.end_column)
-        if p.raw is not None:
-            inner = original[1:-1] if original[:1] in ("'", '"') else original
-            new = short_with_ip(p.raw, ip) if inner == p.raw else None
-            return None if new is None else Edit(
-                p.file, p.line, p.column, p.end_line, p.end_column, _requote(original, new))
+        src, edit = self._short_edit(p, lambda raw: short_with_ip(raw, ip))
+        if src is None or edit is not None:
+            return edit
         found = self._long_entry(p, src)
         if found is None:
             return None
