@@ -2,9 +2,11 @@
 """The properties of ``check --fix`` (issue 17) over more generated repositories than the
 suite runs (tests/test_fix_properties.py runs 300): deterministic under several
 ``PYTHONHASHSEED`` values, ``--diff`` is ``--fix`` (through ``git apply``), one run
-converges, no published port lost, merged or widened, a service alone holding its ledger
-port keeps it. The generator is tests/fix_repos.py. Prints each failing repository (its
-files) and ``N examples, M failed``; exit 0 when none failed.
+converges (a second ``--fix``, run, changes nothing and finds nothing automatic), no
+published port lost, merged or widened, every service keeps its own ports (ledger and
+compose). The generator is tests/fix_repos.py. Prints each failing repository (its
+files; with ``--keep DIR`` also written there) and ``N examples, M failed``; exit 0 when
+none failed.
 
     .venv/bin/python bench/fuzz_fixes.py --examples 2000
     .venv/bin/python bench/fuzz_fixes.py --examples 500 --seeds 0,1,2,3,4

@@ -199,14 +199,32 @@ class Planner(_Contests):
         """The plan recording (or moving) one port that ``group`` publishes."""
         p = group[0]
         protocol, port = p.protocol, p.start
-        for (o, proto, at, where), plan in self._recorded.items():
+        for (o, proto, at, where), plan in list(self._recorded.items()):
             if (o, proto) == (owner, protocol) and overlap.collide(
                     (at, at, proto, where), (port, port, protocol, address)):
+                if where is not None and address is None:
+                    # Published on every address too: recorded there (else the next
+                    # check finds this entry wider than the ledger allows, PL210).
+                    self._widen_record(owner, protocol, at, where, plan)
                 return plan  # recorded once for the service, by the plan of its first file
         plan = self._record_new(group, owner, category, new_category, names, address,
                                 extra_of, grown_from)
         self._recorded[(owner, protocol, port, address)] = plan
         return plan
+
+    def _widen_record(self, owner: str, protocol: str, port: int, where: str,
+                      plan: Plan) -> None:
+        """The port this run records for ``owner`` on ``where`` recorded on every
+        address instead (its plan's words with it)."""
+        planned = self.changes.added.get(owner) or \
+            self.changes.new_services.get(owner, ("", []))[1]
+        for i, new in enumerate(planned):
+            if (new.port, new.protocol, new.host_ip) == (port, protocol, where):
+                wide = replace(new, host_ip=None)
+                planned[i] = wide
+                plan.summary = plan.summary.replace(new.text(), wide.text())
+        del self._recorded[(owner, protocol, port, where)]
+        self._recorded[(owner, protocol, port, None)] = plan
 
     def _record_new(self, group: list[Any], owner: str, category: str,
                     new_category: str | None, names: list[str], address: str | None,
