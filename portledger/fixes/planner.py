@@ -63,6 +63,7 @@ from portledger.fixes.planning import (
     _entry_key,
     _record_hosts,
     _why_manual,
+    short_with_ip,
 )
 from portledger.ledger import overlap, wellknown
 from portledger.ledger.model import Allocation, Ledger
@@ -327,7 +328,9 @@ class Planner(_Contests):
         edit = self.bind_edit(p, ip)
         if edit is None:
             return Plan(f"manual: {why}: bind {p.file}:{p.line} to {ip} ({_why_manual(p)})")
-        plan = Plan(f"{why}: bind {p.file}:{p.line} to it", (edit,))
+        shown = f'"{short_with_ip(p.raw, ip)}"' if p.raw is not None else \
+            f"host_ip: {ip}"
+        plan = Plan(f"bind it to the ledger's address: {shown} in {p.file}:{p.line}", (edit,))
         self.by_entry[key] = plan
         return plan
 
