@@ -29,9 +29,9 @@ port another service keeps: recording it stays manual, and planning ends; it loo
 ``one-port-wide-and-narrow-recorded-wide`` (one port of a service published on the
 loopback in one project and on every address in another is recorded on every address:
 recorded on the loopback, the next check found the other entry wider than the ledger
-allows, PL210, and narrowed it). ``PL210-wider-host-address``: entries bound wider than the ledger allows are bound to its
-address (short and long syntax, ``0.0.0.0``, ``[::]``), comments kept; one the ledger
-allows on two addresses stays manual.
+allows, PL210, and narrowed it). ``PL210-wider-host-address``: entries bound wider than
+the ledger allows are bound to its address (short and long syntax, ``0.0.0.0``,
+``[::]``), comments kept; one the ledger allows on two addresses stays manual.
 """
 
 from __future__ import annotations
