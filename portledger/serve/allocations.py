@@ -42,7 +42,7 @@ def describe_port(ledger: Any, port: int, protocol: str) -> dict[str, Any]:
               for a in ledger.allocations() if a.start <= port <= a.end
               and a.protocol == protocol]
     r = ledger.range_of(port)
-    registered = wellknown.owner(port, protocol)
+    registered = wellknown.owner(port, protocol, ledger.well_known)
     why = ("allocated" if owners else "no range holds it" if r is None
            else refusal(ledger, port, protocol, [], r.name))
     return {"port": port, "protocol": protocol, "owners": owners,
