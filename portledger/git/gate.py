@@ -293,7 +293,7 @@ def staged_diff(reader: PortReader, old: Snapshot, new: Snapshot, base: str | No
                                 base[:7] if base else "the empty tree", "the index")
     excused = adoption_excused(reader, old, new, diff.changes) if diff.changes else set()
     return Staged(tuple(map(StagedChange.of, diff.changes)), tuple(diff.notes),
-                  frozenset(excused))
+                  frozenset(excused), tuple(diff.findings))
 
 
 class StagedDiffs:
@@ -354,15 +354,16 @@ def check_message(repo: Repository, diffs: StagedDiffs, message_file: str,
     also the trailer lines to add, and notes."""
     diff = diffs.against(base)
     given = port_trailers(repo.trailers_of_file(message_file))
-    if not diff.changes and not given:
+    if not diff.changes and not given and not diff.findings:
         return [], [], list(diff.notes)
     have = documented(given)
     excused = (merged_trailers(repo, diffs.reader(), base, merge_heads) if merge_heads
                else set())
     excused |= diff.excused
     missing = undocumented(diff.changes, have, excused)
+    # and a project it could not read (S7/S8): its port changes cannot be told
     findings = sorted([*(undocumented_port_change(c) for c in missing),
-                       *stale(given, diff.changes, excused, message_file)])
+                       *stale(given, diff.changes, excused, message_file), *diff.findings])
     values = list(dict.fromkeys(c.trailer for c in missing))
     return findings, values, list(diff.notes)
 

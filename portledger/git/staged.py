@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
+    from portledger.findings import Finding
     from portledger.git.diff import PortChange
     from portledger.git.repo import Repository
 
@@ -80,6 +81,9 @@ class Staged(NamedTuple):
     notes: tuple[str, ...]
     excused: frozenset[str]
     """The trailers (normalized) a commit that creates the ledger needs not have."""
+    findings: tuple[Finding, ...] = ()
+    """PL101 for a project the diff would not read (:attr:`portledger.git.diff.Diff.findings`):
+    a diff with any is never cached, so a cached one has none."""
 
     def trailers(self) -> list[str]:
         """Each change's trailer value once, in change order."""
@@ -207,7 +211,7 @@ def save(path: Path, wanted: str, staged: Staged,
     from portledger import cachekey
 
     secret = cachekey.secret(environ)
-    if secret is None:
+    if secret is None or staged.findings:
         return
     text = cachekey.sign(_body(wanted, staged), secret)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -236,6 +236,30 @@ def test_no_signing_key_no_cache(repo: GitRepo, tmp_path: Path,
     assert computed.count == 2
 
 
+def test_a_project_the_diff_would_not_read_fails_the_gate_and_is_not_cached(
+        repo: GitRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "outside.yaml").write_text(pcs_compose(8009), encoding="utf-8")
+    (repo.path / "app").mkdir()
+    (repo.path / "app" / "compose.yaml").symlink_to("../../outside.yaml")
+    repo.git("add", "-A")
+    msg = message(repo)
+    computed = Computed(monkeypatch)
+    assert portledger_cmd("prepare-commit-msg", [msg], capsys) == (0, "", "")
+    assert Path(msg).read_text(encoding="utf-8") == "Move PCS\n"
+    assert not cache_file(repo).exists()
+    code, out, err = portledger_cmd("commit-msg", [msg], capsys)
+    assert computed.count == 2
+    assert (code, err) == (1, "")
+    assert out == (
+        "app/compose.yaml:1:1: PL101 yaml-syntax a symbolic link in the commit (to "
+        "'../../outside.yaml') that leads to no committed file; not followed: diff and "
+        "check-commits read only what is committed (compose project app at the index: its "
+        "port changes cannot be told)\n"
+        "Found 1 error, 0 warnings in 1 file.\n")
+    assert (code, out, err) == portledger_cmd("commit-msg", ["--no-cache", msg], capsys)
+
+
 def test_a_ledger_outside_the_repository_is_part_of_the_key(
         repo: GitRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
