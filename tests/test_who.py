@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SERVICES_FILE
 from ledger_fixtures import INVALID, ROOT, SHIPPED_LEDGER, VALID
 
 from portledger import cli
@@ -100,7 +99,7 @@ def test_8000_udp_is_free_on_the_shipped_ledger(
 
 
 def test_reserved_system_ephemeral_and_registered(
-    capsys: pytest.CaptureFixture[str], in_valid: None
+    capsys: pytest.CaptureFixture[str], in_valid: None, fixed_services_file: Path
 ) -> None:
     assert run_who(capsys, "5100", "--mapping", FIXTURE)[1] == (
         "5100/tcp: free in PL100-schema.yml\n  range: future (5000-5999, reserved)\n"
@@ -111,7 +110,7 @@ def test_reserved_system_ephemeral_and_registered(
         "  range: none\n"
         "  system port (below 1024)\n"
         # conftest's services file (PORTLEDGER_SERVICES_FILE), named as the source
-        f"  registered to http ({SERVICES_FILE})\n"
+        f"  registered to http ({fixed_services_file})\n"
         "  allocate would not give it: no range holds it\n"
     )
     # This ledger sets its ephemeral range to 49152-65535.
