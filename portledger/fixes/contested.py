@@ -51,16 +51,13 @@ class _Contests(_PlannerBase):
 
     def _contest(self, protocol: str, port: int) -> Plan | None:
         """Decide who keeps ``port``/``protocol``; the plan of every finding about it."""
-        self._settle_ledger_ports(sorted({self.owner(p) for p in self.published
-                                          if p.protocol == protocol
-                                          and p.start <= port <= p.end}))
+        publishing = self.publishing(protocol, port)
+        self._settle_ledger_ports(sorted({self.owner(p) for p in publishing}))
         # Whatever an earlier plan moves away no longer claims the port.
         leaving = {_entry_key(q) for q, _ in self._onto}
         allocations = [a for a in self.ledger.holders(protocol, port)
                        if (a.service, a.name) not in self.changes.moves]
-        entries = [p for p in self.published
-                   if p.protocol == protocol and p.start <= port <= p.end
-                   and _entry_key(p) not in leaving]
+        entries = [p for p in publishing if _entry_key(p) not in leaving]
         owners: dict[str, dict[str, list[Any]]] = {}
         for a in allocations:
             owners.setdefault(a.service, {"ledger": [], "compose": []})["ledger"].append(a)

@@ -108,6 +108,7 @@ class _PlannerBase:
         self.by_entry: dict[tuple[str, int, int], Plan] = {}
         self.by_alloc: dict[tuple[str, str], Plan] = {}
         self._by_owner: dict[str, list[Any]] | None = None
+        self._by_port: tuple[dict[tuple[str, int], list[int]], list[int]] | None = None
         self._onto: list[tuple[Any, int]] = []
         """(compose entry, port) of every move planned so far."""
         self._recorded: dict[tuple[str, str, int, str | None], Plan] = {}
@@ -121,6 +122,24 @@ class _PlannerBase:
         """(protocol, port) -> the plan of its contested group, once decided."""
         self._pending: set[tuple[str, int]] = set()
         """The groups of ledger conflicts (PL104) not decided yet."""
+
+    def publishing(self, protocol: str, port: int) -> list[Any]:
+        """The compose entries that publish ``port``/``protocol``, in ``published``
+        order (an index, made on first use: each contested port scanned all of them)."""
+        if self._by_port is None:
+            single: dict[tuple[str, int], list[int]] = {}
+            ranges: list[int] = []
+            for i, p in enumerate(self.published):
+                if p.start == p.end:
+                    single.setdefault((p.protocol, p.start), []).append(i)
+                else:
+                    ranges.append(i)
+            self._by_port = (single, ranges)
+        single, ranges = self._by_port
+        found = single.get((protocol, port), [])
+        wide = [i for i in ranges if self.published[i].protocol == protocol
+                and self.published[i].start <= port <= self.published[i].end]
+        return [self.published[i] for i in (sorted(found + wide) if wide else found)]
 
     def _safe(self, make: Any) -> Any:
         try:
