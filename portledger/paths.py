@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from portledger.findings import Finding
 
@@ -122,3 +123,38 @@ def cache_directory(environ: Mapping[str, str]) -> Path:
         return Path(explicit)
     base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "portledger"
+
+
+def _stamp(path: str) -> list[Any]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [path, None]
+    return [path, st.st_size, st.st_mtime_ns]
+
+
+def code_stamps() -> list[Any]:
+    """Size and modification time of every file that decides what portledger computes:
+    its own files (modules and data: the well-known list too), the shipped JSON Schemas,
+    and the modules of PyYAML, python-dotenv and both JSON Schema validators (found
+    without importing them). A cache keyed by these is one per version of the code."""
+    import importlib.util
+    import sys
+
+    stamps: list[Any] = [sys.version]
+    package = os.path.dirname(os.path.abspath(__file__))  # all of portledger/
+    for folder in (package, str(schemas_folder())):
+        for where, dirs, files in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            stamps += [_stamp(os.path.join(where, f)) for f in sorted(files)
+                       if not f.endswith((".pyc", ".marshal"))]
+    for module in ("yaml", "dotenv", "jsonschema_rs", "jsonschema"):
+        spec = importlib.util.find_spec(module)
+        origin = spec.origin if spec is not None else None
+        if origin is None:
+            stamps.append([module, None])
+            continue
+        where = os.path.dirname(origin)
+        stamps += [_stamp(os.path.join(where, f)) for f in sorted(os.listdir(where))
+                   if f.endswith((".py", ".so", ".pyd"))]
+    return stamps

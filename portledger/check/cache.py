@@ -33,19 +33,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import json
 import operator
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portledger import yamlio
 from portledger.cachekey import secret, sign, signed_body
+from portledger.paths import cache_directory as directory
+from portledger.paths import code_stamps
 
-__all__ = ["secret", "sign", "signed_body"]  # the signing, as portledger.cachekey does it
+__all__ = ["directory", "secret", "sign", "signed_body"]  # as portledger.cachekey, .paths
 
 if TYPE_CHECKING:
     from portledger.compose import PortBinding, Project
@@ -54,50 +54,10 @@ FORMAT = 2
 """Bumped whenever an entry's layout changes."""
 
 
-def directory(environ: Mapping[str, str]) -> Path:
-    explicit = environ.get("PORTLEDGER_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "portledger"
-
-
-def _stamp(path: str) -> list[Any]:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return [path, None]
-    return [path, st.st_size, st.st_mtime_ns]
-
-
-def _code_stamps() -> list[Any]:
-    """Size and modification time of every file that decides how a project loads."""
-    stamps: list[Any] = [sys.version, FORMAT]
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # all portledger/
-    for folder, dirs, files in os.walk(package):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        stamps += [_stamp(os.path.join(folder, f)) for f in sorted(files)
-                   if not f.endswith((".pyc", ".marshal"))]  # data/services too
-    from portledger.compose import schema
-    from portledger.ledger import model as ledger
-
-    stamps += [_stamp(str(schema._schema_path())), _stamp(str(ledger.schema_path()))]
-    for module in ("yaml", "dotenv", "jsonschema_rs", "jsonschema"):
-        spec = importlib.util.find_spec(module)
-        origin = spec.origin if spec is not None else None
-        if origin is None:
-            stamps.append([module, None])
-            continue
-        folder = os.path.dirname(origin)
-        stamps += [_stamp(os.path.join(folder, f)) for f in sorted(os.listdir(folder))
-                   if f.endswith((".py", ".so", ".pyd"))]
-    return stamps
-
-
 @functools.lru_cache(maxsize=4)
 def cache_key(cwd: str) -> str:
     """The key of every cache file (both caches of a check ask for it)."""
-    return json.dumps([FORMAT, cwd, _code_stamps()], separators=(",", ":"))
+    return json.dumps([FORMAT, cwd, code_stamps()], separators=(",", ":"))
 
 
 def spec_key(directory_: str, files: list[str] | None) -> str:

@@ -34,8 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -94,37 +93,13 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _stamps(folder: str, suffixes: tuple[str, ...]) -> Iterable[Any]:
-    for where, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if name.endswith(suffixes):
-                try:
-                    st = os.stat(os.path.join(where, name))
-                except OSError:
-                    continue
-                yield [where, name, st.st_size, st.st_mtime_ns]
-
-
-def _module_folder(name: str) -> str | None:
-    """The folder of an installed module, found without importing it."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(name)
-    origin = spec.origin if spec is not None else None
-    return os.path.dirname(origin) if origin else None
-
-
 def code_stamp() -> str:
-    """What identifies the code that computes a diff (see the module's key)."""
+    """What identifies the code that computes a diff (see the module's key): the files
+    :func:`portledger.paths.code_stamps` names, and portledger's version."""
     import portledger
+    from portledger.paths import code_stamps
 
-    package = os.path.dirname(os.path.abspath(portledger.__file__))
-    stamps: list[Any] = [sys.version, portledger.__version__, *_stamps(package, (".py", ".json"))]
-    for module in ("yaml", "dotenv", "jsonschema_rs", "jsonschema"):
-        folder = _module_folder(module)
-        stamps.append([module, *(_stamps(folder, (".py", ".so", ".pyd")) if folder else ())])
-    return _digest(json.dumps(stamps).encode())
+    return _digest(json.dumps([portledger.__version__, *code_stamps()]).encode())
 
 
 def _ledger_identity(repo: Repository, mapping: str | None) -> list[Any]:
