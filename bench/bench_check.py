@@ -6,8 +6,10 @@ services, K injected conflicts), converts the generator's provisional ledger int
 portledger's format, runs the real CLI in a subprocess (best and median wall time of
 --repeat runs, peak RSS of the child), and checks the findings against the generator's
 answer key: every injected conflict found, and nothing else. Each repeat times a cold
-check (empty compose cache) and then a warm one (the same check again, as a hook on the
-next commit), which must say exactly the same.
+check (empty compose cache), a warm one (the same check again, as a hook on the next
+commit), one with a comment appended to one compose file (the two must say exactly what
+the cold one said), and one with a port of that file moved (which must say what a check
+with `--no-cache` says, and something else than the cold one).
 
     python bench/bench_check.py --files 1000 --services-per-file 10 --conflicts 20
     python bench/bench_check.py --files 1000 --services-per-file 10 --conflicts 20 --hosts 10
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -159,8 +162,8 @@ def floor_load(repo: Path) -> float:
     return time.perf_counter() - start
 
 
-def run_check(repo: Path, cache_dir: Path,
-              sample: bool = False) -> tuple[float, dict, int, int]:
+def run_check(repo: Path, cache_dir: Path, sample: bool = False,
+              no_cache: bool = False) -> tuple[float, dict, int, int]:
     empty = repo / ".services-empty"
     empty.write_text("", encoding="utf-8")
     env = {**os.environ, "PORTLEDGER_SERVICES_FILE": str(empty),
@@ -169,7 +172,8 @@ def run_check(repo: Path, cache_dir: Path,
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     child = subprocess.Popen(
-        [sys.executable, "-m", "portledger", "check", "--format", "json"],
+        [sys.executable, "-m", "portledger", "check", "--format", "json",
+         *(["--no-cache"] if no_cache else [])],
         cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     memory = TreeMemory(child.pid) if sample else None
@@ -234,6 +238,7 @@ def main() -> int:
         cold: list[float] = []
         warm: list[float] = []
         changed: list[float] = []
+        moved: list[float] = []
         floor: list[float] = []
         result: dict = {}
         peak = tree = 0
@@ -258,6 +263,21 @@ def main() -> int:
             changed.append(elapsed)
             if again != result:
                 raise SystemExit("a check with one file changed said something else")
+            # One port moved: the verdict cannot stand, the check runs (every other
+            # project from the compose cache, the ledger from its cache); it must say
+            # what a check without caches says. Then the port is put back.
+            text = one_file.read_text(encoding="utf-8")
+            old = re.search(r'- "(\d+):', text)
+            assert old is not None, one_file
+            one_file.write_text(text.replace(old.group(0), '- "60999:', 1), encoding="utf-8")
+            elapsed, again, peak, _ = run_check(repo, cache_dir)
+            moved.append(elapsed)
+            if again != run_check(repo, cache_dir, no_cache=True)[1]:
+                raise SystemExit("a check with one port moved said something else than "
+                                 "--no-cache")
+            if again == result:
+                raise SystemExit("moving a port changed no finding")
+            one_file.write_text(text, encoding="utf-8")
         shutil.rmtree(cache_dir, ignore_errors=True)  # memory: one more cold run, sampled
         tree = run_check(repo, cache_dir, sample=True)[3]
         found, missed, extra = verify(repo, result)
@@ -268,14 +288,16 @@ def main() -> int:
         print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         for label, times in (("floor (CSafeLoader, same files, one process)", floor),
                              ("cold (empty cache)", cold), ("warm (nothing changed)", warm),
-                             ("warm (one compose file changed)", changed)):
+                             ("warm (one compose file changed)", changed),
+                             ("warm (one port moved in one compose file)", moved)):
             print(f"{label}: best {min(times):.2f} s, median "
                   f"{statistics.median(times):.2f} s; runs "
                   + ", ".join(f"{t:.2f}" for t in times))
         cold_med = statistics.median(cold)
         print(f"ratios (medians): cold / floor {cold_med / statistics.median(floor):.2f}; "
               f"warm / cold {statistics.median(warm) / cold_med:.2f}; "
-              f"one changed / cold {statistics.median(changed) / cold_med:.2f}")
+              f"one changed / cold {statistics.median(changed) / cold_med:.2f}; "
+              f"one port moved / cold {statistics.median(moved) / cold_med:.2f}")
         print(f"largest peak RSS of a child process (ru_maxrss): {peak / 1024:.0f} MiB; "
               f"peak memory of a cold check's processes together (PSS, sampled every "
               f"50 ms): {tree / 1024:.0f} MiB")

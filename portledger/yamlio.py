@@ -109,6 +109,14 @@ class _Locator:
         """Where each entry of one block mapping lies in the text (:func:`outline`), so
         that a path below one of them is found by reading that entry's lines alone."""
         self._whole = text
+        self._pruned = False
+        """Whether the outlined mapping's entries were let go of (:func:`prune`)."""
+
+    @property
+    def outlined(self) -> bool:
+        """Whether a path below an outlined entry is found from that entry's lines (the
+        node graph was not composed, or its entries were let go of), not the graph."""
+        return self.outline is not None and (self._text is not None or self._pruned)
 
     def _entry(self, name: str) -> tuple[yaml.Node | None, yaml.Node] | None:
         """(key node, value node) of the outlined entry ``name``, from its lines alone
@@ -175,7 +183,7 @@ class _Locator:
             return self._memo[path]
         found: tuple[yaml.Node | None, yaml.Node] | None
         outline = self.outline
-        if (outline is not None and self._text is not None and len(path) >= 2
+        if (outline is not None and len(path) >= 2 and self.outlined
                 and path[0] == outline.section and path[1] in outline.entries):
             found = (self._entry(path[1]) if len(path) == 2 else
                      self._descend(self.locate(path[:-1]), path[-1]))
@@ -207,10 +215,16 @@ class _Locator:
         if self.root is None:
             return
         stack: list[tuple[KeyPath, yaml.Node | None, yaml.Node]] = [((), None, self.root)]
+        outline = self.outline if self._pruned else None
         while stack:
             path, key_node, node = stack.pop()
             yield path, key_node, node
-            if isinstance(node, yaml.MappingNode):
+            if outline is not None and path == (outline.section,):
+                for name in reversed(list(outline.entries)):
+                    found = self.locate((outline.section, name))
+                    if found is not None:
+                        stack.append(((outline.section, name), found[0], found[1]))
+            elif isinstance(node, yaml.MappingNode):
                 items = list(self.children(node).items())
                 for key, (k, v) in reversed(items):
                     stack.append((path + (key,), k, v))
@@ -240,6 +254,9 @@ def outline(doc: Document, section: str) -> Outline | None:
     loaded), or None when an entry's lines could not be read alone exactly as they read
     in the whole text: anchors (an alias elsewhere), directives, line breaks other than
     "\n", a section that is not a non-empty block mapping of string keys."""
+    locator = doc._locator
+    if locator.outlined and locator.outline is not None:
+        return locator.outline if locator.outline.section == section else None
     text = doc.text
     if ("&" in text or text.startswith("%") or "\n%" in text
             or any(b in text for b in ("\r", "\x85", "\u2028", "\u2029"))):
@@ -258,6 +275,8 @@ def outline(doc: Document, section: str) -> Outline | None:
         at = text.find("\n", at + 1)
 
     def offset(mark: Any) -> int:
+        if mark.line >= len(starts):  # libyaml's end of a text with no last line break
+            return len(text)
         return int(starts[mark.line] + mark.column)
 
     entries: dict[str, tuple[int, int, int]] = {}
@@ -271,6 +290,28 @@ def outline(doc: Document, section: str) -> Outline | None:
             node.end_mark)
         entries[key.value] = (key.start_mark.line + 1, starts[key.start_mark.line], end)
     return Outline(section, entries, indent, indentation_step(doc), pairs[-1][0].value)
+
+
+def prune(doc: Document, found: Outline) -> None:
+    """Let go of the nodes below the entries of ``found.section`` in ``doc`` (loaded by
+    :func:`load`, ``found`` its outline): a path below one of them is then found by
+    composing that entry's lines alone, as in a document from a cache (:func:`known`).
+    The node graph of a large ledger is most of a check's memory (two marks a node:
+    60 MiB for 10,000 services), and a check looks up the places of a few of them."""
+    locator = doc._locator
+    if locator._text is not None or locator._pruned or not doc.text:
+        return
+    root = locator.root
+    if not isinstance(root, yaml.MappingNode):
+        return
+    node = next((v for k, v in root.value
+                 if k.__class__ is _SCALAR and k.value == found.section), None)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    node.value = []
+    locator._maps.clear()
+    locator._memo.clear()
+    locator.outline, locator._whole, locator._pruned = found, doc.text, True
 
 
 def outline_row(found: Outline | None) -> list[Any] | None:
@@ -297,7 +338,7 @@ def indentation_step(doc: Document) -> int:
     """The document's indentation step: how far its first block mapping's entries are
     indented under their key (2 when it shows none)."""
     locator = doc._locator
-    if locator.outline is not None and locator._text is not None:
+    if locator.outline is not None and locator.outlined:
         return locator.outline.step  # as measured when the outline was made
     root = locator.root
     if isinstance(root, yaml.MappingNode):
@@ -433,7 +474,7 @@ def _core_resolver() -> type[yaml.resolver.BaseResolver]:
     implicit = Core12Resolver.yaml_implicit_resolvers
     scalar, sequence = yaml.ScalarNode, yaml.SequenceNode
 
-    @functools.lru_cache(maxsize=65536)
+    @functools.lru_cache(maxsize=4096)
     def resolve(kind: Any, value: Any, implicit_flags: Any) -> str:
         # BaseResolver.resolve without path resolvers (unused). The parser calls it for
         # every node, and keys and common values repeat across files: cached, a call
@@ -610,40 +651,41 @@ class _Builder:
     # -- alias bound --------------------------------------------------------------
     def measure(self, root: yaml.Node) -> None:
         sizes: dict[int, int] = {}
-        active: set[int] = set()
-        distinct = 0
-
-        def size(node: yaml.Node, depth: int = 0) -> int:
-            nonlocal distinct
-            if depth > MAX_DEPTH:
-                raise self.fail(node, f"nesting deeper than {MAX_DEPTH} levels")
-            key = id(node)
-            if key in sizes:
-                return sizes[key]
-            if key in active:
-                raise self.fail(node, "recursive alias: a node contains itself")
-            distinct += 1
-            total = 1
-            if isinstance(node, yaml.SequenceNode):
-                active.add(key)
-                for child in node.value:
-                    total += size(child, depth + 1)
-                active.discard(key)
-            elif isinstance(node, yaml.MappingNode):
-                active.add(key)
-                for k, v in node.value:
-                    total += size(k, depth + 1) + size(v, depth + 1)
-                active.discard(key)
-            sizes[key] = total
-            return total
-
-        total = size(root)
+        total = self._size(root, 0, sizes, set())
+        distinct = len(sizes)
         if total > max(MAX_EXPANSION, 10 * distinct):
             raise self.fail(
                 root,
                 f"aliases expand this document to {total} nodes from {distinct} "
                 f"(limit {max(MAX_EXPANSION, 10 * distinct)}); refusing to expand it",
             )
+
+    def _size(self, node: yaml.Node, depth: int, sizes: dict[int, int],
+              active: set[int]) -> int:
+        """How many nodes ``node`` expands to (``sizes``: each distinct node's, once).
+        A method, not a closure calling itself: that would be a reference cycle keeping
+        the document's node graph until the cyclic collector ran (off during a run)."""
+        if depth > MAX_DEPTH:
+            raise self.fail(node, f"nesting deeper than {MAX_DEPTH} levels")
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise self.fail(node, "recursive alias: a node contains itself")
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            active.add(key)
+            for child in node.value:
+                total += self._size(child, depth + 1, sizes, active)
+            active.discard(key)
+        elif isinstance(node, yaml.MappingNode):
+            active.add(key)
+            for k, v in node.value:
+                total += (self._size(k, depth + 1, sizes, active)
+                          + self._size(v, depth + 1, sizes, active))
+            active.discard(key)
+        sizes[key] = total
+        return total
 
     # -- construction -------------------------------------------------------------
     def scalar(self, node: yaml.ScalarNode, path: KeyPath) -> Any:
@@ -809,18 +851,160 @@ def known(path: str, data: Any, text: str, outline: Outline | None = None) -> Do
     return Document(path, data, text=text, outline=outline)
 
 
+SECTIONED_MIN = 1 << 18
+"""A text at least this long (in characters) with a ``section`` to load is read in
+pieces (:func:`_load_sectioned`)."""
+
+PIECE_LINES = 4000
+"""About how many lines of the section one piece holds."""
+
+_ENTRY_LINE = re.compile(r"^( *)([^ \n#])", re.MULTILINE)
+
+
+def _compose(text: str) -> yaml.Node | None:
+    composer = _Composer(text)
+    try:
+        return composer.get_single_node()
+    finally:
+        dispose = getattr(composer, "dispose", None)
+        if dispose:
+            dispose()
+
+
+def _load_sectioned(name: str, text: str, compat: str, local_tags: frozenset[str],
+                    section: str) -> Document | None:
+    """The document of ``text`` with the entries of its top-level block mapping
+    ``section`` composed a piece (some thousand lines) at a time, each piece's nodes let
+    go of once its values are built, and the rest of the document composed with only
+    the first and last entries of the section in it (the others' lines left empty, so
+    every mark is the whole text's). The document is then as :func:`prune` leaves one
+    loaded whole: the same values, places, tags and outline. The node graph of a
+    10,000-service ledger is 60 MiB; a piece's a few.
+
+    None when the text is not one whose pieces read exactly as the whole does (anchors,
+    ``$``, tabs, directives, other line breaks, a flow-style or unusual section, keys
+    that are not plain strings, duplicate keys, or anything a piece does not compose
+    to as expected): the caller then composes it whole, errors included."""
+    if ("&" in text or "$" in text or "\t" in text or not text.endswith("\n")
+            or text.startswith("%") or "\n%" in text
+            or any(b in text for b in ("\r", "\x85", "\u2028", "\u2029"))):
+        return None
+    head = re.search(rf"^{re.escape(section)}:[ ]*(?:#[^\n]*)?\n", text, re.MULTILINE)
+    if head is None:
+        return None
+    head_line = text.count("\n", 0, head.start()) + 1
+    # Each line that starts at the entries' column with something other than a comment
+    # starts an entry; the first line further left ends the section.
+    starts: list[int] = []
+    indent = -1
+    end = len(text)
+    for m in _ENTRY_LINE.finditer(text, head.end()):
+        width = len(m.group(1))
+        if indent < 0:
+            if width == 0:
+                return None
+            indent = width
+        if width == indent:
+            starts.append(m.start())
+        elif width < indent:
+            if width != 0 or text.startswith(("---", "..."), m.start()):
+                return None
+            end = m.start()
+            break
+    if len(starts) < 3:
+        return None
+    lines: list[int] = []
+    line, at = head_line, head.start()
+    for start in starts:
+        line += text.count("\n", at, start)
+        at = start
+        lines.append(line)
+    try:
+        skeleton = (text[:starts[1]] + "\n" * text.count("\n", starts[1], starts[-1])
+                    + text[starts[-1]:])
+        root = _compose(skeleton)
+        node = _section_node(root, section, head_line)
+        if node is None or [k.start_mark.line + 1 for k, _ in node.value] != [
+                lines[0], lines[-1]]:
+            return None
+        builder = _Builder(name, compat, local_tags, root)
+        builder.may_merge = "<<" in text
+        builder.doc.text = text
+        assert root is not None
+        data = builder.build(root, ())
+        entries: dict[str, tuple[int, int, int]] = {}
+        values: dict[str, Any] = {}
+        keys: list[Any] = []
+        i = 0
+        while i < len(starts):
+            j = i + 1
+            while j < len(starts) and lines[j] - lines[i] < PIECE_LINES:
+                j += 1
+            stop = starts[j] if j < len(starts) else end
+            piece = _compose("\n" * (lines[i] - 1) + text[starts[i]:stop])
+            if not (isinstance(piece, yaml.MappingNode) and not piece.flow_style
+                    and len(piece.value) == j - i):
+                return None
+            for n, (key, value) in enumerate(piece.value):
+                if (key.__class__ is not _SCALAR or key.tag != STR
+                        or key.start_mark.line + 1 != lines[i + n]
+                        or key.start_mark.column != indent or key.value in values):
+                    return None
+                values[key.value] = builder.build(value, (section, key.value), 2)
+                keys.append(key.value)
+            i = j
+    except (yaml.YAMLError, YamlError, RecursionError):
+        return None
+    if builder.doc.duplicates or builder.doc.dollars:
+        return None
+    data[section] = values
+    doc = builder.doc
+    doc.data = data
+    for n, key_ in enumerate(keys):
+        stop_ = starts[n + 1] + indent if n + 1 < len(starts) else _offset(text, node.end_mark)
+        entries[key_] = (lines[n], starts[n], stop_)
+    prune(doc, Outline(section, entries, indent, indentation_step(doc), keys[-1]))
+    return doc
+
+
+def _section_node(root: yaml.Node | None, section: str,
+                  line: int) -> yaml.MappingNode | None:
+    """The block mapping under the plain key ``section`` on ``line`` of ``root``."""
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    for key, value in root.value:
+        if (key.__class__ is _SCALAR and key.tag == STR and key.value == section
+                and not key.style and key.start_mark.line + 1 == line
+                and key.start_mark.column == 0):
+            if isinstance(value, yaml.MappingNode) and not value.flow_style:
+                return value
+            return None
+    return None
+
+
+def _offset(text: str, mark: Any) -> int:
+    """The offset in ``text`` of a mark (by its line and column, as :func:`outline`)."""
+    at = 0
+    for _ in range(mark.line):
+        at = text.index("\n", at) + 1
+    return at + int(mark.column)
+
+
 def load(
     path: str | Path,
     *,
     data: bytes | None = None,
     compat: str = "core",
     local_tags: frozenset[str] = frozenset(),
+    section: str | None = None,
 ) -> Document:
     """Load one YAML document from ``path`` (or from ``data``, reported as ``path``).
 
     Raises :class:`YamlError` with file, line and column for anything that is not a
     readable, bounded, single YAML document. Duplicate keys do not raise: they are in
-    :attr:`Document.duplicates` for the caller to report.
+    :attr:`Document.duplicates` for the caller to report. With ``section`` (a ledger's
+    ``services``), a long text's entries of that top-level mapping are read a piece at
+    a time (:func:`_load_sectioned`), and its outline is the document's.
     """
     name = str(path)
     text = read_text(path, data)
@@ -834,6 +1018,10 @@ def load(
             name, line, column,
             f"unacceptable character #x{ord(bad.group()):04x}: control characters are not allowed",
         )
+    if section is not None and len(text) >= SECTIONED_MIN:
+        sectioned = _load_sectioned(name, text, compat, local_tags, section)
+        if sectioned is not None:
+            return sectioned
     composer = None
     try:
         # Inside the try: the pure-Python parser starts reading in its constructor.

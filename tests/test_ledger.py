@@ -217,3 +217,21 @@ def test_schema_message_for_a_bad_status(tmp_path: Path) -> None:
     assert finding.message == (
         "services.api.status: 'live' is not one of: active, planned, deprecated"
     )
+
+
+def test_a_ledger_with_no_last_line_break_is_checked_and_cached(
+        tmp_path: Path, private_cache: Path) -> None:
+    """Its outline (kept in the ledger cache) ended at libyaml's end mark, one line past
+    the text: an internal error on every check of such a ledger."""
+    import subprocess
+    import sys
+
+    (tmp_path / "port-mapping.yml").write_text(
+        "version: 1\nranges:\n  web: {start: 8000, end: 8999}\nservices:\n"
+        "  a:\n    category: web\n    ports: {http: {port: 8000}}\n"
+        "  b:\n    category: web\n    ports: {http: {port: 8001}}")
+    for _ in range(2):  # the cache written, then read
+        done = subprocess.run([sys.executable, "-m", "portledger", "check", "--no-compose"],
+                              cwd=tmp_path, capture_output=True, text=True)
+        assert (done.returncode, done.stderr) == (0, "")
+    assert list(private_cache.glob("ledger-*.json"))

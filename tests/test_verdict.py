@@ -54,12 +54,21 @@ Shown = list[tuple[Any, ...]]
 
 
 def shown(result: check.Result) -> Shown:
-    """Everything a reporter shows of the findings, and their edits."""
-    return [(*f.as_dict().values(), f.edits) for f in result.findings]
+    """Everything a reporter shows of the findings, and their edits (with the digest of
+    the bytes each was planned on, which ``Edit.__eq__`` leaves out)."""
+    return [(*f.as_dict().values(), tuple((e, e.digest) for e in f.edits))
+            for f in result.findings]
 
 
 def run(repo: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> tuple[Shown, int]:
     """(the findings, how many things were read: compose projects and ledgers)."""
+    found, reads = run_reads(repo, monkeypatch, **options)
+    return found, len(reads)
+
+
+def run_reads(repo: Path, monkeypatch: pytest.MonkeyPatch,
+              **options: Any) -> tuple[Shown, list[str]]:
+    """(the findings, what was read: "project" and "ledger" for each read)."""
     reads: list[str] = []
     real_project, real_ledger = compose.load_project, ledger_mod.load
 
@@ -71,14 +80,11 @@ def run(repo: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> tuple[Sh
         reads.append("ledger")
         return real_ledger(*args, **kwargs)
 
-    monkeypatch.setattr(compose, "load_project", project)
-    monkeypatch.setattr(ledger_mod, "load", ledger)
-    try:
+    with monkeypatch.context() as m:
+        m.setattr(compose, "load_project", project)
+        m.setattr(ledger_mod, "load", ledger)
         result = check.run(repo / "port-mapping.yml", cache=True, verdict=True, **options)
-    finally:
-        monkeypatch.setattr(compose, "load_project", real_project)
-        monkeypatch.setattr(ledger_mod, "load", real_ledger)
-    return shown(result), len(reads)
+    return shown(result), reads
 
 
 def fresh(repo: Path, **options: Any) -> Shown:
@@ -239,3 +245,104 @@ def test_the_command_line_says_the_same_from_a_verdict(repo: Path) -> None:
     assert diff[0] == 1 and diff[1].startswith("--- a/")
     assert cli("--fix")[0] in (0, 1)
     assert cli("--format", "json") == cli("--format", "json", "--no-cache")
+
+
+# -- a verdict that still holds although a project's files changed (early cutoff) --------
+
+CLEAN = 'services:\n  cache:\n    image: x\n    ports:\n      - "2200:80"\n'
+
+
+@pytest.fixture
+def settled(repo: Path) -> Path:
+    """The repository with a third project, clean: recorded, on its port, no plan on it."""
+    (repo / "port-mapping.yml").write_text(LEDGER + """\
+  cache:
+    category: application
+    compose: [cache]
+    ports:
+      http: {port: 2200, target: 80}
+""")
+    (repo / "cache").mkdir()
+    (repo / "cache" / "compose.yaml").write_text(CLEAN)
+    return repo
+
+
+SAME_PORTS = {
+    "a comment appended": lambda r: (r / "cache" / "compose.yaml").open("a").write("# x\n"),
+    "another image": lambda r: (r / "cache" / "compose.yaml").write_text(
+        CLEAN.replace("image: x", "image: redis:7")),
+    "an environment variable": lambda r: (r / "cache" / "compose.yaml").write_text(
+        CLEAN + "    environment:\n      MODE: fast\n"),
+    "a new .env file it looks for": lambda r: (r / "cache" / ".env").write_text("A=1\n"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(SAME_PORTS))
+def test_an_edit_that_moves_no_port_keeps_the_verdict(
+        settled: Path, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """The changed project is loaded again, and nothing else: what the check reads of it
+    is as it was, so the verdict stands (and is recorded with its new inputs)."""
+    first, _ = run_reads(settled, monkeypatch)
+    assert first and first == fresh(settled)
+    SAME_PORTS[change](settled)
+    again, reads = run_reads(settled, monkeypatch)
+    assert reads == ["project"] and again == first == fresh(settled)
+    assert run_reads(settled, monkeypatch) == (first, [])  # the new inputs recorded
+    # The project's new entry is in the compose cache too: a check that cannot use the
+    # verdict (other options) reads the ledger and no project.
+    _, reads = run(settled, monkeypatch, select={"PL2"})
+    assert reads == 1
+
+
+CHECK_AGAIN = {
+    "a port moved": lambda r: (r / "cache" / "compose.yaml").write_text(
+        CLEAN.replace("2200:80", "2201:80")),
+    "a line added above the ports": lambda r: (r / "cache" / "compose.yaml").write_text(
+        "# top\n" + CLEAN),
+    "an unused suppression": lambda r: (r / "cache" / "compose.yaml").write_text(
+        CLEAN.replace('"2200:80"', '"2200:80"  # portledger: ignore[PL202] why')),
+    "a variable it reads unset": lambda r: (r / "cache" / "compose.yaml").write_text(
+        CLEAN + "    environment:\n      MODE: ${UNSET_MODE}\n"),
+    "a file a plan was made on": lambda r: (r / "api" / "compose.yaml").open("a").write(
+        "# x\n"),
+    "a project that no longer loads": lambda r: (r / "cache" / "compose.yaml").write_text(
+        CLEAN + "  bad: [\n"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHECK_AGAIN))
+def test_an_edit_the_verdict_depends_on_checks_again(
+        settled: Path, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    first, _ = run_reads(settled, monkeypatch)
+    CHECK_AGAIN[change](settled)
+    again, reads = run_reads(settled, monkeypatch)
+    assert "ledger" in reads and again == fresh(settled)
+    if change in ("a file a plan was made on",):
+        # Same findings, but the plans' edits carry the new bytes' digest.
+        assert [row[:-1] for row in again] == [row[:-1] for row in first] and again != first
+    elif change == "an unused suppression":
+        assert "PL502" in {row[0] for row in again}
+    elif change in ("a port moved", "a project that no longer loads"):
+        assert again != first
+
+
+def test_a_suppression_taken_away_checks_again(
+        settled: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (settled / "cache" / "compose.yaml").write_text(
+        CLEAN.replace("2200:80", "2000:80") + "# portledger: ignore-file[PL2] shared\n")
+    first, _ = run_reads(settled, monkeypatch)
+    assert first == fresh(settled)
+    (settled / "cache" / "compose.yaml").write_text(CLEAN.replace("2200:80", "2000:80"))
+    again, reads = run_reads(settled, monkeypatch)
+    assert "ledger" in reads and again == fresh(settled) != first
+
+
+def test_many_changed_projects_check_as_usual(
+        settled: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from portledger.check import verdict
+
+    first, _ = run_reads(settled, monkeypatch)
+    monkeypatch.setattr(verdict, "SETTLE_MAX", 0)
+    SAME_PORTS["a comment appended"](settled)
+    again, reads = run_reads(settled, monkeypatch)
+    assert "ledger" in reads and again == first == fresh(settled)

@@ -491,3 +491,103 @@ def test_no_outline_of_a_flow_style_or_missing_section(tmp_path: Path) -> None:
     path.write_text("version: 1\nservices: {a: {category: web}}\n")
     assert yamlio.outline(yamlio.load(path), "services") is None
     assert yamlio.outline(yamlio.load(path), "hosts") is None
+
+
+PIECES = {
+    "outlined": OUTLINED,
+    "services last, comments everywhere": OUTLINED.split("hosts:")[0].replace(
+        "  # between\n", "# at the left\n  # between\n    # deeper\n"),
+    "a header comment, entries at four": "services:   # all\n" + "".join(
+        f"    s{i}:\n        category: web\n        ports: {{http: {{port: {8000 + i}}}}}\n"
+        for i in range(9)) + "version: 1\n",
+    "markers": "---\nversion: 1\nservices:\n  a: 1\n  b: 2\n  c: {x: 1}\n  d:\n...\n",
+    "a quoted scalar going on at the left": "services:\n  a: 1\n  b: \"one\n  two\"\n"
+                                           "  c: 3\n  d: 'x\nd: y'\n  e: 5\n",
+    "a flow mapping going on at the entries' column": "services:\n  a: 1\n  b: {x: 1,\n"
+                                                     "  y: 2}\n  c: 3\n  d: 4\n",
+    "block scalars": "services:\n  a: |\n    text\n\n    # not a comment\n  b: >2\n"
+                     "     two\n  c: |-\n   x\n  d: 4\n",
+    "a complex key": "services:\n  a: 1\n  ? b\n  : 2\n  c: 3\n  d: 4\n",
+    "an integer key": "services:\n  a: 1\n  8000: 2\n  c: 3\n  d: 4\n",
+    "a duplicate entry": "services:\n  a: 1\n  b: 2\n  a: 3\n  d: 4\n",
+    "an error in the middle": "services:\n  a: 1\n  b: [\n  c: 3\n  d: 4\n",
+    "an error after the section": "services:\n  a: 1\n  b: 2\n  c: 3\nx: [\n",
+    "a key further left, not at the root": "services:\n    a: 1\n    b: 2\n  c: 3\n    d: 4\n",
+    "services inside a string first": 'note: "x\nservices:\n  a: 1\n  b: 2\n  c: 3\n"\n'
+                                      "services:\n  q: 1\n  r: 2\n  s: 3\n",
+    "a tab": "services:\n  a: 1\n  b:\t2\n  c: 3\n",
+    "an alias": "x: &x 1\nservices:\n  a: *x\n  b: 2\n  c: 3\n",
+    "a merge": "services:\n  a: {<<: {k: 1}, j: 2}\n  b: 2\n  c: 3\n",
+    "a local tag": "services:\n  a: !reset 1\n  b: 2\n  c: 3\n",
+    "a flow-style section": "services: {a: 1, b: 2, c: 3}\n",
+    "a null entry last": "services:\n  a: 1\n  b: 2\n  c:\n",
+    "no newline at the end": "services:\n  a: 1\n  b: 2\n  c: 3",
+    "a quoted section key": '"services":\n  a: 1\n  b: 2\n  c: 3\n',
+}
+
+
+def _outcome(path: Path, **options: Any) -> Any:
+    try:
+        return yamlio.load(path, **options)
+    except YamlError as e:
+        return (e.path, e.line, e.column, e.message)
+
+
+@pytest.mark.parametrize("name", [*sorted(PIECES), *map(str, _ledgers())])
+def test_a_long_section_read_in_pieces_reads_as_the_whole(
+        name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ledger's ``services`` read a piece at a time (here every text is "long" and a
+    piece two lines) gives the values, duplicates, tags, every node's span, key span,
+    tag and style, the walk and the outline that composing the whole text gives; or,
+    where it cannot, the whole text is composed (errors included)."""
+    if name in PIECES:
+        path = tmp_path / "port-mapping.yml"
+        path.write_bytes(PIECES[name].encode())
+    else:
+        path = Path(name)
+    monkeypatch.setattr(yamlio, "SECTIONED_MIN", 0)
+    monkeypatch.setattr(yamlio, "PIECE_LINES", 2)
+    whole = _outcome(path)
+    pieces = _outcome(path, local_tags=frozenset({"!reset"}) if "tag" in name else
+                      frozenset(), section="services")
+    if name == "a local tag":
+        whole = _outcome(path, local_tags=frozenset({"!reset"}))
+    if not isinstance(whole, yamlio.Document):
+        assert pieces == whole
+        return
+    assert isinstance(pieces, yamlio.Document)
+    assert (pieces.data, pieces.tags, pieces.duplicates, pieces.dollars, pieces.floats) == (
+        whole.data, whole.tags, whole.duplicates, whole.dollars, whole.floats)
+    walked = [p for p, _, _ in whole._locator.walk()]
+    assert [p for p, _, _ in pieces._locator.walk()] == walked
+    for p in walked:
+        assert _facts(pieces, p) == _facts(whole, p), p
+    assert yamlio.outline(pieces, "services") == yamlio.outline(whole, "services")
+    if name in ("outlined", "services last, comments everywhere",
+                "a header comment, entries at four", "block scalars",
+                "a null entry last", "a merge", "a local tag"):
+        assert pieces._locator._pruned  # read in pieces, not whole
+    elif name in PIECES:
+        assert not pieces._locator._pruned, name
+
+
+def test_a_long_ledger_is_read_in_pieces(tmp_path: Path) -> None:
+    """Past SECTIONED_MIN, a generated 3,000-service ledger: in pieces, with the values
+    and places of the whole; the ledger model reads it so (3,200 services)."""
+    from portledger.ledger import model
+
+    text = "version: 1\nranges:\n  web: {start: 10000, end: 19999}\nservices:\n" + "".join(
+        f"  svc-{i}:   # {i}\n    category: web\n    ports:\n"
+        f"      http: {{port: {10000 + i}, target: 80}}\n" for i in range(3200))
+    assert len(text) >= yamlio.SECTIONED_MIN
+    path = tmp_path / "port-mapping.yml"
+    path.write_text(text)
+    pieces = yamlio.load(path, section="services")
+    whole = yamlio.load(path)
+    assert pieces._locator._pruned and pieces.data == whole.data
+    for p in [("services", "svc-0", "ports", "http", "port"), ("services", "svc-2999"),
+              ("services",), ("ranges", "web", "end")]:
+        assert _facts(pieces, p) == _facts(whole, p)
+    ledger, findings = model.load(path)
+    assert ledger is not None and findings == [] and ledger.doc._locator._pruned
+    assert len(ledger.services) == 3200

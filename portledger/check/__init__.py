@@ -84,10 +84,12 @@ def run(
                 use_settings, fix_strategy, loader.READ_UNDER])  # and what may be read
             digest = verdict_mod.ledger_digest(mapping)
             hit = store.lookup(digest, selected, os.environ) if digest else None
+            if hit is not None and hit.changed:
+                hit = store.settle(hit, selected, root, os.environ)
             if hit is not None:
                 loading_mod.finish()
-                found, counts = hit
-                return Result(found, counts["files"], suppressed=counts["suppressed"],
+                counts = hit.counts
+                return Result(hit.findings, counts["files"], suppressed=counts["suppressed"],
                               baselined=counts["baselined"],
                               settings=Settings(fail_level=counts["fail_level"]))
         # Compose files start loading (in workers, when many) while the ledger is read.
@@ -130,20 +132,24 @@ def run(
     filtered = policy_mod.apply(chosen_by, findings, _files_of(result, mapping), baseline)
     chosen, result.suppressed, result.baselined = (filtered.findings, filtered.suppressed,
                                                   filtered.baselined)
+    consulted: set[str] = set()
     if chosen and result.ledger is not None:
         from portledger.fixes import planner
 
-        chosen = planner.attach(chosen, result.ledger, result.published, fix_strategy)
+        chosen = planner.attach(chosen, result.ledger, result.published, fix_strategy,
+                                consulted)
     result.findings = chosen
     if (store is not None and composed is not None and result.ledger is not None
             and result.ledger.compose == peeked and composed.selection is not None
             and composed.lines and None not in composed.lines):
-        _remember(store, digest, mapping, composed, result, chosen_by, baseline)
+        _remember(store, digest, mapping, composed, result, chosen_by, baseline,
+                  consulted, filtered.scanned)
     return result
 
 
 def _remember(store: Any, before: str | None, mapping: Path, composed: Any, result: Result,
-              chosen_by: Any, baseline: Path | bool) -> None:
+              chosen_by: Any, baseline: Path | bool, consulted: set[str],
+              suppressions: dict[str, list[list[Any]]]) -> None:
     """Record this check's verdict: every project's inputs were known (each loaded, and
     the compose files were selected by the ledger's own globs as read ahead)."""
     import json
@@ -157,12 +163,13 @@ def _remember(store: Any, before: str | None, mapping: Path, composed: Any, resu
     projects = []
     for line in composed.lines:
         entry = json.loads(line)
-        projects.append((entry["inputs"], entry["variables"]))
+        projects.append((entry["inputs"], entry["variables"], verdict_mod.derived(entry)))
     path = (chosen_by.settings.baseline_path(chosen_by.root) if baseline is True
             else (baseline or None))
     store.store(digest, composed.selection, path, os.environ, projects, result.findings,
                 {"files": result.files, "suppressed": result.suppressed,
-                 "baselined": result.baselined, "fail_level": result.settings.fail_level})
+                 "baselined": result.baselined, "fail_level": result.settings.fail_level},
+                consulted, suppressions)
 
 
 def _files_of(result: Result, mapping: Path) -> list[str]:

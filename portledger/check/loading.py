@@ -120,6 +120,16 @@ def _load_one(spec: ProjectSpec, environ: Mapping[str, str] | None = None,
     return loaded
 
 
+def load_fresh(spec: ProjectSpec, environ: Mapping[str, str]) -> _Loaded:
+    """``spec`` loaded from its files (not the cache), with its cache entry."""
+    return _load_one(spec, environ, cache_lines={})
+
+
+def cache_key_of(spec: ProjectSpec) -> str:
+    """The key of ``spec``'s entry in the compose cache."""
+    return _cache_key(spec)
+
+
 def _spec_files(spec: ProjectSpec) -> list[str] | None:
     return [str(f) for f in spec.files] if spec.files else None
 

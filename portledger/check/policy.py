@@ -10,6 +10,7 @@ import os
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from portledger.errors import FatalError
 from portledger.findings import Finding
@@ -89,6 +90,8 @@ class Filtered:
     findings: list[Finding]
     suppressed: int = 0
     baselined: int = 0
+    scanned: dict[str, list[list[Any]]] = field(default_factory=dict)
+    """The suppression comments looked at (:attr:`.suppress.Outcome.scanned`)."""
 
 
 def apply(policy: Policy, findings: Iterable[Finding], other_files: Iterable[str],
@@ -105,7 +108,8 @@ def apply(policy: Policy, findings: Iterable[Finding], other_files: Iterable[str
         return rules.resolve(words)
 
     outcome = suppress.apply(chosen, other_files, resolve, policy.ran)
-    result = Filtered([f for f in outcome.findings if policy.wanted(f)], outcome.suppressed)
+    result = Filtered([f for f in outcome.findings if policy.wanted(f)], outcome.suppressed,
+                      scanned=outcome.scanned)
     path = policy.settings.baseline_path(policy.root) if baseline is True \
         else (baseline or None)
     if path is not None:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from portledger import yamlio
 from portledger.errors import FatalError
@@ -79,6 +80,14 @@ class Outcome:
     findings: list[Finding]
     """The findings kept, and PL501/PL502 for the suppressions."""
     suppressed: int
+    scanned: dict[str, list[list[Any]]] = field(default_factory=dict)
+    """The suppression comments of every file looked in that has any, as rows (line,
+    column, whole file, words, reason): what the outcome depends on besides findings."""
+
+
+def rows(found: Sequence[Suppression]) -> list[list[Any]]:
+    """Suppressions as JSON rows, as :attr:`Outcome.scanned` holds them."""
+    return [[s.line, s.column, s.whole_file, s.words, s.reason] for s in found]
 
 
 def apply(findings: Sequence[Finding], files: Iterable[str],
@@ -91,6 +100,7 @@ def apply(findings: Sequence[Finding], files: Iterable[str],
         found = scan(path)
         if found:
             by_file[path] = found
+    scanned = {path: rows(found) for path, found in by_file.items()}
     if not by_file:
         return Outcome(list(findings), 0)
     for group in by_file.values():
@@ -111,7 +121,7 @@ def apply(findings: Sequence[Finding], files: Iterable[str],
     for group in by_file.values():
         for s in group:
             kept.extend(_report(s, ran))
-    return Outcome(sorted(kept), suppressed)
+    return Outcome(sorted(kept), suppressed, scanned)
 
 
 def _match(f: Finding, group: Collection[Suppression]) -> Suppression | None:

@@ -16,9 +16,12 @@ planned every conflict again. A verdict records everything its findings depend o
 * for each project, every path its load looked at with the SHA-256 of what it read there
   (or "no file") and every variable it read with its value (the compose cache's inputs).
 
-Only when all of those are as recorded are the stored findings used; anything else, or a
-project whose inputs are not all known (one that did not load), is a miss and the check
-runs as usual, then records its verdict. Like every cache file, a verdict is signed with
+Only when all of those are as recorded are the stored findings used. When only some
+projects' inputs changed (at most :data:`SETTLE_MAX`), those are loaded again and the
+verdict still stands if nothing the check reads of them changed (:meth:`Verdicts.settle`:
+a build system's early cutoff). Anything else, or a project whose inputs are not all
+known (one that did not load), is a miss and the check runs as usual, then records its
+verdict. Like every cache file, a verdict is signed with
 this user's key (:func:`portledger.check.cache.sign`), so a planted one is never used.
 A verdict never differs from ``--no-cache``: tests/test_verdict.py changes each input in
 turn and compares.
@@ -30,7 +33,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +43,7 @@ from portledger.findings import Edit, Finding, Severity
 if TYPE_CHECKING:
     from portledger.compose.discovery import Selection
 
-FORMAT = 1
+FORMAT = 2
 
 COUNTS = ("files", "suppressed", "baselined", "fail_level")
 """What a verdict keeps besides its findings (``check.Result``'s fields of those names;
@@ -98,6 +101,31 @@ def _findings(rows: list[list[Any]], edit_rows: list[list[Any]]) -> list[Finding
     return out
 
 
+@dataclass
+class Stored:
+    """A stored verdict whose ledger, options, selection and side files are as recorded."""
+
+    findings: list[Finding]
+    counts: dict[str, Any]
+    changed: list[int]
+    """The projects (indexes in the selection) whose inputs are not as recorded: none
+    for a verdict that holds as it is."""
+    body: dict[str, Any]
+
+
+SETTLE_MAX = 16
+"""At most this many changed projects are loaded to see whether a verdict still holds;
+more, and the check runs as usual."""
+
+
+def derived(entry: Mapping[str, Any]) -> str:
+    """The digest of what a check reads of a project's compose cache entry (its files,
+    unset variables and bindings: everything but the inputs they came from)."""
+    text = json.dumps([entry["files"], entry["unset"], entry["bindings"]],
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 class Verdicts:
     """The stored verdict of one ledger checked with one set of options."""
 
@@ -117,8 +145,9 @@ class Verdicts:
                    cache_mod.secret(env))
 
     def lookup(self, ledger_digest: str, chosen: Selection,
-               environ: Mapping[str, str]) -> tuple[list[Finding], dict[str, Any]] | None:
-        """The stored findings and counts, when everything they depend on is as it was."""
+               environ: Mapping[str, str]) -> Stored | None:
+        """The stored verdict, when the ledger, the selection and the side files are as
+        it has them; the projects whose inputs are not are its ``changed``."""
         try:
             with open(self.path, encoding="utf-8") as f:
                 body = cache_mod.signed_body(f.read(), self.secret)
@@ -129,30 +158,90 @@ class Verdicts:
                 return None
             stored = json.loads(rest)
             if (stored["ledger"] != ledger_digest
-                    or stored["selection"] != selection_digest(chosen)):
+                    or stored["selection"] != selection_digest(chosen)
+                    or len(stored["projects"]) != len(chosen.specs)):
                 return None
             baseline = stored["side"][0][0]
             if stored["side"] != side_inputs(Path(baseline) if baseline else None, environ):
                 return None
-            for inputs, variables in stored["projects"]:
+            changed = []
+            for i, (inputs, variables, _) in enumerate(stored["projects"]):
                 if not cache_mod.unchanged(inputs, variables, environ):
-                    return None
+                    changed.append(i)
+                    if len(changed) > SETTLE_MAX:
+                        return None
             findings = _findings(stored["findings"], stored["edits"])
             counts = {k: stored[k] for k in COUNTS}
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None
-        return findings, counts
+        return Stored(findings, counts, changed, stored)
+
+    def settle(self, stored: Stored, chosen: Selection, root: Path,
+               environ: Mapping[str, str]) -> Stored | None:
+        """``stored`` when it still holds although some projects' inputs changed (None
+        when it may not): each changed project is loaded, and the verdict holds when
+        what the check reads of it (:func:`derived`) is as recorded, it reads no
+        variable only the ledger sets, no plan was made on its files' text, and their
+        suppression comments are as they were. This is a build system's early cutoff:
+        an edit that moves no port (a comment, an environment variable, an image tag)
+        costs loading that project. The loaded projects go into the compose cache
+        either way (a check that runs as usual takes them from there), and a verdict
+        that holds is recorded with their new inputs."""
+        from portledger.check import loading
+        from portledger.check.suppress import rows, scan
+        from portledger.compose import loader
+        from portledger.paths import display_path
+
+        body = stored.body
+        consulted = set(body["consulted"])
+        scanned = body["suppressions"]
+        lines: dict[str, str] = {}
+        holds = True
+        for i in stored.changed:
+            spec = chosen.specs[i]
+            loaded = loading.load_fresh(spec, environ)
+            line = loaded.cache_line
+            if loaded.error is not None or line is None:
+                holds = False
+                break
+            lines[loading.cache_key_of(spec)] = line
+            entry = json.loads(line)
+            if entry["unset"] or derived(entry) != body["projects"][i][2]:
+                holds = False
+                break
+            files = {p.file for p in loaded.published} | {
+                display_path(f) for f in entry["files"]}
+            if files & consulted or any(rows(scan(f)) != scanned.get(f, []) for f in files):
+                holds = False
+                break
+            body["projects"][i] = [entry["inputs"], entry["variables"], body["projects"][i][2]]
+        if lines:
+            compose = cache_mod.ComposeCache.open(root, bound=loader.READ_UNDER)
+            compose.save(lines, keep_others=True)
+        if not holds:
+            return None
+        self._write(body)
+        return Stored(stored.findings, stored.counts, [], body)
 
     def store(self, ledger_digest: str, chosen: Selection, baseline: Path | None,
-              environ: Mapping[str, str], projects: list[tuple[Any, Any]],
-              findings: Sequence[Finding], counts: Mapping[str, Any]) -> None:
-        """Record a verdict (quietly nothing when it cannot be written or signed)."""
+              environ: Mapping[str, str], projects: list[tuple[Any, Any, str]],
+              findings: Sequence[Finding], counts: Mapping[str, Any],
+              consulted: Sequence[str] = (),
+              suppressions: Mapping[str, list[list[Any]]] | None = None) -> None:
+        """Record a verdict (quietly nothing when it cannot be written or signed):
+        ``projects`` are each project's (inputs, variables, :func:`derived`),
+        ``consulted`` the files plans were made on, ``suppressions`` the suppression
+        comments looked at (:attr:`.suppress.Outcome.scanned`)."""
+        rows, edits = _rows(findings)
+        self._write({"ledger": ledger_digest, "selection": selection_digest(chosen),
+                     "side": side_inputs(baseline, environ),
+                     "projects": [list(p) for p in projects], "findings": rows,
+                     "edits": edits, "consulted": sorted(consulted),
+                     "suppressions": dict(suppressions or {}), **counts})
+
+    def _write(self, stored: Mapping[str, Any]) -> None:
         if self.secret is None:
             return
-        rows, edits = _rows(findings)
-        stored = {"ledger": ledger_digest, "selection": selection_digest(chosen),
-                  "side": side_inputs(baseline, environ), "projects": projects,
-                  "findings": rows, "edits": edits, **counts}
         try:
             text = json.dumps(stored, separators=(",", ":"))
         except (TypeError, ValueError):

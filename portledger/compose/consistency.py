@@ -112,23 +112,27 @@ def check_consistency(loaded: LoadedProject, ctx: _Context) -> None:
 
 def _check_cycles(on: dict[str, dict[str, Any]], ctx: _Context) -> None:
     state: dict[str, int] = {}  # 1: on the path, 2: done
-
-    def visit(name: str, path: list[str]) -> None:
-        state[name] = 1
-        for dep in _dependencies(on[name]):
-            if dep not in on:
-                continue
-            if state.get(dep) == 1:
-                cycle = " -> ".join([*path[path.index(dep):], dep])
-                raise _model_error(ctx, ("services", name, "depends_on"),
-                                   f"dependency cycle detected: {cycle}")
-            if dep not in state:
-                visit(dep, [*path, dep])
-        state[name] = 2
-
     for name in on:
         if name not in state:
-            visit(name, [name])
+            _visit(on, ctx, state, name, [name])
+
+
+def _visit(on: dict[str, dict[str, Any]], ctx: _Context, state: dict[str, int], name: str,
+           path: list[str]) -> None:
+    # A function of its own, not a closure calling itself: that would be a reference
+    # cycle holding the project's whole YAML node graph until the cyclic collector ran
+    # (it is off during a run).
+    state[name] = 1
+    for dep in _dependencies(on[name]):
+        if dep not in on:
+            continue
+        if state.get(dep) == 1:
+            cycle = " -> ".join([*path[path.index(dep):], dep])
+            raise _model_error(ctx, ("services", name, "depends_on"),
+                               f"dependency cycle detected: {cycle}")
+        if dep not in state:
+            _visit(on, ctx, state, dep, [*path, dep])
+    state[name] = 2
 
 
 def enabled(service: dict[str, Any], active: list[str]) -> bool:

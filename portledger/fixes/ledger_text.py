@@ -264,7 +264,7 @@ def _block_additions(src: Source, doc: yamlio.Document, changes: LedgerChanges) 
     10,000-service ledger again for each service that gains a port was most of a check
     with a few plans."""
     outline = doc._locator.outline
-    if outline is not None and outline.section == "services" and doc._locator._text is not None:
+    if outline is not None and outline.section == "services" and doc._locator.outlined:
         # Not read yet: what the additions need of `services` is in its outline (made
         # when the ledger was read whole), each service's nodes from its lines alone.
         indent, services = outline.indent, None

@@ -448,12 +448,16 @@ class Planner(_Contests):
 
 
 def attach(findings: Sequence[Finding], ledger: Ledger | None,
-           published: Sequence[Any], strategy: str = "record") -> list[Finding]:
-    """The findings with their resolution plans (``fix`` and ``edits``) filled in."""
+           published: Sequence[Any], strategy: str = "record",
+           consulted: set[str] | None = None) -> list[Finding]:
+    """The findings with their resolution plans (``fix`` and ``edits``) filled in; the
+    files whose text the plans were made on are added to ``consulted``."""
     if ledger is None:
         return list(findings)
     planner = Planner(ledger, published, strategy)
     plans = planner.plan_all(findings)
+    if consulted is not None:
+        consulted |= planner.consulted
     out = []
     for f, plan in zip(findings, plans, strict=True):
         if plan is None:

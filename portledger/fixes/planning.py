@@ -104,6 +104,9 @@ class _PlannerBase:
         self.strategy = strategy
         self._allocator: Allocator | None = None
         self.sources: dict[str, Source] = {}
+        self.consulted: set[str] = set()
+        """Every file whose text a plan was made on (or tried to be: unreadable is an
+        answer too); a check's verdict holds only while these are unchanged."""
         self.changes = LedgerChanges()
         self.by_entry: dict[tuple[str, int, int], Plan] = {}
         self.by_alloc: dict[tuple[str, str], Plan] = {}
@@ -173,6 +176,7 @@ class _PlannerBase:
         return self._by_owner.get(owner, [])
 
     def source(self, path: str) -> Source:
+        self.consulted.add(path)
         if path not in self.sources:
             self.sources[path] = Source.read(path)
         return self.sources[path]

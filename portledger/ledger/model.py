@@ -554,7 +554,7 @@ def load(path: str | Path,
                 if stored is not None:
                     return stored, []
     try:
-        doc = yamlio.load(p, data=data)
+        doc = yamlio.load(p, data=data, section="services")  # a long one in pieces
     except yamlio.YamlError as e:
         return None, [yaml_syntax(e)]
     findings = duplicate_keys(doc)
@@ -564,9 +564,11 @@ def load(path: str | Path,
         return None, findings
     ledger, more = build(doc)
     findings.extend(more)
+    found = yamlio.outline(doc, "services")
     if cached is not None and digest and not findings and not doc.tags:
-        cached.put(digest, {"values": doc.data,
-                            "outline": yamlio.outline_row(yamlio.outline(doc, "services"))})
+        cached.put(digest, {"values": doc.data, "outline": yamlio.outline_row(found)})
+    if found is not None:
+        yamlio.prune(doc, found)  # the services' nodes: read again where a place is needed
     return ledger, findings
 
 
