@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -580,7 +581,16 @@ def read_bytes(path: str | Path) -> bytes:
     """The bytes of ``path``, at most one more than MAX_BYTES (enough to refuse a file
     that is too large without reading it all); OSError as ``open`` raises it."""
     with open(path, "rb") as f:
-        return f.read(MAX_BYTES + 1)
+        # Asked for MAX_BYTES + 1, a read allocates that much first (8 MiB, each file);
+        # a regular file's size is known.
+        try:
+            size = min(os.fstat(f.fileno()).st_size, MAX_BYTES)
+        except OSError:
+            size = 0
+        data = f.read(size + 1 if size else MAX_BYTES + 1)
+        if size and len(data) > size:  # it grew since: the rest too, up to the bound
+            data += f.read(MAX_BYTES + 1 - len(data))
+        return data
 
 
 def read_text(path: str | Path, data: bytes | None = None) -> str:

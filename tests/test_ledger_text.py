@@ -119,3 +119,47 @@ def test_block_additions_read_the_ledger_once(tmp_path: Path,
     assert loads == []
     assert out.count("admin: {port: 81") == 40
     assert out.endswith("  new:\n    category: web\n    ports:\n      http: {port: 8900}\n")
+
+
+def _by_lines(old: str, new: str) -> tuple[int, int, int, int, str]:
+    """one_edit's answer as lines give it: the first and last lines that differ."""
+    old_lines, new_lines = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    head = 0
+    while head < min(len(old_lines), len(new_lines)) and old_lines[head] == new_lines[head]:
+        head += 1
+    tail = 0
+    while (tail < min(len(old_lines), len(new_lines)) - head
+           and old_lines[-1 - tail] == new_lines[-1 - tail]):
+        tail += 1
+    return (head + 1, 1, len(old_lines) - tail + 1, 1,
+            "".join(new_lines[head:len(new_lines) - tail]))
+
+
+def test_one_edit_by_characters_is_the_edit_lines_give() -> None:
+    """The edit a ledger's rewrite becomes is found by comparing characters (no list of
+    a large ledger's lines, twice, in memory); it is the one comparing lines gives, for
+    every pair of short texts of "a", "b" and line breaks (and for a long one)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+
+    texts = st.text(alphabet="ab\n", max_size=14)
+
+    @settings(max_examples=3000, deadline=None, database=None)
+    @given(texts, texts)
+    def check(old: str, new: str) -> None:
+        edit = ledger_text.one_edit(Source("f", old.encode(), old, False, "\n"), new)
+        if old == new:
+            assert edit is None
+        else:
+            assert edit is not None
+            assert (edit.line, edit.column, edit.end_line, edit.end_column,
+                    edit.text) == _by_lines(old, new)
+
+    check()
+    old = "".join(f"  svc-{i}:\n    category: web\n" for i in range(20000))
+    new = old.replace("  svc-7000:\n", "  svc-7000:\n    ports: {}\n", 1) + "  last:\n"
+    edit = ledger_text.one_edit(Source("f", old.encode(), old, False, "\n"), new)
+    assert edit is not None
+    assert (edit.line, edit.column, edit.end_line, edit.end_column,
+            edit.text) == _by_lines(old, new)

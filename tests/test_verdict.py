@@ -346,3 +346,23 @@ def test_many_changed_projects_check_as_usual(
     SAME_PORTS["a comment appended"](settled)
     again, reads = run_reads(settled, monkeypatch)
     assert "ledger" in reads and again == first == fresh(settled)
+
+
+def test_an_entry_splits_into_its_inputs_and_the_digest_of_the_rest() -> None:
+    import json
+
+    from portledger.check.verdict import split_entry
+
+    def line(inputs: Any, files: Any, bindings: Any) -> str:
+        return json.dumps({"inputs": inputs, "variables": [["A", 'x,"files":[]']],
+                           "files": files, "unset": [], "bindings": bindings},
+                          separators=(",", ":"))
+
+    tricky = [['/r/a,"files":["b"]/compose.yaml', "d1"], ["/r/\\\\", None]]
+    inputs, variables, digest = split_entry(line(tricky, ["/r/a"], [[1]]))
+    assert (inputs, variables) == (tricky, [["A", 'x,"files":[]']])
+    assert split_entry(line([], ["/r/a"], [[1]]))[2] == digest  # the inputs are not in it
+    assert split_entry(line(tricky, ["/r/b"], [[1]]))[2] != digest
+    assert split_entry(line(tricky, ["/r/a"], [[2]]))[2] != digest
+    with pytest.raises(ValueError):
+        split_entry('{"inputs":[]}')

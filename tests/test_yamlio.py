@@ -7,6 +7,7 @@ fallback where PyYAML was built without libyaml): both must give the same answer
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -547,14 +548,24 @@ def test_a_long_section_read_in_pieces_reads_as_the_whole(
         path = Path(name)
     monkeypatch.setattr(yamlio, "SECTIONED_MIN", 0)
     monkeypatch.setattr(yamlio, "PIECE_LINES", 2)
-    whole = _outcome(path)
-    pieces = _outcome(path, local_tags=frozenset({"!reset"}) if "tag" in name else
-                      frozenset(), section="services")
-    if name == "a local tag":
-        whole = _outcome(path, local_tags=frozenset({"!reset"}))
+    tags = frozenset({"!reset"}) if "tag" in name else frozenset()
+    pieces = _pieces_as_whole(path, tags)
+    if name in ("outlined", "services last, comments everywhere",
+                "a header comment, entries at four", "block scalars",
+                "a null entry last", "a merge", "a local tag"):
+        assert pieces is True  # read in pieces, not whole
+    elif name in PIECES:
+        assert pieces is not True, name
+
+
+def _pieces_as_whole(path: Path, tags: frozenset[str] = frozenset()) -> bool | None:
+    """Assert that ``path`` read with ``section="services"`` is what it is read whole;
+    whether it was read in pieces (None: neither reads it, with the same error)."""
+    whole = _outcome(path, local_tags=tags)
+    pieces = _outcome(path, local_tags=tags, section="services")
     if not isinstance(whole, yamlio.Document):
         assert pieces == whole
-        return
+        return None
     assert isinstance(pieces, yamlio.Document)
     assert (pieces.data, pieces.tags, pieces.duplicates, pieces.dollars, pieces.floats) == (
         whole.data, whole.tags, whole.duplicates, whole.dollars, whole.floats)
@@ -563,12 +574,100 @@ def test_a_long_section_read_in_pieces_reads_as_the_whole(
     for p in walked:
         assert _facts(pieces, p) == _facts(whole, p), p
     assert yamlio.outline(pieces, "services") == yamlio.outline(whole, "services")
-    if name in ("outlined", "services last, comments everywhere",
-                "a header comment, entries at four", "block scalars",
-                "a null entry last", "a merge", "a local tag"):
-        assert pieces._locator._pruned  # read in pieces, not whole
-    elif name in PIECES:
-        assert not pieces._locator._pruned, name
+    return pieces._locator._pruned
+
+
+def _ledger_texts() -> Any:
+    """Ledger-like texts: a services mapping whose entries hold what spans lines (block
+    and quoted scalars, flow collections, comments) at every column, keys before and
+    after it, then maybe a character or two inserted or taken away."""
+    from hypothesis import strategies as st
+
+    columns = st.sampled_from([0, 1, 2, 3, 4, 5, 6, 6, 7, 8])
+    name = st.sampled_from(["a{}", "a{}", "web-{}", '"q{}"', "'s{}'", "80{}", "? k{}\n  :",
+                            "<<", "x y{}", "a"])  # "a" and "<<" again and again
+
+    @st.composite
+    def entry(draw: Any, indent: int, number: int, tidy: bool) -> str:
+        pad, deeper = " " * indent, " " * (indent + 2)
+        kind = draw(st.sampled_from(["block", "block", "flow", "quoted", "literal", "plain",
+                                     "null", "comment"]))
+        # Tidy: what spans lines goes on where YAML reads it.
+        column = st.integers(min_value=indent + 3, max_value=indent + 6) if tidy else columns
+        head = f"{pad}{(f'a{number}' if tidy else draw(name).format(number))}:"
+        if kind == "block":
+            return (f"{head}\n{deeper}category: web\n{deeper}ports: {{http: {{port: 80}}}}"
+                    f"\n{' ' * draw(column)}# note\n{deeper}x: y\n")
+        if kind == "flow":
+            return f"{head} {{a: 1,\n{' ' * draw(column)}b: [2,\n{' ' * draw(column)}3]}}\n"
+        if kind == "quoted":
+            q = draw(st.sampled_from(['"', "'"]))
+            return f"{head} {q}one\n{' ' * draw(column)}two{q}\n"
+        if kind == "literal":
+            return (f"{head} {draw(st.sampled_from(['|', '>', '|-', '|2', '>+']))}\n"
+                    f"{deeper}text\n\n{' ' * draw(column)}# maybe text\n{deeper}end\n")
+        if kind == "plain":
+            return f"{head} one\n{' ' * draw(column)}two\n"
+        if kind == "null":
+            return f"{head}\n"
+        return f"{' ' * draw(column)}# a comment\n\n"
+
+    @st.composite
+    def text(draw: Any) -> str:
+        indent = draw(st.sampled_from([1, 2, 4]))
+        before = draw(st.sampled_from(["", "---\n", "# top\n"])) + "".join(draw(st.lists(
+            st.sampled_from(["version: 1\n", "ranges:\n  web: {start: 1, end: 9}\n",
+                             "# top\n", "\n", 'note: "a\nservices:\n  z: 1\n"\n']),
+            max_size=3)))
+        header = draw(st.sampled_from(["services:\n", "services:   # s\n", "services: \n"]))
+        count = draw(st.integers(min_value=3, max_value=12))
+        tidy = draw(st.booleans())
+        entries = [draw(entry(indent, n, tidy)) for n in range(count)]
+        after = draw(st.lists(st.sampled_from([
+            "hosts:\n  box: {projects: [a]}\n", "# end\n", "...\n", "x: 1\n",
+            " y: 2\n"]), max_size=2))
+        out = before + header + "".join(entries) + "".join(after)
+        for _ in range(0 if tidy else draw(st.sampled_from([0, 0, 1, 2]))):
+            at = draw(st.integers(min_value=0, max_value=len(out)))
+            if draw(st.booleans()):
+                out = out[:at] + draw(st.sampled_from(list(":{}[]\"' \n#-\t&*!|>"))) + out[at:]
+            else:
+                out = out[:at] + out[at + 1:]
+        return out
+
+    return text()
+
+
+def test_generated_ledgers_read_in_pieces_read_as_the_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The property behind reading in pieces, over generated texts (about half of them
+    are read in pieces; the rest fall back to the whole, with the same errors)."""
+    from hypothesis import HealthCheck, given, settings
+
+    monkeypatch.setattr(yamlio, "SECTIONED_MIN", 0)
+    path = tmp_path / "port-mapping.yml"
+    ways: list[bool | None] = []
+
+    @settings(max_examples=int(os.environ.get("PORTLEDGER_PIECES_EXAMPLES", "300")),
+              deadline=None, database=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                     HealthCheck.too_slow])
+    @given(_ledger_texts(), st_piece_lines())
+    def check(text: str, piece_lines: int) -> None:
+        monkeypatch.setattr(yamlio, "PIECE_LINES", piece_lines)
+        path.write_bytes(text.encode())
+        ways.append(_pieces_as_whole(path, frozenset({"!reset"})))
+
+    check()
+    print(f"read in pieces {ways.count(True)}, whole {ways.count(False)}, "
+          f"neither {ways.count(None)}")
+    assert ways.count(True) >= len(ways) // 5, (ways.count(True), len(ways))
+
+
+def st_piece_lines() -> Any:
+    from hypothesis import strategies as st
+
+    return st.integers(min_value=1, max_value=8)
 
 
 def test_a_long_ledger_is_read_in_pieces(tmp_path: Path) -> None:

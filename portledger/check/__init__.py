@@ -152,7 +152,6 @@ def _remember(store: Any, before: str | None, mapping: Path, composed: Any, resu
               suppressions: dict[str, list[list[Any]]]) -> None:
     """Record this check's verdict: every project's inputs were known (each loaded, and
     the compose files were selected by the ledger's own globs as read ahead)."""
-    import json
     import os
 
     from portledger.check import verdict as verdict_mod
@@ -160,10 +159,10 @@ def _remember(store: Any, before: str | None, mapping: Path, composed: Any, resu
     digest = verdict_mod.ledger_digest(mapping)
     if digest is None or digest != before:
         return  # the ledger changed while it was checked
-    projects = []
-    for line in composed.lines:
-        entry = json.loads(line)
-        projects.append((entry["inputs"], entry["variables"], verdict_mod.derived(entry)))
+    try:
+        projects = [verdict_mod.split_entry(line) for line in composed.lines]
+    except (ValueError, KeyError, TypeError):
+        return
     path = (chosen_by.settings.baseline_path(chosen_by.root) if baseline is True
             else (baseline or None))
     store.store(digest, composed.selection, path, os.environ, projects, result.findings,

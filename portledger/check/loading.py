@@ -156,15 +156,12 @@ _IN_WORKER = False
 
 def _worker_start() -> None:
     """Each worker, as it starts: what it inherited is frozen (never scanned by the
-    collector again), and the compose-spec validator is compiled."""
+    collector again)."""
     import gc
-
-    from portledger.compose import schema
 
     global _IN_WORKER
     _IN_WORKER = True
     gc.freeze()
-    schema.prepare()
 
 
 def _from_cache(spec: ProjectSpec, line: str, entry: dict[str, Any]) -> _Loaded | None:
@@ -208,8 +205,15 @@ class Loading:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            # Each worker imports and compiles the compose-spec validator as it starts,
-            # while this process goes on (here it would hold up every worker).
+            # The compose-spec validator (5 MiB of compiled schema) is compiled here,
+            # before forking, when most projects will load from their files: the
+            # workers share it instead of each compiling its own, at the cost of
+            # compiling it before they start. When most come from the cache, a worker
+            # compiles it if it meets a project that needs it.
+            if len(specs) - len(lines or ()) > len(specs) // 4:
+                from portledger.compose import schema
+
+                schema.prepare()
             self._executor = ProcessPoolExecutor(
                 max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                 initializer=_worker_start,

@@ -118,12 +118,22 @@ SETTLE_MAX = 16
 more, and the check runs as usual."""
 
 
-def derived(entry: Mapping[str, Any]) -> str:
-    """The digest of what a check reads of a project's compose cache entry (its files,
-    unset variables and bindings: everything but the inputs they came from)."""
-    text = json.dumps([entry["files"], entry["unset"], entry["bindings"]],
-                      separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+_FILES = ',"files":'
+
+
+def split_entry(line: str) -> tuple[list[Any], list[Any], str]:
+    """(inputs, variables, derived) of a compose cache entry (:func:`.cache.entry_line`):
+    the paths and variables it was loaded from, and the digest of what a check reads of
+    it (its files, unset variables and bindings: everything after them). Only the short
+    head is parsed; ``,"files":`` can stand nowhere else in the line (JSON escapes every
+    quote inside a string, and only the top level is an object). ValueError for a line
+    that is not such an entry."""
+    at = line.index(_FILES)
+    head = json.loads(line[:at] + "}")
+    if not isinstance(head, dict):
+        raise ValueError("not an entry")
+    digest = hashlib.sha256(line[at + 1:].encode("utf-8", "surrogateescape")).hexdigest()
+    return head["inputs"], head["variables"], digest
 
 
 class Verdicts:
@@ -180,7 +190,7 @@ class Verdicts:
                environ: Mapping[str, str]) -> Stored | None:
         """``stored`` when it still holds although some projects' inputs changed (None
         when it may not): each changed project is loaded, and the verdict holds when
-        what the check reads of it (:func:`derived`) is as recorded, it reads no
+        what the check reads of it (:func:`split_entry`) is as recorded, it reads no
         variable only the ledger sets, no plan was made on its files' text, and their
         suppression comments are as they were. This is a build system's early cutoff:
         an edit that moves no port (a comment, an environment variable, an image tag)
@@ -206,7 +216,8 @@ class Verdicts:
                 break
             lines[loading.cache_key_of(spec)] = line
             entry = json.loads(line)
-            if entry["unset"] or derived(entry) != body["projects"][i][2]:
+            inputs, variables, digest = split_entry(line)
+            if entry["unset"] or digest != body["projects"][i][2]:
                 holds = False
                 break
             files = {p.file for p in loaded.published} | {
@@ -214,7 +225,7 @@ class Verdicts:
             if files & consulted or any(rows(scan(f)) != scanned.get(f, []) for f in files):
                 holds = False
                 break
-            body["projects"][i] = [entry["inputs"], entry["variables"], body["projects"][i][2]]
+            body["projects"][i] = [inputs, variables, digest]
         if lines:
             compose = cache_mod.ComposeCache.open(root, bound=loader.READ_UNDER)
             compose.save(lines, keep_others=True)
@@ -229,7 +240,7 @@ class Verdicts:
               consulted: Sequence[str] = (),
               suppressions: Mapping[str, list[list[Any]]] | None = None) -> None:
         """Record a verdict (quietly nothing when it cannot be written or signed):
-        ``projects`` are each project's (inputs, variables, :func:`derived`),
+        ``projects`` are each project's :func:`split_entry`,
         ``consulted`` the files plans were made on, ``suppressions`` the suppression
         comments looked at (:attr:`.suppress.Outcome.scanned`)."""
         rows, edits = _rows(findings)

@@ -12,15 +12,17 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import operator
 import os
 import re
 import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, chain
 from pathlib import Path
 
 from portledger import yamlio
@@ -35,6 +37,8 @@ _LINE_BREAK = re.compile("(\r\n|[\r\n\x85\u2028\u2029])")
 """Where libyaml starts a new line (its marks count lines this way); captured, so that
 ``split`` keeps each break and the pieces' lengths add up to the lines' offsets."""
 _OTHER_BREAKS = ("\r", "\x85", "\u2028", "\u2029")
+_NEWLINE = re.compile("\n")
+_END = operator.methodcaller("end")
 """The line breaks besides "\n" (each looked for with ``in``: a regular expression's
 search of a large ledger took longer than reading it)."""
 
@@ -48,7 +52,7 @@ class Source:
     text: str
     bom: bool
     newline: str
-    starts: list[int] = field(default_factory=list)
+    starts: Sequence[int] = field(default_factory=list)
 
     encoding: str = "utf-8"
     """How the file is encoded: "utf-8", or "utf-16" (its byte-order mark kept)."""
@@ -95,15 +99,16 @@ class Source:
         return (b"\xef\xbb\xbf" if self.bom else b"") + text.encode("utf-8")
 
 
-def _line_starts(text: str) -> list[int]:
-    """Where each line of ``text`` starts, as libyaml counts lines."""
-    # C-level sums of the lines' lengths (a large ledger has 100,000 lines).
-    if not any(b in text for b in _OTHER_BREAKS):  # "\n" only: split is faster
-        lengths = map(len, text.split("\n")[:-1])
-        return list(accumulate(map((1).__add__, lengths), initial=0))
+def _line_starts(text: str) -> Sequence[int]:
+    """Where each line of ``text`` starts, as libyaml counts lines: an array of machine
+    integers, made without a list of the lines (a large ledger has 100,000 lines: their
+    strings and a list of Python integers were 7 MiB, with a check's plans at its
+    largest)."""
+    if not any(b in text for b in _OTHER_BREAKS):  # "\n" only
+        return array("q", chain((0,), map(_END, _NEWLINE.finditer(text))))
     # text and breaks alternate; each break ends where the next line starts
     ends = list(accumulate(map(len, _LINE_BREAK.split(text))))
-    return [0, *ends[1::2]]
+    return array("q", [0, *ends[1::2]])
 
 
 def apply_edits(source: Source, edits: Iterable[Edit]) -> tuple[str, list[Edit]]:

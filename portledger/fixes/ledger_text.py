@@ -356,12 +356,19 @@ def exception_edit(src: Source, doc: yamlio.Document, service: str, name: str,
     return insert_after(src, port.end_line, key.column - 1, [f"exception: {value}"])
 
 
+_OTHER_BREAKS = frozenset("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+"""What ``str.splitlines`` takes for a line break besides "\n"."""
+
+
 def one_edit(source: Source, new: str) -> Edit | None:
     """One edit turning ``source.text`` into ``new``: the lines between the first and
     the last that differ (None when nothing does)."""
-    if new == source.text:
+    old = source.text
+    if new == old:
         return None
-    old_lines = source.text.splitlines(keepends=True)
+    if _OTHER_BREAKS.isdisjoint(old) and _OTHER_BREAKS.isdisjoint(new):
+        return _one_edit_by_characters(source, new)
+    old_lines = old.splitlines(keepends=True)
     new_lines = new.splitlines(keepends=True)
     head = 0
     while head < min(len(old_lines), len(new_lines)) and old_lines[head] == new_lines[head]:
@@ -375,3 +382,38 @@ def one_edit(source: Source, new: str) -> Edit | None:
         middle = middle.replace(source.newline, "\n")  # apply_edits writes the file's own
     end = len(old_lines) - tail
     return Edit(source.path, head + 1, 1, end + 1, 1, middle)
+
+
+def _one_edit_by_characters(source: Source, new: str) -> Edit:
+    """:func:`one_edit` for texts whose only line break is "\n", without splitting them
+    into lines: the common head and tail are found by comparing halves (in C), then
+    cut back to whole lines. Splitting a 69,000-line ledger's old and new texts into
+    lines was most of the memory a check's plans took."""
+    old = source.text
+    shortest = min(len(old), len(new))
+    lo, hi = 0, shortest  # the common prefix's length
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if old.startswith(new[lo:mid], lo):
+            lo = mid
+        else:
+            hi = mid - 1
+    head = old.rfind("\n", 0, lo) + 1  # whole lines only
+    most = shortest - head  # the tail may not reach into the head
+    lo, hi = 0, most  # the common suffix's length
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if old.endswith(new[len(new) - mid:len(new) - lo], 0, len(old) - lo):
+            lo = mid
+        else:
+            hi = mid - 1
+    at = len(old) - lo  # where the common tail starts, at a line start in both texts
+    starts_old = at == 0 or old[at - 1] == "\n"
+    starts_new = len(new) == lo or new[len(new) - lo - 1] == "\n"
+    if lo and not (starts_old and starts_new):
+        nl = old.find("\n", at)
+        at = len(old) if nl == -1 else nl + 1
+    tail = len(old) - at
+    head_line = old.count("\n", 0, head) + 1
+    end_line = old.count("\n", 0, at) + (1 if at and old[at - 1] != "\n" else 0) + 1
+    return Edit(source.path, head_line, 1, end_line, 1, new[head:len(new) - tail])
