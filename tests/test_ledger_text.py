@@ -122,17 +122,8 @@ def test_block_additions_read_the_ledger_once(tmp_path: Path,
 
 
 def _by_lines(old: str, new: str) -> tuple[int, int, int, int, str]:
-    """one_edit's answer as lines give it: the first and last lines that differ."""
-    old_lines, new_lines = old.splitlines(keepends=True), new.splitlines(keepends=True)
-    head = 0
-    while head < min(len(old_lines), len(new_lines)) and old_lines[head] == new_lines[head]:
-        head += 1
-    tail = 0
-    while (tail < min(len(old_lines), len(new_lines)) - head
-           and old_lines[-1 - tail] == new_lines[-1 - tail]):
-        tail += 1
-    return (head + 1, 1, len(old_lines) - tail + 1, 1,
-            "".join(new_lines[head:len(new_lines) - tail]))
+    edit = ledger_text._one_edit_by_lines(Source("f", old.encode(), old, False, "\n"), new)
+    return edit.line, edit.column, edit.end_line, edit.end_column, edit.text
 
 
 def test_one_edit_by_characters_is_the_edit_lines_give() -> None:

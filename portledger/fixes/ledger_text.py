@@ -368,6 +368,12 @@ def one_edit(source: Source, new: str) -> Edit | None:
         return None
     if _OTHER_BREAKS.isdisjoint(old) and _OTHER_BREAKS.isdisjoint(new):
         return _one_edit_by_characters(source, new)
+    return _one_edit_by_lines(source, new)
+
+
+def _one_edit_by_lines(source: Source, new: str) -> Edit:
+    """:func:`one_edit` by comparing the lines of both texts (every line break)."""
+    old = source.text
     old_lines = old.splitlines(keepends=True)
     new_lines = new.splitlines(keepends=True)
     head = 0
