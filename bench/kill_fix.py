@@ -149,6 +149,7 @@ def campaign(moments: int, base: Path, seed: int = 0,
     often the recovered state was all old / all fixed, and how many children the kill
     actually hit. ``hard_links``: every file has a second link (see the module's
     docstring)."""
+    from portledger import paths
     from portledger.fixes import edits
 
     rng = random.Random(seed)
@@ -187,7 +188,7 @@ def campaign(moments: int, base: Path, seed: int = 0,
                 assert data in (before[name], after[name]), f"moment {i}: {name} is torn"
             else:
                 assert edits.TMP_MARK in name or name.endswith(
-                    (edits.JOURNAL_SUFFIX, edits.LOCK_SUFFIX)), f"moment {i}: stray {name}"
+                    (paths.JOURNAL_SUFFIX, edits.LOCK_SUFFIX)), f"moment {i}: stray {name}"
         with edits.ledger_lock(work / "port-mapping.yml"):
             pass
         state = files_of(work)

@@ -84,6 +84,17 @@ def for_output(f: Finding, *, file: bool = True, actions: bool = False) -> Findi
     return replace(f, file=new_file, message=message, fix=fix)
 
 
+JOURNAL_SUFFIX = ".portledger-journal"
+
+
+def journal_path(ledger: str | Path) -> Path:
+    """The journal an interrupted ``--fix`` of ``ledger`` leaves (``.<name>`` plus
+    :data:`JOURNAL_SUFFIX`, beside the file it names through symbolic links). Here, not
+    in ``fixes.edits``, so that a check that only looks for one imports no writer."""
+    real = Path(os.path.realpath(ledger))
+    return real.with_name(f".{real.name}{JOURNAL_SUFFIX}")
+
+
 def boundary(ledger_folder: str | Path) -> str:
     """The folder compose loading may read under: the repository's root (the nearest
     folder at or above the ledger's holding ``.git``), else the ledger's own folder;

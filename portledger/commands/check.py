@@ -91,8 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
         with ledger_lock(mapping):
             return _run(args, mapping, run_check)
-    from portledger.fixes.edits import journal_path
-    from portledger.paths import display_path
+    from portledger.paths import display_path, journal_path
 
     if journal_path(mapping).exists():  # what this check reads may be half a fix
         sys.stderr.write(f"portledger: note: {display_path(journal_path(mapping))}: an "

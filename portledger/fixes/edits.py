@@ -28,7 +28,7 @@ from pathlib import Path
 from portledger import yamlio
 from portledger.errors import FatalError
 from portledger.findings import Edit
-from portledger.paths import display_path, escaped
+from portledger.paths import display_path, escaped, journal_path
 
 # --- the text of files ---------------------------------------------------------------
 
@@ -161,7 +161,6 @@ def _replace(src: str, dst: str) -> None:
 TMP_MARK = ".portledger-"
 """In every temporary name (``.<name>.portledger-<pid>.tmp``), so that a later run
 recognises the files a killed one left and removes them."""
-JOURNAL_SUFFIX = ".portledger-journal"
 LOCK_SUFFIX = ".lock"
 LOCK_WAIT = 120.0
 """Seconds to wait for another portledger run's lock on the same ledger."""
@@ -187,11 +186,6 @@ def _real(path: str | Path) -> Path:
 def _lock_path(ledger: str | Path) -> Path:
     real = _real(ledger)
     return real.with_name(f".{real.name}{LOCK_SUFFIX}")
-
-
-def journal_path(ledger: str | Path) -> Path:
-    real = _real(ledger)
-    return real.with_name(f".{real.name}{JOURNAL_SUFFIX}")
 
 
 def _tmp_name(target: Path) -> Path:
