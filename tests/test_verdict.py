@@ -301,6 +301,9 @@ CHECK_AGAIN = {
         "# top\n" + CLEAN),
     "an unused suppression": lambda r: (r / "cache" / "compose.yaml").write_text(
         CLEAN.replace('"2200:80"', '"2200:80"  # portledger: ignore[PL202] why')),
+    "a suppression beside a port no host publishes": lambda r: (
+        r / "cache" / "compose.yaml").write_text(CLEAN.replace(
+            "    ports:\n", "    ports:\n      - \"80\"  # portledger: ignore[PL2] why\n")),
     "a variable it reads unset": lambda r: (r / "cache" / "compose.yaml").write_text(
         CLEAN + "    environment:\n      MODE: ${UNSET_MODE}\n"),
     "a file a plan was made on": lambda r: (r / "api" / "compose.yaml").open("a").write(
