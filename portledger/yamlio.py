@@ -963,16 +963,16 @@ def _load_sectioned(name: str, text: str, compat: str, local_tags: frozenset[str
                 values[key.value] = builder.build(value, (section, key.value), 2)
                 keys.append(key.value)
             i = j
-    except (yaml.YAMLError, YamlError, RecursionError):
+        for n, key_ in enumerate(keys):
+            entries[key_] = (lines[n], starts[n], starts[n + 1] + indent
+                             if n + 1 < len(starts) else _offset(text, node.end_mark))
+    except (yaml.YAMLError, YamlError, RecursionError, ValueError, IndexError):
         return None
     if builder.doc.duplicates or builder.doc.dollars:
         return None
     data[section] = values
     doc = builder.doc
     doc.data = data
-    for n, key_ in enumerate(keys):
-        stop_ = starts[n + 1] + indent if n + 1 < len(starts) else _offset(text, node.end_mark)
-        entries[key_] = (lines[n], starts[n], stop_)
     prune(doc, Outline(section, entries, indent, indentation_step(doc), keys[-1]))
     return doc
 
