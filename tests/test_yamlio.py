@@ -648,7 +648,7 @@ def test_generated_ledgers_read_in_pieces_read_as_the_whole(
     path = tmp_path / "port-mapping.yml"
     ways: list[bool | None] = []
 
-    @settings(max_examples=int(os.environ.get("PORTLEDGER_PIECES_EXAMPLES", "300")),
+    @settings(max_examples=int(os.environ.get("PORTLEDGER_PIECES_EXAMPLES", "200")),
               deadline=None, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture,
                                      HealthCheck.too_slow])
