@@ -6,6 +6,7 @@ wrapped round the compose loader and the ledger reader to see what was read."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -369,3 +370,84 @@ def test_an_entry_splits_into_its_inputs_and_the_digest_of_the_rest() -> None:
     assert split_entry(line(tricky, ["/r/a"], [[2]]))[2] != digest
     with pytest.raises(ValueError):
         split_entry('{"inputs":[]}')
+
+
+# -- every verdict as --no-cache says, over random sequences of edits ----------------------
+
+PROJECT = """\
+services:
+  {name}:
+    image: x:1
+    environment:
+      MODE: a
+    ports:
+      - "{port}:80"
+      - target: 81
+        published: "{long}"
+"""
+
+EDITS: dict[str, Any] = {
+    "comment": lambda f, rnd: f.write_text(f.read_text() + f"# {rnd.random()}\n"),
+    "image": lambda f, rnd: f.write_text(f.read_text().replace(
+        "image: x:1", f"image: x:{rnd.randint(2, 9)}")),
+    "environment": lambda f, rnd: f.write_text(f.read_text().replace(
+        "MODE: a", f"MODE: {rnd.choice('bcd')}", 1)),
+    "port": lambda f, rnd: f.write_text(re.sub(
+        r'"\d+:80"', f'"{rnd.choice([2000, 2100, 2200, 2201, 2300])}:80"', f.read_text())),
+    "long port": lambda f, rnd: f.write_text(re.sub(
+        r'published: "\d+"', f'published: "{rnd.choice([2002, 2102, 2202])}"', f.read_text())),
+    "line above": lambda f, rnd: f.write_text("# top\n" + f.read_text()),
+    "suppress": lambda f, rnd: f.write_text(re.sub(
+        r'(:80")(?!  #)', rf'\1  # portledger: ignore[{rnd.choice(["PL2", "PL204", "PL202"])}] x',
+        f.read_text(), count=1)),
+    "unsuppress": lambda f, rnd: f.write_text(re.sub(r"  # portledger: ignore\[[^]]*\] x", "",
+                                                     f.read_text())),
+    "unset variable": lambda f, rnd: f.write_text(f.read_text().replace(
+        "MODE: a", "MODE: ${UNSET_IN_TEST}")),
+    "set variable": lambda f, rnd: f.write_text(f.read_text().replace(
+        "MODE: ${UNSET_IN_TEST}", "MODE: a")),
+    "variable port": lambda f, rnd: f.write_text(re.sub(
+        r'"(\d+):80"', r'"${PORT_IN_TEST:-\1}:80"', f.read_text(), count=1)),
+    "env file": lambda f, rnd: (f.parent / ".env").write_text(
+        f"PORT_IN_TEST={rnd.choice([2000, 2101, 2400])}\n"),
+    "override": lambda f, rnd: (f.parent / "compose.override.yaml").write_text(
+        "services:\n  " + re.search(r"^  (\w+):", f.read_text(), re.M).group(1)  # type: ignore[union-attr]
+        + f':\n    ports: !override\n      - "{rnd.choice([2000, 2250])}:82"\n'),
+    "no override": lambda f, rnd: (f.parent / "compose.override.yaml").unlink(missing_ok=True),
+    "broken": lambda f, rnd: f.write_text(f.read_text() + "  bad: [\n"),
+    "mended": lambda f, rnd: f.write_text(f.read_text().replace("  bad: [\n", "")),
+}
+
+
+def test_random_edits_never_change_what_a_check_says(
+        settled: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random sequences of edits to three projects (ports moved, comments, suppressions,
+    variables, .env and override files, a project broken and mended): after each, the
+    check with its caches and verdict says exactly what a check without them says (the
+    plans' edits and their digests included), whichever way it got there."""
+    import random
+
+    monkeypatch.delenv("UNSET_IN_TEST", raising=False)
+    monkeypatch.delenv("PORT_IN_TEST", raising=False)
+    for name, port in (("web", 2000), ("api", 2000)):
+        (settled / name / "compose.yaml").write_text(
+            PROJECT.format(name=name, port=port, long=port + 2))
+    # The third as the ledger has it: no finding, so no plan reads its text.
+    clean = PROJECT.format(name="cache", port=2200, long=0).replace(
+        '      - target: 81\n        published: "0"\n', "")
+    edits = {**EDITS, "as the ledger has it": lambda f, rnd: f.write_text(
+        clean if f.parent.name == "cache" else f.read_text())}
+    (settled / "cache" / "compose.yaml").write_text(clean)
+    rnd = random.Random(int(os.environ.get("PORTLEDGER_VERDICT_SEED", "7")))
+    steps = int(os.environ.get("PORTLEDGER_VERDICT_STEPS", "60"))
+    ways = {"unchanged": 0, "settled": 0, "checked": 0}
+    for step in range(steps):
+        folder = rnd.choice(["web", "api", "cache", "cache", "cache"])
+        edit = rnd.choice(sorted(edits) if rnd.random() < 0.6 else
+                          ["comment", "image", "environment", "as the ledger has it"])
+        edits[edit](settled / folder / "compose.yaml", rnd)
+        again, reads = run_reads(settled, monkeypatch)
+        ways["checked" if "ledger" in reads else "settled" if reads else "unchanged"] += 1
+        assert again == fresh(settled), (step, folder, edit)
+    print(ways)
+    assert ways["settled"] and ways["checked"], ways
