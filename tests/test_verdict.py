@@ -321,6 +321,9 @@ def test_an_edit_the_verdict_depends_on_checks_again(
     CHECK_AGAIN[change](settled)
     again, reads = run_reads(settled, monkeypatch)
     assert "ledger" in reads and again == fresh(settled)
+    # The changed project is read once: the check takes what the verdict's try loaded
+    # (one that fails to load is not kept, and is read again).
+    assert reads.count("project") == (2 if change == "a project that no longer loads" else 1)
     if change in ("a file a plan was made on",):
         # Same findings, but the plans' edits carry the new bytes' digest.
         assert [row[:-1] for row in again] == [row[:-1] for row in first] and again != first

@@ -94,7 +94,8 @@ def run(
                               settings=Settings(fail_level=counts["fail_level"]))
         # Compose files start loading (in workers, when many) while the ledger is read.
         loading = loading_mod.start(root, peeked, paths, cache=cache, profiles=profiles,
-                                    chosen=selected)
+                                    chosen=selected,
+                                    fresh=store.fresh if store is not None else None)
     composed = None
     try:
         stored = None

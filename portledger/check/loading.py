@@ -296,10 +296,12 @@ def finish() -> None:
 
 def start(root: Path, config: ComposeConfig, paths: Sequence[str] = (),
           cache: bool = False, profiles: Sequence[str] | None = None,
-          chosen: Selection | None = None) -> Loading:
+          chosen: Selection | None = None,
+          fresh: Mapping[str, str] | None = None) -> Loading:
     """Begin loading the projects :func:`selection` finds (``chosen``, when
     :func:`prepare` found them already), in the background when many; with ``cache``,
-    unchanged projects come from the cache of ``root``."""
+    unchanged projects come from the cache of ``root``, or from ``fresh`` (entries just
+    made, by key; checked like the others)."""
     key = (str(root), config, tuple(paths), cache, tuple(profiles or ()))
     if chosen is None:
         chosen = prepare(root, config, paths, profiles)
@@ -309,6 +311,7 @@ def start(root: Path, config: ComposeConfig, paths: Sequence[str] = (),
         from portledger.compose import loader
 
         store = ComposeCache.open(root, bound=loader.READ_UNDER)
+        store.lines.update(fresh or {})
     return Loading(chosen.specs, key, store, chosen)
 
 

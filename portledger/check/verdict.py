@@ -143,6 +143,8 @@ class Verdicts:
         self.path = path
         self.key = key
         self.secret = secret
+        self.fresh: dict[str, str] = {}
+        """The compose cache entries of the projects :meth:`settle` loaded in vain."""
 
     @classmethod
     def open(cls, mapping: Path, options: Sequence[Any],
@@ -194,9 +196,9 @@ class Verdicts:
         variable only the ledger sets, no plan was made on its files' text, and their
         suppression comments are as they were. This is a build system's early cutoff:
         an edit that moves no port (a comment, an environment variable, an image tag)
-        costs loading that project. The loaded projects go into the compose cache
-        either way (a check that runs as usual takes them from there), and a verdict
-        that holds is recorded with their new inputs."""
+        costs loading that project. When it holds, the loaded projects go into the
+        compose cache and the verdict is recorded with their new inputs; when not, they
+        are :attr:`fresh` for the check that runs now (its compose cache's entries)."""
         from portledger.check import loading
         from portledger.check.suppress import rows, scan
         from portledger.compose import loader
@@ -226,11 +228,12 @@ class Verdicts:
                 holds = False
                 break
             body["projects"][i] = [inputs, variables, digest]
+        if not holds:
+            self.fresh = lines  # for the check that runs now, not written twice
+            return None
         if lines:
             compose = cache_mod.ComposeCache.open(root, bound=loader.READ_UNDER)
             compose.save(lines, keep_others=True)
-        if not holds:
-            return None
         self._write(body)
         return Stored(stored.findings, stored.counts, [], body)
 
