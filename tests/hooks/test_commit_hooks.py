@@ -1,9 +1,10 @@
 """The commit hooks as users install them: ``pre-commit install --hook-type commit-msg
 --hook-type prepare-commit-msg`` in a real repository, then real ``git commit``.
 
-pre-commit installs hooks from a repository at a revision, so the module fixture copies
-this checkout's files (committed or not, as ``pre-commit try-repo`` does) into a
-throw-away repository and commits them there; this checkout is only read.
+pre-commit installs hooks from a repository at a revision, so a fixture copies this
+checkout's files (committed or not, as ``pre-commit try-repo`` does) into a throw-away
+repository and commits them there, once a run (``hook_snapshot``, tests/conftest.py);
+this checkout is only read.
 """
 
 from __future__ import annotations
@@ -22,25 +23,15 @@ TRAILER = "Port-Change: pcs-api http 8000 -> 8002 (tcp)"
 
 
 @pytest.fixture(scope="module")
-def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, str]]:
-    """(a snapshot of this checkout as a repository, its commit, a git environment with a
-    shared PRE_COMMIT_HOME)."""
-    base = tmp_path_factory.mktemp("commit-hooks")
-    env = git_env(base)
-    env["PRE_COMMIT_HOME"] = str(base / "pre-commit-home")
+def hook_repo(tmp_path_factory: pytest.TempPathFactory,
+              hook_snapshot: tuple[Path, str, Path]) -> tuple[Path, str, dict[str, str]]:
+    """(a snapshot of this checkout as a repository, its commit, a git environment with
+    the run's shared PRE_COMMIT_HOME): see ``hook_snapshot`` in tests/conftest.py."""
+    source, sha, home = hook_snapshot
+    env = git_env(tmp_path_factory.mktemp("commit-hooks"))
+    env["PRE_COMMIT_HOME"] = str(home)
     env["PRE_COMMIT_COLOR"] = "never"
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
-    shadow = GitRepo(base / "portledger", env)
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            target = shadow.path / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    sha = shadow.commit("snapshot of the checkout")
-    return shadow.path, sha, env
+    return source, sha, env
 
 
 def project(path: Path, hook_repo: tuple[Path, str, dict[str, str]],

@@ -1,8 +1,13 @@
 """The hooks as users run them: the real ``pre-commit`` command on a real git repository.
 
-``pre-commit try-repo`` builds the hook's virtual environment from this checkout (pip
-installs portledger into it), so these tests also prove that the package installs and
-finds its JSON Schema from an installed wheel.
+pre-commit builds the hook's virtual environment from this checkout (pip installs
+portledger into it), so these tests also prove that the package installs and finds its
+JSON Schema from an installed package. The checkout's files, committed or not, are
+committed once in a throw-away repository (what ``pre-commit try-repo`` does;
+``hook_snapshot`` in tests/conftest.py) and each test runs ``pre-commit run`` with a
+config naming that repository at that revision and a home shared by the run: the
+environment is built once, where ``try-repo`` built it in a new temporary store on every
+call (12 s each). tests/test_release.py runs ``try-repo`` itself.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,9 +29,19 @@ GOOD = (ROOT / "port-mapping.yml").read_text(encoding="utf-8").split("\ncompose:
 BAD = GOOD.replace("port: 8002", "port: 8000")
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """Where pre-commit installs the hooks from, and its home (environments, clones)."""
+
+    home: Path
+    source: Path
+    rev: str
+
+
 @pytest.fixture(scope="module")
-def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pre-commit-home")
+def pre_commit_home(hook_snapshot: tuple[Path, str, Path]) -> Hooks:
+    source, rev, home = hook_snapshot
+    return Hooks(home, source, rev)
 
 
 def git(repo: Path, *args: str) -> None:
@@ -45,16 +61,20 @@ def make_repo(path: Path, files: dict[str, str]) -> Path:
     return path
 
 
-def try_repo(repo: Path, hook: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never"}
+def try_repo(repo: Path, hook: str, hooks: Hooks) -> subprocess.CompletedProcess[str]:
+    """``pre-commit run HOOK --all-files`` in ``repo``, the hook from this checkout."""
+    env = {**os.environ, "PRE_COMMIT_HOME": str(hooks.home), "PRE_COMMIT_COLOR": "never"}
     env.pop("GITHUB_ACTIONS", None)
+    config = repo.parent / f".{repo.name}-pre-commit-config.yaml"  # outside the repository
+    config.write_text(f"repos:\n- repo: {hooks.source}\n  rev: {hooks.rev}\n  hooks:\n"
+                      f"  - id: {hook}\n", encoding="utf-8")
     return subprocess.run(
-        [PRE_COMMIT, "try-repo", str(ROOT), hook, "--all-files", "--verbose"],
+        [PRE_COMMIT, "run", hook, "--all-files", "--verbose", "-c", str(config)],
         cwd=repo, env=env, capture_output=True, text=True, timeout=600,
     )
 
 
-def test_mapping_hook_passes_a_good_ledger(tmp_path: Path, pre_commit_home: Path) -> None:
+def test_mapping_hook_passes_a_good_ledger(tmp_path: Path, pre_commit_home: Hooks) -> None:
     repo = make_repo(tmp_path / "good", {"port-mapping.yml": GOOD})
     result = try_repo(repo, "portledger-mapping", pre_commit_home)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -62,7 +82,7 @@ def test_mapping_hook_passes_a_good_ledger(tmp_path: Path, pre_commit_home: Path
     assert "Passed" in result.stdout
 
 
-def test_mapping_hook_fails_a_broken_ledger(tmp_path: Path, pre_commit_home: Path) -> None:
+def test_mapping_hook_fails_a_broken_ledger(tmp_path: Path, pre_commit_home: Hooks) -> None:
     repo = make_repo(tmp_path / "bad", {"port-mapping.yml": BAD})
     result = try_repo(repo, "portledger-mapping", pre_commit_home)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -73,7 +93,7 @@ def test_mapping_hook_fails_a_broken_ledger(tmp_path: Path, pre_commit_home: Pat
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_mapping_hook_skips_when_no_ledger_changed(tmp_path: Path, pre_commit_home: Path) -> None:
+def test_mapping_hook_skips_when_no_ledger_changed(tmp_path: Path, pre_commit_home: Hooks) -> None:
     repo = make_repo(tmp_path / "none", {"README.md": "no ports here\n"})
     result = try_repo(repo, "portledger-mapping", pre_commit_home)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -91,7 +111,7 @@ def digi_files() -> dict[str, str]:
     return files
 
 
-def test_compose_hook_passes_the_digi_ecosystem(tmp_path: Path, pre_commit_home: Path) -> None:
+def test_compose_hook_passes_the_digi_ecosystem(tmp_path: Path, pre_commit_home: Hooks) -> None:
     repo = make_repo(tmp_path / "digi", digi_files())
     result = try_repo(repo, "portledger-compose", pre_commit_home)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -99,7 +119,7 @@ def test_compose_hook_passes_the_digi_ecosystem(tmp_path: Path, pre_commit_home:
 
 
 def test_compose_hook_fails_on_the_seeds_example_1(tmp_path: Path,
-                                                  pre_commit_home: Path) -> None:
+                                                  pre_commit_home: Hooks) -> None:
     files = digi_files()
     pcs = "examples/digi/pcs/compose.yaml"
     files[pcs] = files[pcs].replace('"8002:8000"', '"8000:8000"')
@@ -113,7 +133,7 @@ def test_compose_hook_fails_on_the_seeds_example_1(tmp_path: Path,
 
 
 def test_compose_hook_sees_each_change_through_its_cache(
-        tmp_path: Path, pre_commit_home: Path, private_cache: Path) -> None:
+        tmp_path: Path, pre_commit_home: Hooks, private_cache: Path) -> None:
     # The hook runs on every commit and keeps a cache of loaded projects (in the
     # test's own PORTLEDGER_CACHE_DIR): each run must still see what changed since.
     files = digi_files()
