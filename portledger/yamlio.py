@@ -124,11 +124,8 @@ class _Locator:
         (preceded by as many empty lines, so that every mark is the whole text's)."""
         assert self.outline is not None and self._whole is not None
         line, start, end = self.outline.entries[name]
-        composer = _Composer("\n" * (line - 1) + self._whole[start:end])
-        try:
-            root = composer.get_single_node()
-        finally:
-            composer.dispose()
+        root = _compose("\n" * (line - 1) + self._whole[start:end])
+        assert isinstance(root, yaml.MappingNode)
         for key, value in root.value:
             if key.value == name:
                 return key, value
@@ -140,11 +137,7 @@ class _Locator:
         given (a document whose values came from elsewhere, see :func:`known`)."""
         if self._text is not None:
             text, self._text = self._text, None
-            composer = _Composer(text)
-            try:
-                self._root = composer.get_single_node()
-            finally:
-                composer.dispose()
+            self._root = _compose(text)
         return self._root
 
     def children(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
@@ -872,6 +865,8 @@ _ENTRY_LINE = re.compile(r"^( *)([^ \n#])", re.MULTILINE)
 
 
 def _compose(text: str) -> yaml.Node | None:
+    """The node graph of one document, the composer disposed of after (libyaml's holds
+    the parser; the pure-Python one has no ``dispose``)."""
     composer = _Composer(text)
     try:
         return composer.get_single_node()
@@ -1032,11 +1027,9 @@ def load(
         sectioned = _load_sectioned(name, text, compat, local_tags, section)
         if sectioned is not None:
             return sectioned
-    composer = None
     try:
         # Inside the try: the pure-Python parser starts reading in its constructor.
-        composer = _Composer(text)
-        root = composer.get_single_node()
+        root = _compose(text)
     except RecursionError:  # only the pure-Python parser recurses in Python
         raise YamlError(name, 1, 1, "nesting too deep to read") from None
     except yaml.MarkedYAMLError as e:
@@ -1048,10 +1041,6 @@ def load(
         raise YamlError(name, line, col, str(problem).strip()) from None
     except yaml.YAMLError as e:  # e.g. a reader error without a mark
         raise YamlError(name, 1, 1, str(e).splitlines()[0]) from None
-    finally:
-        dispose = getattr(composer, "dispose", None) if composer is not None else None
-        if dispose:
-            dispose()
     builder = _Builder(name, compat, local_tags, root)
     builder.may_merge = "<<" in text  # no merge key anywhere: skip looking for one
     builder.doc.text = text

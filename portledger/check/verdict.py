@@ -132,8 +132,11 @@ def split_entry(line: str) -> tuple[list[Any], list[Any], str]:
     head = json.loads(line[:at] + "}")
     if not isinstance(head, dict):
         raise ValueError("not an entry")
-    digest = hashlib.sha256(line[at + 1:].encode("utf-8", "surrogateescape")).hexdigest()
-    return head["inputs"], head["variables"], digest
+    return head["inputs"], head["variables"], _rest_digest(line, at)
+
+
+def _rest_digest(line: str, at: int) -> str:
+    return hashlib.sha256(line[at + 1:].encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class Verdicts:
@@ -217,8 +220,9 @@ class Verdicts:
                 holds = False
                 break
             lines[loading.cache_key_of(spec)] = line
-            entry = json.loads(line)
-            inputs, variables, digest = split_entry(line)
+            entry = json.loads(line)  # a line just made: whole, and the digest of its rest
+            inputs, variables = entry["inputs"], entry["variables"]
+            digest = _rest_digest(line, line.index(_FILES))
             if entry["unset"] or digest != body["projects"][i][2]:
                 holds = False
                 break
